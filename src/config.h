@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* kareaper.conf: reading, validating, printing. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "parse.h"
+
+enum policy_action {
+	ACTION_PROBE,             /* prove the peer dead with keepalive probes */
+	ACTION_KILL_IDLE,         /* idle alone is enough */
+	ACTION_IGNORE,            /* matched sockets are never touched */
+};
+
+/* Limits the kernel puts on the keepalive knobs (include/net/tcp.h). */
+#define KR_MAX_KEEPIDLE_S  32767
+#define KR_MAX_KEEPINTVL_S 32767
+#define KR_MAX_KEEPCNT     127
+/* TCP_KEEPCNT is armed this much above the policy's probes, so the kernel ends the
+ * connection itself should kareaper die before it gives its verdict. */
+#define KR_KEEPCNT_MARGIN  2
+#define KR_MAX_PROBES      (KR_MAX_KEEPCNT - KR_KEEPCNT_MARGIN)
+
+struct policy {
+	char *name;
+	unsigned line;            /* of its [policy NAME] header */
+	struct port_set local_port, remote_port;
+	struct cidr_set local_addr, remote_addr;
+	uint32_t states;          /* bit (1 << TCP_*) */
+	char **process;           /* comm names; NULL-terminated, NULL: any */
+	uint64_t idle_ms, interval_ms;
+	unsigned probes;
+	enum policy_action action;
+	bool dry_run;
+};
+
+struct config {
+	char *path;
+	uint64_t scan_interval_ms;
+	bool dry_run;
+	unsigned max_reaps_per_scan;
+	unsigned max_reaps_per_minute;
+	unsigned breaker_share;   /* percent */
+	unsigned breaker_min;
+	int log_level;            /* LOG_ERR .. LOG_DEBUG */
+	struct policy *policies;
+	size_t n_policies;
+};
+
+/* Where the idle/interval/probes defaults come from. */
+struct keepalive_defaults {
+	uint64_t idle_ms, interval_ms;
+	unsigned probes;
+};
+
+int keepalive_defaults_read(const char *sysctl_dir, struct keepalive_defaults *ret);
+
+/* Returns 0, or -errno with "FILE:LINE: message" (or "FILE: message") in err. */
+int config_load(const char *path, const struct keepalive_defaults *def, struct config **ret,
+		char *err, size_t errlen);
+void config_free(struct config *c);
+void config_print(const struct config *c, FILE *f);
+
+const char *policy_action_name(enum policy_action a);
+const char *tcp_state_name(unsigned state);
+const char *log_level_name(int level);
+/* TCP states a policy may select: established and the closing ones. */
+#define KR_SELECTABLE_STATES \
+	((1u << 1) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 11))

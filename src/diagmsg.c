@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "diagmsg.h"
+
+size_t diag_build_dump(void *buf, size_t len, uint8_t family, uint32_t states, const void *bc,
+		       size_t bclen, uint32_t seq)
+{
+	struct inet_diag_req_v2 *req;
+	struct nlmsghdr *nlh;
+
+	if (len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*req)) + MNL_ATTR_HDRLEN + MNL_ALIGN(bclen))
+		return 0;
+	memset(buf, 0, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*req)));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = family;
+	req->sdiag_protocol = IPPROTO_TCP;
+	req->idiag_states = states;
+	req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
+	if (bc && bclen)
+		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, bclen, bc);
+	return nlh->nlmsg_len;
+}
+
+size_t diag_build_exact(void *buf, size_t len, uint16_t type, const struct sock_rec *s,
+			uint32_t seq)
+{
+	struct inet_diag_req_v2 *req;
+	struct nlmsghdr *nlh;
+
+	if (len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*req)))
+		return 0;
+	memset(buf, 0, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*req)));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | (type == SOCK_DESTROY ? NLM_F_ACK : 0);
+	nlh->nlmsg_seq = seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = s->family;
+	req->sdiag_protocol = IPPROTO_TCP;
+	req->idiag_states = ~0u;
+	req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
+	req->id = s->id;
+	return nlh->nlmsg_len;
+}
+
+/* ---- bytecode ---------------------------------------------------------------------- */
+
+enum { L_ACCEPT = -1, L_REJECT = -2 };
+#define BC_MAX_OPS 1024
+#define BC_MAX_LABELS 1024
+
+struct bc_asm {
+	struct {
+		uint8_t code;
+		uint16_t port;
+		int target;
+		size_t pos;
+	} op[BC_MAX_OPS];
+	size_t n, pos;
+	long label[BC_MAX_LABELS];
+	int nlabels;
+	bool overflow;
+};
+
+static int bc_label(struct bc_asm *a)
+{
+	if (a->nlabels == BC_MAX_LABELS) {
+		a->overflow = true;
+		return L_REJECT;
+	}
+	a->label[a->nlabels] = -1;
+	return a->nlabels++;
+}
+
+static void bc_place(struct bc_asm *a, int l)
+{
+	if (l >= 0)
+		a->label[l] = (long)a->pos;
+}
+
+static void bc_emit(struct bc_asm *a, uint8_t code, uint16_t port, int target)
+{
+	if (a->n == BC_MAX_OPS) {
+		a->overflow = true;
+		return;
+	}
+	a->op[a->n].code = code;
+	a->op[a->n].port = port;
+	a->op[a->n].target = target;
+	a->op[a->n].pos = a->pos;
+	a->n++;
+	a->pos += code == INET_DIAG_BC_JMP ? sizeof(struct inet_diag_bc_op)
+					   : 2 * sizeof(struct inet_diag_bc_op);
+}
+
+/* One set of ranges: falls through when the port is in a range, jumps to fail if not.
+ * Every op's "yes" is the next op, as the kernel's audit requires (jumps by "no"). */
+static void bc_port_set(struct bc_asm *a, const struct port_set *ps, bool local, int fail)
+{
+	uint8_t ge = local ? INET_DIAG_BC_S_GE : INET_DIAG_BC_D_GE;
+	uint8_t le = local ? INET_DIAG_BC_S_LE : INET_DIAG_BC_D_LE;
+	int ok = bc_label(a);
+
+	for (size_t i = 0; i < ps->n; i++) {
+		bool last = i + 1 == ps->n;
+		int next = last ? fail : bc_label(a);
+
+		bc_emit(a, ge, ps->r[i].lo, next);
+		bc_emit(a, le, ps->r[i].hi, next);
+		if (!last)
+			bc_emit(a, INET_DIAG_BC_JMP, 0, ok);
+		bc_place(a, next);
+	}
+	bc_place(a, ok);
+}
+
+int diag_compile_ports(const struct config *c, void *buf, size_t len)
+{
+	static struct bc_asm a;     /* large; compiled once per (re)load */
+	struct inet_diag_bc_op *out = buf;
+	size_t n_acting = 0, done = 0;
+
+	memset(&a, 0, sizeof(a));
+	for (size_t i = 0; i < c->n_policies; i++) {
+		const struct policy *p = &c->policies[i];
+
+		if (p->action == ACTION_IGNORE)
+			continue;
+		if (!p->local_port.n && !p->remote_port.n)
+			return 0;
+		n_acting++;
+	}
+	if (!n_acting)
+		return 0;
+	for (size_t i = 0; i < c->n_policies; i++) {
+		const struct policy *p = &c->policies[i];
+		int next;
+
+		if (p->action == ACTION_IGNORE)
+			continue;
+		done++;
+		next = done == n_acting ? L_REJECT : bc_label(&a);
+		if (p->local_port.n)
+			bc_port_set(&a, &p->local_port, true, next);
+		if (p->remote_port.n)
+			bc_port_set(&a, &p->remote_port, false, next);
+		if (done < n_acting)
+			bc_emit(&a, INET_DIAG_BC_JMP, 0, L_ACCEPT);
+		bc_place(&a, next);
+	}
+	if (a.overflow || a.pos > len || a.pos > 4096)
+		return -ENOSPC;
+	for (size_t i = 0; i < a.n; i++) {
+		struct inet_diag_bc_op *op = &out[a.op[i].pos / sizeof(*op)];
+		long target;
+
+		if (a.op[i].target == L_ACCEPT)
+			target = (long)a.pos;
+		else if (a.op[i].target == L_REJECT)
+			target = (long)a.pos + 4;
+		else
+			target = a.label[a.op[i].target];
+		op->code = a.op[i].code;
+		op->no = (uint16_t)(target - (long)a.op[i].pos);
+		if (a.op[i].code == INET_DIAG_BC_JMP) {
+			op->yes = sizeof(*op);
+		} else {
+			op->yes = 2 * sizeof(*op);
+			op[1].code = 0;
+			op[1].yes = 0;
+			op[1].no = a.op[i].port;
+		}
+	}
+	return (int)a.pos;
+}
+
+bool diag_bc_run(const void *bc, size_t len, uint16_t sport, uint16_t dport)
+{
+	long left = (long)len;
+	const uint8_t *p = bc;
+
+	while (left > 0) {
+		const struct inet_diag_bc_op *op = (const void *)p;
+		bool yes = true;
+
+		switch (op->code) {
+		case INET_DIAG_BC_S_GE:
+			yes = sport >= op[1].no;
+			break;
+		case INET_DIAG_BC_S_LE:
+			yes = sport <= op[1].no;
+			break;
+		case INET_DIAG_BC_D_GE:
+			yes = dport >= op[1].no;
+			break;
+		case INET_DIAG_BC_D_LE:
+			yes = dport <= op[1].no;
+			break;
+		case INET_DIAG_BC_JMP:
+			yes = false;
+			break;
+		default:
+			return false;
+		}
+		if (yes) {
+			left -= op->yes;
+			p += op->yes;
+		} else {
+			left -= op->no;
+			p += op->no;
+		}
+	}
+	return left == 0;
+}
+
+/* ---- replies ----------------------------------------------------------------------- */
+
+int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
+{
+	const struct inet_diag_msg *m;
+	const struct nlattr *attr;
+	long left;
+
+	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(*m))
+		return -EBADMSG;
+	m = mnl_nlmsg_get_payload(nlh);
+	if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
+		return -EBADMSG;
+
+	memset(s, 0, sizeof(*s));
+	s->family = m->idiag_family;
+	s->state = m->idiag_state;
+	s->timer = m->idiag_timer;
+	s->retrans = m->idiag_retrans;
+	s->id = m->id;
+	s->cookie = (uint64_t)m->id.idiag_cookie[0] | ((uint64_t)m->id.idiag_cookie[1] << 32);
+	s->uid = m->idiag_uid;
+	s->inode = m->idiag_inode;
+	s->expires_ms = m->idiag_expires;
+	s->lport = ntohs(m->id.idiag_sport);
+	s->rport = ntohs(m->id.idiag_dport);
+	s->local.family = s->peer.family = m->idiag_family;
+	memcpy(s->local.a, m->id.idiag_src, m->idiag_family == AF_INET ? 4 : 16);
+	memcpy(s->peer.a, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
+	kaddr_normalize(&s->local);
+	kaddr_normalize(&s->peer);
+
+	left = (long)nlh->nlmsg_len - (long)MNL_NLMSG_HDRLEN - (long)MNL_ALIGN(sizeof(*m));
+	attr = (const void *)((const char *)m + MNL_ALIGN(sizeof(*m)));
+	while (left >= (long)sizeof(struct nlattr)) {
+		if (attr->nla_len < sizeof(struct nlattr) || attr->nla_len > left)
+			return -EBADMSG;
+		if ((attr->nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO) {
+			struct tcp_info ti;
+			size_t have = attr->nla_len - MNL_ATTR_HDRLEN;
+
+			/* Older kernels send a shorter tcp_info; what they lack stays 0. */
+			if (have < offsetof(struct tcp_info, tcpi_rcv_rtt))
+				return -EBADMSG;
+			memset(&ti, 0, sizeof(ti));
+			memcpy(&ti, mnl_attr_get_payload(attr), have < sizeof(ti) ? have : sizeof(ti));
+			s->have_info = true;
+			s->probes = ti.tcpi_probes;
+			s->retransmits = ti.tcpi_retransmits;
+			s->unacked = ti.tcpi_unacked;
+			s->last_data_recv_ms = ti.tcpi_last_data_recv;
+			s->last_ack_recv_ms = ti.tcpi_last_ack_recv;
+			s->rtt_us = ti.tcpi_rtt;
+			s->segs_in = ti.tcpi_segs_in;
+			s->bytes_received = ti.tcpi_bytes_received;
+		}
+		left -= MNL_ALIGN(attr->nla_len);
+		attr = (const void *)((const char *)attr + MNL_ALIGN(attr->nla_len));
+	}
+	if (left != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int diag_walk_buffer(struct diag_walk *w, const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+	long left = (long)len;
+
+	while (left > 0) {
+		if (left < (long)sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) ||
+		    nlh->nlmsg_len > (unsigned long)left)
+			return -EBADMSG;
+		if (nlh->nlmsg_seq != w->seq)
+			goto next; /* a late reply to an earlier request */
+		if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+			w->interrupted = true;
+		switch (nlh->nlmsg_type) {
+		case NLMSG_DONE:
+			return 0;
+		case NLMSG_ERROR: {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+			if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(*e))
+				return -EBADMSG;
+			return e->error; /* 0 for an ACK */
+		}
+		case NLMSG_NOOP:
+			break;
+		case SOCK_DIAG_BY_FAMILY: {
+			struct sock_rec s;
+			int r = diag_parse(nlh, &s);
+
+			if (r < 0)
+				return r;
+			r = w->cb ? w->cb(&s, w->data) : 0;
+			if (r < 0)
+				return r;
+			/* An exact query answers with one message and no NLMSG_DONE. */
+			if (!(nlh->nlmsg_flags & NLM_F_MULTI))
+				return 0;
+			break;
+		}
+		default:
+			return -EBADMSG;
+		}
+next:
+		left -= NLMSG_ALIGN(nlh->nlmsg_len);
+		nlh = (const void *)((const char *)nlh + NLMSG_ALIGN(nlh->nlmsg_len));
+	}
+	return 1;
+}

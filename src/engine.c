@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "service.h"
+
+struct table_row {
+	struct kaddr local, peer;
+	uint16_t lport, rport;
+	uint8_t state;
+	int policy;
+	uint32_t inode;
+	uint64_t idle_ms;
+	pid_t pid;
+	const char *verdict;
+	const char *why;
+};
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void engine_compile(struct engine *e)
+{
+	e->states = 0;
+	for (size_t i = 0; i < e->cfg->n_policies; i++)
+		e->states |= e->cfg->policies[i].states;
+	e->min_idle_ms = config_min_idle_ms(e->cfg);
+	e->bclen = diag_compile_ports(e->cfg, e->bc, sizeof(e->bc));
+	if (e->bclen < 0) {
+		log_msg(LOG_NOTICE, NULL, "too many port selectors for a kernel filter; "
+			"filtering in user space only");
+		e->bclen = 0;
+	}
+}
+
+int engine_init(struct engine *e, struct config *cfg, bool force_dry_run, bool keep_rows)
+{
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	e->cfg = cfg;
+	e->force_dry_run = force_dry_run;
+	e->keep_rows = keep_rows;
+	e->proc = "/proc";
+	r = reaper_init(&e->table);
+	if (r < 0)
+		return r;
+	r = sockdiag_open(&e->diag);
+	if (r < 0)
+		return r;
+	r = sockdiag_open(&e->destroy);
+	if (r < 0)
+		return r;
+	engine_compile(e);
+	return 0;
+}
+
+void engine_free(struct engine *e)
+{
+	sockdiag_close(&e->diag);
+	sockdiag_close(&e->destroy);
+	reaper_free(&e->table);
+	free(e->rows);
+	free(e->work);
+	free(e->deferred);
+	memset(e, 0, sizeof(*e));
+}
+
+static const struct policy *pol(const struct engine *e, int idx)
+{
+	return &e->cfg->policies[idx];
+}
+
+static bool dry(const struct engine *e, const struct policy *p)
+{
+	return e->force_dry_run || e->cfg->dry_run || p->dry_run;
+}
+
+static struct sock_event event_of(const struct engine *e, const struct tracked *t,
+				  const char *reason)
+{
+	struct sock_event ev = {
+		.policy = pol(e, t->policy)->name,
+		.s = &t->rec,
+		.pid = t->pid,
+		.comm = t->pid ? t->comm : NULL,
+		.idle_ms = tracked_idle_ms(t, e->now),
+		.probes = (int)t->probes_at_verdict,
+		.reason = reason,
+	};
+	return ev;
+}
+
+/* ---- rows of the --once table ---- */
+
+static struct table_row *row_add(struct engine *e, int policy, const struct sock_rec *s,
+				 uint64_t idle)
+{
+	struct table_row *r;
+
+	if (!e->keep_rows)
+		return NULL;
+	if (e->nrows == e->caprows) {
+		size_t cap = e->caprows ? e->caprows * 2 : 256;
+		struct table_row *n = realloc(e->rows, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		e->rows = n;
+		e->caprows = cap;
+	}
+	r = &e->rows[e->nrows++];
+	memset(r, 0, sizeof(*r));
+	r->local = s->local;
+	r->peer = s->peer;
+	r->lport = s->lport;
+	r->rport = s->rport;
+	r->state = s->state;
+	r->policy = policy;
+	r->inode = s->inode;
+	r->idle_ms = idle;
+	r->verdict = "active";
+	return r;
+}
+
+static struct table_row *row_of(struct engine *e, const struct tracked *t)
+{
+	if (!e->keep_rows)
+		return NULL;
+	/* rows are few compared with scans of a daemon; --once looks them up once each */
+	for (size_t i = e->nrows; i-- > 0;)
+		if (e->rows[i].inode == t->rec.inode && e->rows[i].lport == t->rec.lport &&
+		    e->rows[i].rport == t->rec.rport)
+			return &e->rows[i];
+	return NULL;
+}
+
+static void row_verdict(struct engine *e, const struct tracked *t, const char *verdict,
+			const char *why)
+{
+	struct table_row *r = row_of(e, t);
+
+	if (r) {
+		r->verdict = verdict;
+		r->why = why;
+		r->idle_ms = tracked_idle_ms(t, e->now);
+		if (t->pid)
+			r->pid = t->pid;
+	}
+}
+
+/* ---- work list: entries needing action this round ---- */
+
+static void work_add(struct engine *e, struct tracked *t, enum step step)
+{
+	if (t->work_gen == e->work_gen)
+		return; /* a retried dump may report a socket twice */
+	if (e->nwork == e->capwork) {
+		size_t cap = e->capwork ? e->capwork * 2 : 64;
+		struct work_item *n = realloc(e->work, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		e->work = n;
+		e->capwork = cap;
+	}
+	t->work_gen = e->work_gen;
+	e->work[e->nwork].t = t;
+	e->work[e->nwork].step = step;
+	e->nwork++;
+}
+
+/* pid 0: owner not looked up (yet) */
+static void handle_matched(struct engine *e, int idx, const struct sock_rec *s, pid_t pid, int fd,
+			   const char *comm)
+{
+	const struct policy *p = pol(e, idx);
+	struct table_row *row;
+	struct tracked *t;
+	enum step step;
+
+	e->stats.matched++;
+	row = row_add(e, idx, s, sock_idle_ms(s));
+	if (row)
+		row->pid = pid;
+	if (p->action == ACTION_IGNORE) {
+		if (row)
+			row->verdict = "ignored";
+		return;
+	}
+	step = reaper_observe(&e->table, idx, p, s, e->now, &t);
+	if (t && !t->pid && pid > 0) {
+		t->pid = pid;
+		t->fd = fd;
+		snprintf(t->comm, sizeof(t->comm), "%s", comm);
+	}
+	if (row && t)
+		row->idle_ms = tracked_idle_ms(t, e->now);
+	switch (step) {
+	case STEP_ACTIVE:
+		break;
+	case STEP_WAIT:
+		if (row)
+			row->verdict = "probing";
+		break;
+	case STEP_LEFT_ALONE:
+		if (row) {
+			row->verdict = "left alone";
+			row->why = reason_name(REASON_NO_OWNER);
+		}
+		break;
+	case STEP_ARM:
+	case STEP_ALIVE:
+	case STEP_INCONCLUSIVE:
+	case STEP_DEAD:
+		if (row)
+			row->verdict = "suspect";
+		work_add(e, t, step);
+		break;
+	}
+}
+
+static int scan_cb(const struct sock_rec *s, void *data)
+{
+	struct engine *e = data;
+	int idx;
+
+	e->stats.scanned++;
+	idx = policy_match(e->cfg, s, NULL);
+	if (idx == MATCH_NONE)
+		return 0;
+	if (idx == MATCH_NEED_OWNER) {
+		/* Only worth an owner lookup if some policy could call it idle. */
+		if (!e->keep_rows && sock_idle_ms(s) < e->min_idle_ms &&
+		    !reaper_find(&e->table, s->cookie))
+			return 0;
+		if (e->ndeferred == e->capdeferred) {
+			size_t cap = e->capdeferred ? e->capdeferred * 2 : 64;
+			struct sock_rec *n = realloc(e->deferred, cap * sizeof(*n));
+
+			if (!n)
+				return 0;
+			e->deferred = n;
+			e->capdeferred = cap;
+		}
+		e->deferred[e->ndeferred++] = *s;
+		return 0;
+	}
+	handle_matched(e, idx, s, 0, -1, NULL);
+	return 0;
+}
+
+/* ---- owners ---- */
+
+static void fill_owners(struct engine *e)
+{
+	struct owner_map m = { 0 };
+	size_t i;
+
+	for (i = 0; i < e->ndeferred; i++)
+		owner_map_want(&m, e->deferred[i].inode);
+	for (i = 0; i < e->nwork; i++)
+		if (!e->work[i].t->pid)
+			owner_map_want(&m, e->work[i].t->rec.inode);
+	for (i = 0; i < e->nrows; i++)
+		owner_map_want(&m, e->rows[i].inode);
+	if (m.n == 0)
+		return;
+	if (owner_map_scan(&m, e->proc) < 0)
+		log_msg(LOG_WARNING, NULL, "cannot read %s: %m", e->proc);
+
+	for (i = 0; i < e->nrows; i++) {
+		int fd;
+
+		owner_map_get(&m, e->rows[i].inode, &e->rows[i].pid, &fd);
+	}
+	for (i = 0; i < e->nwork; i++) {
+		struct tracked *t = e->work[i].t;
+
+		if (!t->pid && owner_map_get(&m, t->rec.inode, &t->pid, &t->fd))
+			proc_comm(e->proc, t->pid, t->comm);
+	}
+	/* Sockets whose policy depends on the owning process: decide now. */
+	for (i = 0; i < e->ndeferred; i++) {
+		const struct sock_rec *s = &e->deferred[i];
+		char comm[16] = "";
+		pid_t pid = 0;
+		int fd = -1, idx;
+
+		if (owner_map_get(&m, s->inode, &pid, &fd))
+			proc_comm(e->proc, pid, comm);
+		idx = policy_match(e->cfg, s, comm);
+		if (idx >= 0)
+			handle_matched(e, idx, s, pid, fd, comm);
+	}
+	e->ndeferred = 0;
+	owner_map_free(&m);
+}
+
+/* The owner's duplicate of this very socket; looks the owner up again when the
+ * descriptor we knew has moved (fd reused, process exited, socket passed on). */
+static int reach(struct engine *e, struct tracked *t, int *sfd)
+{
+	struct owner_map m = { 0 };
+	pid_t pid;
+	int fd, r = -ESRCH;
+
+	if (t->pid > 0)
+		r = prober_get_socket(t->pid, t->fd, t->cookie, sfd);
+	if (r == 0 || r == -EPERM)
+		return r;
+	if (owner_map_want(&m, t->rec.inode) == 0 && owner_map_scan(&m, e->proc) == 0 &&
+	    owner_map_get(&m, t->rec.inode, &pid, &fd)) {
+		t->pid = pid;
+		t->fd = fd;
+		proc_comm(e->proc, pid, t->comm);
+		r = prober_get_socket(pid, fd, t->cookie, sfd);
+	}
+	owner_map_free(&m);
+	return r;
+}
+
+static void forget(struct engine *e, struct work_item *w)
+{
+	reaper_forget(&e->table, w->t);
+	w->t = NULL;
+}
+
+static void disarm(struct engine *e, struct tracked *t)
+{
+	int sfd, r;
+
+	if (!t->armed)
+		return;
+	r = reach(e, t, &sfd);
+	if (r == 0) {
+		r = prober_restore(sfd, &t->saved);
+		close(sfd);
+	}
+	if (r < 0)
+		log_msg(LOG_DEBUG, NULL, "cookie %llu: cannot restore keepalive options: %s",
+			(unsigned long long)t->cookie, strerror(-r));
+	t->armed = false;
+}
+
+static void left_alone(struct engine *e, struct tracked *t, int err)
+{
+	struct sock_event ev = event_of(e, t, reason_name(REASON_NO_OWNER));
+	char why[96];
+
+	t->state = TS_UNPROBEABLE;
+	t->reason = REASON_NO_OWNER;
+	e->stats.unprobeable++;
+	snprintf(why, sizeof(why), "%s", err ? strerror(-err) : "no process holds it");
+	log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe (%s), leaving it alone", why);
+	row_verdict(e, t, "left alone", reason_name(REASON_NO_OWNER));
+}
+
+static void arm(struct engine *e, struct tracked *t)
+{
+	const struct policy *p = pol(e, t->policy);
+	struct sock_event ev;
+	int sfd, r;
+
+	if (!t->pid) {
+		left_alone(e, t, 0);
+		return;
+	}
+	r = reach(e, t, &sfd);
+	if (r < 0) {
+		left_alone(e, t, r);
+		return;
+	}
+	r = prober_arm(sfd, p, tracked_idle_ms(t, e->now), &t->saved);
+	close(sfd);
+	if (r < 0) {
+		left_alone(e, t, r);
+		return;
+	}
+	reaper_armed(t, p, e->now);
+	e->stats.probes_armed++;
+	ev = event_of(e, t, NULL);
+	ev.probes = -1;
+	log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus", p->probes,
+		 (unsigned long long)(p->interval_ms / 1000));
+	row_verdict(e, t, "probing", NULL);
+}
+
+/* A socket that vanished while we probed it: the peer's RST closes it in the kernel
+ * (state CLOSE while the owner still holds it), or its owner closed it. */
+static void gone_while_probing(struct engine *e, struct tracked *t)
+{
+	const struct policy *p = pol(e, t->policy);
+	enum reason why = REASON_CLOSED_WHILE_PROBING;
+	struct sock_event ev;
+	int sfd;
+
+	if (reach(e, t, &sfd) == 0) {
+		uint64_t kernel_gives_up = t->armed_at +
+			(uint64_t)(p->probes + KR_KEEPCNT_MARGIN) * p->interval_ms;
+
+		if (prober_tcp_state(sfd) == TCP_CLOSE && e->now < kernel_gives_up)
+			why = REASON_RESET_ON_PROBE;
+		close(sfd);
+	}
+	t->armed = false; /* nothing left to restore */
+	t->reason = why;
+	e->stats.gone++;
+	ev = event_of(e, t, reason_name(why));
+	log_sock(LOG_NOTICE, MSGID_GONE, &ev, "connection ended while probing");
+	row_verdict(e, t, "gone", reason_name(why));
+}
+
+static void process_work(struct engine *e, unsigned *alive)
+{
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct work_item *w = &e->work[i];
+		struct tracked *t = w->t;
+		struct sock_event ev;
+
+		if (!t)
+			continue;
+		switch (w->step) {
+		case STEP_ARM:
+			arm(e, t);
+			break;
+		case STEP_ALIVE:
+			disarm(e, t);
+			(*alive)++;
+			e->stats.alive++;
+			ev = event_of(e, t, reason_name(REASON_ANSWERED));
+			ev.probes = -1;
+			log_sock(LOG_INFO, MSGID_ALIVE, &ev, "peer answered, options restored");
+			row_verdict(e, t, "alive", reason_name(REASON_ANSWERED));
+			forget(e, w);
+			break;
+		case STEP_INCONCLUSIVE:
+			/* No probe left (data queued: the retransmit timer runs instead). */
+			disarm(e, t);
+			t->state = TS_SUSPECT;
+			row_verdict(e, t, "suspect", "probes-not-sent");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void reap_dead(struct engine *e, unsigned probed_alive)
+{
+	unsigned evidence_dead = 0, used = 0, limited = 0;
+	bool trip;
+
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct tracked *t = e->work[i].t;
+
+		if (t && t->state == TS_DEAD && !t->reported && t->reason != REASON_IDLE)
+			evidence_dead++;
+	}
+	trip = reaper_breaker_trips(e->cfg, evidence_dead, probed_alive);
+	if (trip) {
+		e->stats.breaker_trips++;
+		log_msg(LOG_WARNING, MSGID_BREAKER,
+			"circuit breaker: %u of %u connections checked this round look dead at "
+			"once; reaping none of them (is this host's own network down?)",
+			evidence_dead, evidence_dead + probed_alive);
+	}
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct work_item *w = &e->work[i];
+		struct tracked *t = w->t;
+		const struct policy *p;
+		struct sock_event ev;
+		int r;
+
+		if (!t || t->state != TS_DEAD)
+			continue;
+		p = pol(e, t->policy);
+		disarm(e, t);
+		ev = event_of(e, t, reason_name(t->reason));
+		if (trip && t->reason != REASON_IDLE) {
+			row_verdict(e, t, "dead, held by breaker", reason_name(t->reason));
+			forget(e, w);
+			continue;
+		}
+		if (dry(e, p)) {
+			if (!t->reported) {
+				e->stats.would_reap++;
+				log_sock(LOG_NOTICE, MSGID_WOULD_REAP, &ev, "dry run: would reap");
+			}
+			t->reported = true;
+			row_verdict(e, t, "would reap", reason_name(t->reason));
+			continue;
+		}
+		if (reaper_take_budget(&e->table, e->cfg, 1, used, e->now) == 0) {
+			limited++;
+			row_verdict(e, t, "dead, rate-limited", reason_name(t->reason));
+			continue;
+		}
+		used++;
+		r = sockdiag_destroy(&e->destroy, &t->rec);
+		if (r == 0) {
+			e->stats.reaped++;
+			log_sock(LOG_NOTICE, MSGID_REAPED, &ev, "reaped");
+			row_verdict(e, t, "reaped", reason_name(t->reason));
+		} else if (r == -ENOENT) {
+			/* gone already, or the tuple is now another connection's: the
+			 * kernel compared the cookie and left it alone */
+			log_sock(LOG_DEBUG, MSGID_GONE, &ev, "already gone");
+			row_verdict(e, t, "gone", reason_name(t->reason));
+		} else {
+			e->stats.errors++;
+			log_sock(LOG_ERR, NULL, &ev, "SOCK_DESTROY failed: %s", strerror(-r));
+			row_verdict(e, t, "error", strerror(-r));
+		}
+		forget(e, w);
+	}
+	if (limited) {
+		e->stats.rate_limited += limited;
+		log_msg(LOG_NOTICE, MSGID_RATE_LIMITED,
+			"%u dead connections wait for a later round (max_reaps_per_scan = %u, "
+			"max_reaps_per_minute = %u)", limited, e->cfg->max_reaps_per_scan,
+			e->cfg->max_reaps_per_minute);
+	}
+}
+
+/* Entries whose socket was not in this complete scan are gone. */
+static void sweep(struct engine *e)
+{
+	struct reaper *r = &e->table;
+
+	for (size_t b = 0; b < r->nbuckets; b++) {
+		struct tracked *t = r->buckets[b], *next;
+
+		for (; t; t = next) {
+			next = t->next;
+			if (t->seen_scan == r->scan_gen)
+				continue;
+			if (t->state == TS_PROBING)
+				gone_while_probing(e, t);
+			reaper_forget(r, t);
+		}
+	}
+}
+
+int engine_scan(struct engine *e, uint64_t now)
+{
+	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	unsigned alive = 0;
+	int r = 0;
+
+	e->now = now;
+	e->stats.scans++;
+	e->nwork = 0;
+	e->work_gen++;
+	e->table.scan_gen++;
+	for (int attempt = 0;; attempt++) {
+		e->ndeferred = 0;
+		e->nrows = 0;
+		for (size_t f = 0; f < sizeof(families); f++) {
+			r = sockdiag_dump(&e->diag, families[f], e->states, e->bclen ? e->bc : NULL,
+					  (size_t)e->bclen, scan_cb, e);
+			if (r < 0)
+				break;
+		}
+		if (r != -EINTR || attempt == 3)
+			break;
+		log_msg(LOG_DEBUG, NULL, "socket dump interrupted, starting over");
+	}
+	if (r < 0) {
+		e->stats.errors++;
+		log_msg(LOG_ERR, NULL, "socket dump failed: %s", strerror(-r));
+		return r;
+	}
+	sweep(e);
+	fill_owners(e);
+	process_work(e, &alive);
+	reap_dead(e, alive);
+	return 0;
+}
+
+int engine_check_deadlines(struct engine *e, uint64_t now)
+{
+	struct reaper *tb = &e->table;
+	unsigned alive = 0;
+
+	e->now = now;
+	e->nwork = 0;
+	e->work_gen++;
+	for (size_t b = 0; b < tb->nbuckets; b++) {
+		struct tracked *t = tb->buckets[b], *next, *same;
+
+		for (; t; t = next) {
+			struct sock_rec fresh;
+			enum step step;
+			int r;
+
+			next = t->next;
+			if (t->state != TS_PROBING || t->deadline > now)
+				continue;
+			r = sockdiag_query(&e->diag, &t->rec, &fresh);
+			if (r == -ENOENT) {
+				gone_while_probing(e, t);
+				reaper_forget(tb, t);
+				continue;
+			}
+			if (r < 0) {
+				log_msg(LOG_WARNING, NULL, "query of a probed socket failed: %s",
+					strerror(-r));
+				continue;
+			}
+			step = reaper_observe(tb, t->policy, pol(e, t->policy), &fresh, now, &same);
+			work_add(e, t, step);
+		}
+	}
+	process_work(e, &alive);
+	reap_dead(e, alive);
+	return 0;
+}
+
+uint64_t engine_next_deadline(const struct engine *e)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (size_t b = 0; b < e->table.nbuckets; b++)
+		for (struct tracked *t = e->table.buckets[b]; t; t = t->next)
+			if (t->state == TS_PROBING && t->deadline < min)
+				min = t->deadline;
+	return min;
+}
+
+size_t engine_count(const struct engine *e, enum track_state st)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < e->table.nbuckets; b++)
+		for (struct tracked *t = e->table.buckets[b]; t; t = t->next)
+			n += t->state == st;
+	return n;
+}
+
+void engine_restore_all(struct engine *e)
+{
+	for (size_t b = 0; b < e->table.nbuckets; b++)
+		for (struct tracked *t = e->table.buckets[b]; t; t = t->next)
+			disarm(e, t);
+}
+
+void engine_set_config(struct engine *e, struct config *cfg)
+{
+	struct reaper *r = &e->table;
+
+	engine_restore_all(e);
+	/* Policy indexes and verdicts belong to the old config: start over. */
+	for (size_t b = 0; b < r->nbuckets; b++) {
+		struct tracked *t = r->buckets[b], *next;
+
+		for (; t; t = next) {
+			next = t->next;
+			reaper_forget(r, t);
+		}
+	}
+	e->cfg = cfg;
+	engine_compile(e);
+}
+
+void engine_print_table(struct engine *e, FILE *f)
+{
+	char l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN], owner[40], comm[16];
+	size_t active = 0;
+
+	fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s\n", "POLICY", "LOCAL", "PEER",
+		"STATE", "IDLE", "OWNER", "VERDICT");
+	for (size_t i = 0; i < e->nrows; i++) {
+		const struct table_row *r = &e->rows[i];
+
+		if (r->pid) {
+			proc_comm(e->proc, r->pid, comm);
+			snprintf(owner, sizeof(owner), "%d/%s", (int)r->pid, comm);
+		} else {
+			snprintf(owner, sizeof(owner), "-");
+		}
+		active += strcmp(r->verdict, "active") == 0;
+		fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s%s%s%s\n",
+			e->cfg->policies[r->policy].name,
+			kaddr_format(&r->local, r->lport, l, sizeof(l)),
+			kaddr_format(&r->peer, r->rport, p, sizeof(p)), tcp_state_name(r->state),
+			format_duration(r->idle_ms / 1000 * 1000, idle, sizeof(idle)), owner,
+			r->verdict, r->why ? " (" : "", r->why ? r->why : "", r->why ? ")" : "");
+	}
+	fprintf(f, "# %llu sockets scanned, %zu matched, %zu active, %llu probed, %llu alive, "
+		"%llu reaped, %llu would be reaped, %llu gone, %llu left alone\n",
+		(unsigned long long)e->stats.scanned, e->nrows, active,
+		(unsigned long long)e->stats.probes_armed, (unsigned long long)e->stats.alive,
+		(unsigned long long)e->stats.reaped, (unsigned long long)e->stats.would_reap,
+		(unsigned long long)e->stats.gone, (unsigned long long)e->stats.unprobeable);
+}
+
+void engine_status(const struct engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu scans, %llu sockets in last scans; %zu suspect, %zu probing; "
+		 "%llu alive, %llu reaped, %llu would reap",
+		 (unsigned long long)e->stats.scans, (unsigned long long)e->stats.scanned,
+		 engine_count(e, TS_SUSPECT) + engine_count(e, TS_UNPROBEABLE),
+		 engine_count(e, TS_PROBING), (unsigned long long)e->stats.alive,
+		 (unsigned long long)e->stats.reaped, (unsigned long long)e->stats.would_reap);
+}
+
+int engine_self_test(struct engine *e, char *err, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in ca;
+	socklen_t al = sizeof(a), cl = sizeof(ca), kl;
+	struct sock_rec s = { 0 };
+	int lfd = -1, cfd = -1, sfd = -1, r;
+	uint64_t cookie;
+	char c;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || cfd < 0 || bind(lfd, (void *)&a, sizeof(a)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (void *)&a, &al) < 0 || connect(cfd, (void *)&a, sizeof(a)) < 0 ||
+	    getsockname(cfd, (void *)&ca, &cl) < 0 ||
+	    (sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) < 0) {
+		r = -errno;
+		snprintf(err, len, "self-test: cannot make a loopback TCP connection: %s "
+			 "(is the loopback interface up?)", strerror(errno));
+		goto out;
+	}
+	kl = sizeof(cookie);
+	if (getsockopt(sfd, SOL_SOCKET, SO_COOKIE, &cookie, &kl) < 0) {
+		r = -errno;
+		snprintf(err, len, "self-test: SO_COOKIE: %s", strerror(errno));
+		goto out;
+	}
+	s.family = AF_INET;
+	s.id.idiag_sport = a.sin_port;
+	s.id.idiag_dport = ca.sin_port;
+	s.id.idiag_src[0] = a.sin_addr.s_addr;
+	s.id.idiag_dst[0] = ca.sin_addr.s_addr;
+	s.id.idiag_cookie[0] = (uint32_t)cookie;
+	s.id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
+	r = sockdiag_destroy(&e->destroy, &s);
+	if (r == -EPERM || r == -EACCES) {
+		snprintf(err, len, "self-test: SOCK_DESTROY not permitted: kareaper needs "
+			 "CAP_NET_ADMIN (run it as root or give it the capability)");
+		goto out;
+	}
+	if (r == -EOPNOTSUPP) {
+		snprintf(err, len, "self-test: this kernel cannot destroy sockets "
+			 "(built without CONFIG_INET_DIAG_DESTROY)");
+		goto out;
+	}
+	if (r < 0) {
+		snprintf(err, len, "self-test: SOCK_DESTROY failed: %s", strerror(-r));
+		goto out;
+	}
+	if (recv(sfd, &c, 1, 0) >= 0 || errno != ECONNABORTED) {
+		r = -EIO;
+		snprintf(err, len, "self-test: SOCK_DESTROY returned success but the socket "
+			 "was not aborted");
+		goto out;
+	}
+	r = 0;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (cfd >= 0)
+		close(cfd);
+	if (lfd >= 0)
+		close(lfd);
+	return r;
+}

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* kareaper: reap TCP connections whose peer is gone. Options, startup order, event loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "service.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG SYSCONFDIR "/kareaper.conf"
+
+struct context {
+	const char *config_path;
+	bool once, dry_run, check_config, verbose;
+	struct keepalive_defaults defaults;
+	struct config *cfg;
+	struct engine engine;
+	sd_event *event;
+	sd_event_source *scan_timer, *deadline_timer;
+	int exit_code;
+};
+
+static void help(void)
+{
+	printf("Usage: kareaper [OPTIONS]\n"
+	       "\n"
+	       "Find TCP connections whose peer has silently gone away, prove it with\n"
+	       "keepalive probes, and destroy them.\n"
+	       "\n"
+	       "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+	       "      --once          one scan, wait for the verdicts of its probes, reap,\n"
+	       "                      print a table of every matched socket, exit\n"
+	       "  -n, --dry-run       reap nothing; report what would be reaped\n"
+	       "      --check-config  validate the configuration, print it with defaults\n"
+	       "                      filled in, exit 0 if valid or 1 if not\n"
+	       "  -f, --foreground    run in the foreground (always the case; for systemd)\n"
+	       "  -v, --verbose       log at debug level\n"
+	       "  -V, --version       print the version and exit\n"
+	       "  -h, --help          print this help and exit\n"
+	       "\n"
+	       "Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT stop.\n"
+	       "See kareaper(8) and kareaper.conf(5).\n");
+}
+
+enum { OPT_ONCE = 256, OPT_CHECK_CONFIG };
+
+static int parse_args(struct context *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "c:nfvVh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			c->config_path = optarg;
+			break;
+		case OPT_ONCE:
+			c->once = true;
+			break;
+		case 'n':
+			c->dry_run = true;
+			break;
+		case OPT_CHECK_CONFIG:
+			c->check_config = true;
+			break;
+		case 'f':
+			break;
+		case 'v':
+			c->verbose = true;
+			break;
+		case 'V':
+			printf("kareaper %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			help();
+			return 0;
+		default:
+			fprintf(stderr, "Try 'kareaper --help' for more information.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kareaper: unexpected argument '%s'\n"
+			"Try 'kareaper --help' for more information.\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+static void update_status(struct context *c)
+{
+	char st[256];
+
+	engine_status(&c->engine, st, sizeof(st));
+	notify_status(st);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* One timer for the earliest verdict due; re-armed after every scan and verdict. */
+static void schedule_deadline(struct context *c)
+{
+	uint64_t next = engine_next_deadline(&c->engine);
+
+	if (next == UINT64_MAX) {
+		sd_event_source_set_enabled(c->deadline_timer, SD_EVENT_OFF);
+		if (c->once)
+			sd_event_exit(c->event, 0);
+		return;
+	}
+	/* engine time is CLOCK_MONOTONIC in ms, like sd-event's */
+	sd_event_source_set_time(c->deadline_timer, next * 1000);
+	sd_event_source_set_enabled(c->deadline_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct context *c = userdata;
+
+	engine_check_deadlines(&c->engine, now_ms());
+	schedule_deadline(c);
+	update_status(c);
+	return 0;
+}
+
+static int on_scan(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct context *c = userdata;
+
+	engine_scan(&c->engine, now_ms());
+	if (!c->once)
+		sd_event_source_set_time(s, (now_ms() + c->cfg->scan_interval_ms) * 1000);
+	schedule_deadline(c);
+	update_status(c);
+	return 0;
+}
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct context *c = userdata;
+
+	log_msg(LOG_INFO, MSGID_STOPPED, "stopping on signal %s, restoring probed sockets",
+		strsignal((int)si->ssi_signo));
+	notify_stopping();
+	c->exit_code = 0;
+	sd_event_exit(c->event, 0);
+	return 0;
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct context *c = userdata;
+	struct config *nc;
+	char err[512];
+	int r;
+
+	notify_reloading();
+	keepalive_defaults_read(NULL, &c->defaults);
+	r = config_load(c->config_path, &c->defaults, &nc, err, sizeof(err));
+	if (r < 0) {
+		log_msg(LOG_ERR, MSGID_CONFIG_ERROR, "reload failed, keeping the running "
+			"configuration: %s", err);
+	} else {
+		engine_set_config(&c->engine, nc);
+		config_free(c->cfg);
+		c->cfg = nc;
+		log_set_level(c->verbose ? LOG_DEBUG : nc->log_level);
+		log_msg(LOG_INFO, MSGID_RELOADED, "configuration reloaded from %s (%zu policies)",
+			c->config_path, nc->n_policies);
+		sd_event_source_set_time(c->scan_timer, (now_ms() + 1) * 1000);
+		sd_event_source_set_enabled(c->scan_timer, SD_EVENT_ON);
+	}
+	{
+		char st[256];
+
+		engine_status(&c->engine, st, sizeof(st));
+		notify_ready(st);
+	}
+	return 0;
+}
+
+static int run(struct context *c)
+{
+	char st[256];
+	int r;
+
+	r = sd_event_default(&c->event);
+	if (r < 0)
+		return r;
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((r = sd_event_add_signal(c->event, NULL, SIGTERM, on_stop, c)) < 0 ||
+	    (r = sd_event_add_signal(c->event, NULL, SIGINT, on_stop, c)) < 0 ||
+	    (r = sd_event_add_signal(c->event, NULL, SIGHUP, c->once ? NULL : on_reload, c)) < 0)
+		return r;
+	r = sd_event_add_time(c->event, &c->deadline_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
+			      on_deadline, c);
+	if (r < 0)
+		return r;
+	sd_event_source_set_enabled(c->deadline_timer, SD_EVENT_OFF);
+	/* pings WATCHDOG=1 at half of WATCHDOG_USEC, from this loop */
+	sd_event_set_watchdog(c->event, true);
+
+	/* The first scan runs before READY=1, so "started" means "working". */
+	engine_scan(&c->engine, now_ms());
+	if (!c->once) {
+		r = sd_event_add_time(c->event, &c->scan_timer, CLOCK_MONOTONIC,
+				      (now_ms() + c->cfg->scan_interval_ms) * 1000, 1000, on_scan, c);
+		if (r < 0)
+			return r;
+		sd_event_source_set_enabled(c->scan_timer, SD_EVENT_ON);
+	}
+	engine_status(&c->engine, st, sizeof(st));
+	notify_ready(st);
+	schedule_deadline(c);
+	r = sd_event_loop(c->event);
+	engine_restore_all(&c->engine);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct context c = { .config_path = DEFAULT_CONFIG, .exit_code = 1 };
+	char err[512];
+	int r;
+
+	r = parse_args(&c, argc, argv);
+	if (r <= 0)
+		return r == 0 ? 0 : 2;
+	log_setup(c.verbose ? LOG_DEBUG : LOG_INFO);
+
+	r = keepalive_defaults_read(NULL, &c.defaults);
+	if (r < 0)
+		log_msg(LOG_WARNING, NULL, "cannot read the tcp_keepalive sysctls (%s); "
+			"defaults are 7200s, 75s, 9", strerror(-r));
+	r = config_load(c.config_path, &c.defaults, &c.cfg, err, sizeof(err));
+	if (r < 0) {
+		if (c.check_config)
+			fprintf(stderr, "%s\n", err);
+		else
+			log_msg(LOG_ERR, MSGID_CONFIG_ERROR, "%s", err);
+		return 1;
+	}
+	if (c.check_config) {
+		config_print(c.cfg, stdout);
+		config_free(c.cfg);
+		return 0;
+	}
+	log_set_level(c.verbose ? LOG_DEBUG : c.cfg->log_level);
+
+	r = engine_init(&c.engine, c.cfg, c.dry_run, c.once);
+	if (r < 0) {
+		log_msg(LOG_ERR, NULL, "cannot open sock_diag netlink sockets: %s", strerror(-r));
+		goto out;
+	}
+	r = engine_self_test(&c.engine, err, sizeof(err));
+	if (r < 0) {
+		log_msg(LOG_ERR, NULL, "%s", err);
+		goto out;
+	}
+	log_msg(LOG_INFO, MSGID_STARTED, "kareaper %s started: %zu policies, scan every %llums%s",
+		PACKAGE_VERSION, c.cfg->n_policies, (unsigned long long)c.cfg->scan_interval_ms,
+		c.dry_run || c.cfg->dry_run ? ", dry run" : "");
+	c.exit_code = 0;
+	r = run(&c);
+	if (r < 0) {
+		log_msg(LOG_ERR, NULL, "event loop failed: %s", strerror(-r));
+		c.exit_code = 1;
+	}
+	if (c.once)
+		engine_print_table(&c.engine, stdout);
+out:
+	engine_free(&c.engine);
+	sd_event_source_unref(c.scan_timer);
+	sd_event_source_unref(c.deadline_timer);
+	sd_event_unref(c.event);
+	config_free(c.cfg);
+	return c.exit_code;
+}

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "parse.h"
+
+static const char *skip_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* Strict decimal: digits only, no sign, no overflow past max. */
+static int parse_digits(const char **sp, uint64_t max, uint64_t *ret)
+{
+	const char *s = *sp;
+	uint64_t v = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned d = *s - '0';
+
+		if (v > (max - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*sp = s;
+	*ret = v;
+	return 0;
+}
+
+int parse_uint(const char *s, uint64_t max, uint64_t *ret, const char **why)
+{
+	uint64_t v;
+	int r;
+
+	if (!*s) {
+		*why = "empty value";
+		return -EINVAL;
+	}
+	r = parse_digits(&s, max, &v);
+	if (r == -ERANGE) {
+		*why = "number out of range";
+		return r;
+	}
+	if (r < 0 || *s) {
+		*why = "not a non-negative integer";
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t *ret, const char **why)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = {
+		/* longest first, so "ms" is not read as "m" */
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+	};
+	uint64_t total = 0;
+
+	if (!*s) {
+		*why = "empty value";
+		return -EINVAL;
+	}
+	while (*s) {
+		uint64_t n, mult = 0;
+		size_t i;
+		int r;
+
+		r = parse_digits(&s, UINT64_MAX, &n);
+		if (r < 0) {
+			*why = r == -ERANGE ? "duration out of range"
+					    : "bad duration (use e.g. 250ms, 15s, 10m, 2h, 1d, 1h30m)";
+			return r;
+		}
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			size_t l = strlen(units[i].suffix);
+
+			if (strncmp(s, units[i].suffix, l) == 0) {
+				mult = units[i].ms;
+				s += l;
+				break;
+			}
+		}
+		if (!mult) {
+			if (*s || total) {
+				*why = "bad duration (use e.g. 250ms, 15s, 10m, 2h, 1d, 1h30m)";
+				return -EINVAL;
+			}
+			mult = 1000;    /* a bare number is seconds */
+		}
+		if (n > (UINT64_MAX / 4 - total) / mult) {
+			*why = "duration out of range";
+			return -ERANGE;
+		}
+		total += n * mult;
+	}
+	*ret = total;
+	return 0;
+}
+
+int parse_bool(const char *s, bool *ret, const char **why)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	*why = *s ? "not a boolean (yes or no)" : "empty value";
+	return -EINVAL;
+}
+
+int parse_percent(const char *s, unsigned *ret, const char **why)
+{
+	uint64_t v;
+	int r;
+
+	if (!*s) {
+		*why = "empty value";
+		return -EINVAL;
+	}
+	r = parse_digits(&s, 1000, &v);
+	if (r < 0 || (*s && strcmp(s, "%") != 0)) {
+		*why = "not a percentage (e.g. 50%)";
+		return -EINVAL;
+	}
+	if (v > 100) {
+		*why = "percentage above 100%";
+		return -ERANGE;
+	}
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* Split a comma/space separated list; calls fn on each item. */
+static int for_each_item(const char *s, int (*fn)(const char *item, void *ud), void *ud,
+			 const char **why)
+{
+	char item[128];
+
+	s = skip_ws(s);
+	if (!*s) {
+		*why = "empty value";
+		return -EINVAL;
+	}
+	while (*s) {
+		size_t l = strcspn(s, ", \t");
+		int r;
+
+		if (l == 0) {
+			*why = "empty list item";
+			return -EINVAL;
+		}
+		if (l >= sizeof(item)) {
+			*why = "list item too long";
+			return -EINVAL;
+		}
+		memcpy(item, s, l);
+		item[l] = '\0';
+		r = fn(item, ud);
+		if (r < 0)
+			return r;
+		s = skip_ws(s + l);
+		if (*s == ',') {
+			s = skip_ws(s + 1);
+			if (!*s) {
+				*why = "empty list item";
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+struct port_ctx {
+	struct port_set *ps;
+	const char **why;
+};
+
+static int port_item(const char *item, void *ud)
+{
+	struct port_ctx *c = ud;
+	struct port_range pr, *n;
+	const char *s = item;
+	uint64_t lo, hi;
+
+	if (parse_digits(&s, 65535, &lo) < 0)
+		goto bad;
+	hi = lo;
+	if (*s == '-') {
+		s++;
+		if (parse_digits(&s, 65535, &hi) < 0)
+			goto bad;
+	}
+	if (*s)
+		goto bad;
+	if (lo == 0) {
+		*c->why = "port 0 is not a port";
+		return -EINVAL;
+	}
+	if (hi < lo) {
+		*c->why = "reversed port range";
+		return -EINVAL;
+	}
+	pr.lo = (uint16_t)lo;
+	pr.hi = (uint16_t)hi;
+	n = realloc(c->ps->r, (c->ps->n + 1) * sizeof(*n));
+	if (!n) {
+		*c->why = "out of memory";
+		return -ENOMEM;
+	}
+	c->ps->r = n;
+	c->ps->r[c->ps->n++] = pr;
+	return 0;
+bad:
+	*c->why = "bad port or port range (use e.g. 6379, 7000-7010)";
+	return -EINVAL;
+}
+
+int parse_port_set(const char *s, struct port_set *ret, const char **why)
+{
+	struct port_set ps = { 0 };
+	struct port_ctx c = { &ps, why };
+	int r;
+
+	r = for_each_item(s, port_item, &c, why);
+	if (r < 0) {
+		port_set_free(&ps);
+		return r;
+	}
+	*ret = ps;
+	return 0;
+}
+
+int parse_cidr(const char *s, struct cidr *ret, const char **why)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	struct cidr c = { 0 };
+	char *slash;
+	int maxlen;
+
+	if (*s == '!') {
+		c.negate = true;
+		s++;
+	}
+	if (strlen(s) >= sizeof(buf)) {
+		*why = "bad address";
+		return -EINVAL;
+	}
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	if (inet_pton(AF_INET, buf, c.net.a) == 1) {
+		c.net.family = AF_INET;
+		maxlen = 32;
+	} else if (inet_pton(AF_INET6, buf, c.net.a) == 1) {
+		c.net.family = AF_INET6;
+		maxlen = 128;
+		kaddr_normalize(&c.net);
+		if (c.net.family == AF_INET && !slash)
+			maxlen = 32;
+	} else {
+		*why = "bad address (use e.g. 10.0.0.0/8, 2001:db8::/32, !192.168.1.5)";
+		return -EINVAL;
+	}
+	if (slash) {
+		const char *p = slash;
+		uint64_t l;
+
+		if (parse_digits(&p, 255, &l) < 0 || *p || l > (uint64_t)maxlen) {
+			*why = "bad prefix length";
+			return -EINVAL;
+		}
+		/* ::ffff:0:0/96 and longer collapse onto v4 */
+		if (maxlen == 128 && c.net.family == AF_INET) {
+			if (l < 96) {
+				*why = "a v4-mapped prefix must be at least /96";
+				return -EINVAL;
+			}
+			l -= 96;
+		}
+		c.plen = (uint8_t)l;
+	} else {
+		c.plen = c.net.family == AF_INET ? 32 : 128;
+	}
+	/* Host bits set is almost always a typo for a different network. */
+	for (unsigned bit = c.plen; bit < (c.net.family == AF_INET ? 32u : 128u); bit++) {
+		if (c.net.a[bit / 8] & (0x80 >> (bit % 8))) {
+			*why = "address has bits set beyond its prefix length";
+			return -EINVAL;
+		}
+	}
+	*ret = c;
+	return 0;
+}
+
+struct cidr_ctx {
+	struct cidr_set *cs;
+	const char **why;
+};
+
+static int cidr_item(const char *item, void *ud)
+{
+	struct cidr_ctx *c = ud;
+	struct cidr v, *n;
+	int r;
+
+	r = parse_cidr(item, &v, c->why);
+	if (r < 0)
+		return r;
+	n = realloc(c->cs->c, (c->cs->n + 1) * sizeof(*n));
+	if (!n) {
+		*c->why = "out of memory";
+		return -ENOMEM;
+	}
+	c->cs->c = n;
+	c->cs->c[c->cs->n++] = v;
+	return 0;
+}
+
+int parse_cidr_set(const char *s, struct cidr_set *ret, const char **why)
+{
+	struct cidr_set cs = { 0 };
+	struct cidr_ctx c = { &cs, why };
+	int r;
+
+	r = for_each_item(s, cidr_item, &c, why);
+	if (r < 0) {
+		cidr_set_free(&cs);
+		return r;
+	}
+	*ret = cs;
+	return 0;
+}
+
+bool port_set_match(const struct port_set *ps, uint16_t port)
+{
+	if (ps->n == 0)
+		return true;
+	for (size_t i = 0; i < ps->n; i++)
+		if (port >= ps->r[i].lo && port <= ps->r[i].hi)
+			return true;
+	return false;
+}
+
+bool cidr_match(const struct cidr *c, const struct kaddr *a)
+{
+	unsigned full = c->plen / 8, rest = c->plen % 8;
+
+	if (c->net.family != a->family)
+		return false;
+	if (memcmp(c->net.a, a->a, full) != 0)
+		return false;
+	if (rest) {
+		uint8_t mask = (uint8_t)(0xff00 >> rest);
+
+		if ((c->net.a[full] & mask) != (a->a[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+/* Any positive entry must match (if there are any), and no negated one may. */
+bool cidr_set_match(const struct cidr_set *cs, const struct kaddr *a)
+{
+	bool have_pos = false, pos = false;
+
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct cidr *c = &cs->c[i];
+
+		if (c->negate) {
+			if (cidr_match(c, a))
+				return false;
+		} else {
+			have_pos = true;
+			if (cidr_match(c, a))
+				pos = true;
+		}
+	}
+	return !have_pos || pos;
+}
+
+void kaddr_normalize(struct kaddr *a)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (a->family == AF_INET6 && memcmp(a->a, prefix, 12) == 0) {
+		memmove(a->a, a->a + 12, 4);
+		memset(a->a + 4, 0, 12);
+		a->family = AF_INET;
+	}
+}
+
+char *kaddr_format(const struct kaddr *a, uint16_t port, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(a->family, a->a, ip, sizeof(ip)))
+		strcpy(ip, "?");
+	if (a->family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", ip, port);
+	else
+		snprintf(buf, len, "%s:%u", ip, port);
+	return buf;
+}
+
+char *format_duration(uint64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 } };
+	size_t off = 0;
+
+	if (ms == 0) {
+		snprintf(buf, len, "0s");
+		return buf;
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && off < len; i++) {
+		if (ms >= units[i].ms) {
+			int n = snprintf(buf + off, len - off, "%llu%s",
+					 (unsigned long long)(ms / units[i].ms), units[i].unit);
+			if (n < 0)
+				break;
+			off += (size_t)n;
+			ms %= units[i].ms;
+		}
+	}
+	return buf;
+}
+
+void port_set_free(struct port_set *ps)
+{
+	free(ps->r);
+	ps->r = NULL;
+	ps->n = 0;
+}
+
+void cidr_set_free(struct cidr_set *cs)
+{
+	free(cs->c);
+	cs->c = NULL;
+	cs->n = 0;
+}
+
+char *port_set_format(const struct port_set *ps, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (ps->n == 0) {
+		snprintf(buf, len, "any");
+		return buf;
+	}
+	for (size_t i = 0; i < ps->n && off < len; i++) {
+		int n;
+
+		if (ps->r[i].lo == ps->r[i].hi)
+			n = snprintf(buf + off, len - off, "%s%u", i ? ", " : "", ps->r[i].lo);
+		else
+			n = snprintf(buf + off, len - off, "%s%u-%u", i ? ", " : "", ps->r[i].lo,
+				     ps->r[i].hi);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
+}
+
+char *cidr_set_format(const struct cidr_set *cs, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (cs->n == 0) {
+		snprintf(buf, len, "any");
+		return buf;
+	}
+	for (size_t i = 0; i < cs->n && off < len; i++) {
+		char ip[INET6_ADDRSTRLEN];
+		int n;
+
+		inet_ntop(cs->c[i].net.family, cs->c[i].net.a, ip, sizeof(ip));
+		n = snprintf(buf + off, len - off, "%s%s%s/%u", i ? ", " : "",
+			     cs->c[i].negate ? "!" : "", ip, cs->c[i].plen);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
+}

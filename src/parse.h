@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Pure value parsers shared by the config reader and the tests. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* An address in the form sock_diag hands out, v4 in the first four bytes. */
+struct kaddr {
+	int family;               /* AF_INET or AF_INET6 */
+	uint8_t a[16];
+};
+
+struct port_range {
+	uint16_t lo, hi;
+};
+
+struct port_set {
+	struct port_range *r;
+	size_t n;                 /* 0: any port */
+};
+
+struct cidr {
+	struct kaddr net;
+	uint8_t plen;
+	bool negate;
+};
+
+struct cidr_set {
+	struct cidr *c;
+	size_t n;                 /* 0: any address */
+};
+
+/* All parsers return 0 or a negative errno; *why gets a static message. */
+int parse_duration_ms(const char *s, uint64_t *ret, const char **why);
+int parse_uint(const char *s, uint64_t max, uint64_t *ret, const char **why);
+int parse_bool(const char *s, bool *ret, const char **why);
+int parse_percent(const char *s, unsigned *ret, const char **why);
+int parse_port_set(const char *s, struct port_set *ret, const char **why);
+int parse_cidr_set(const char *s, struct cidr_set *ret, const char **why);
+int parse_cidr(const char *s, struct cidr *ret, const char **why);
+
+bool port_set_match(const struct port_set *ps, uint16_t port);
+bool cidr_match(const struct cidr *c, const struct kaddr *a);
+bool cidr_set_match(const struct cidr_set *cs, const struct kaddr *a);
+
+/* v4-mapped v6 (::ffff:a.b.c.d) becomes plain v4. */
+void kaddr_normalize(struct kaddr *a);
+/* "1.2.3.4:80" or "[::1]:80"; buf of at least KADDR_STRLEN. */
+#define KADDR_STRLEN 56
+char *kaddr_format(const struct kaddr *a, uint16_t port, char *buf, size_t len);
+
+/* "1d2h", "15s", "250ms", "0s"; buf of at least DURATION_STRLEN. */
+#define DURATION_STRLEN 48
+char *format_duration(uint64_t ms, char *buf, size_t len);
+
+void port_set_free(struct port_set *ps);
+void cidr_set_free(struct cidr_set *cs);
+char *port_set_format(const struct port_set *ps, char *buf, size_t len);
+char *cidr_set_format(const struct cidr_set *cs, char *buf, size_t len);

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include "policy.h"
+
+bool sock_is_candidate(const struct sock_rec *s)
+{
+	if (s->inode == 0)  /* orphan: no process holds it any more */
+		return false;
+	return (KR_SELECTABLE_STATES & (1u << s->state)) != 0;
+}
+
+static bool process_match(char *const *list, const char *comm)
+{
+	for (; *list; list++)
+		if (strcmp(*list, comm) == 0)
+			return true;
+	return false;
+}
+
+int policy_match(const struct config *c, const struct sock_rec *s, const char *comm)
+{
+	if (!sock_is_candidate(s))
+		return MATCH_NONE;
+	for (size_t i = 0; i < c->n_policies; i++) {
+		const struct policy *p = &c->policies[i];
+
+		if (!(p->states & (1u << s->state)))
+			continue;
+		if (!port_set_match(&p->local_port, s->lport) ||
+		    !port_set_match(&p->remote_port, s->rport))
+			continue;
+		if (!cidr_set_match(&p->local_addr, &s->local) ||
+		    !cidr_set_match(&p->remote_addr, &s->peer))
+			continue;
+		if (p->process) {
+			if (!comm)
+				return MATCH_NEED_OWNER;
+			if (!process_match(p->process, comm))
+				continue;
+		}
+		return (int)i;
+	}
+	return MATCH_NONE;
+}
+
+uint64_t sock_idle_ms(const struct sock_rec *s)
+{
+	return s->last_data_recv_ms < s->last_ack_recv_ms ? s->last_data_recv_ms
+							  : s->last_ack_recv_ms;
+}
+
+uint64_t config_min_idle_ms(const struct config *c)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (size_t i = 0; i < c->n_policies; i++)
+		if (c->policies[i].action != ACTION_IGNORE && c->policies[i].idle_ms < min)
+			min = c->policies[i].idle_ms;
+	return min;
+}
+
+enum evidence policy_kernel_evidence(const struct policy *p, const struct sock_rec *s)
+{
+	/* sk_timer pending on an established socket is the keepalive timer; its probes
+	 * count resets on any ACK, so this many unanswered in a row is the verdict the
+	 * policy would have reached itself. */
+	if (s->timer == 2 && s->probes >= p->probes)
+		return EVIDENCE_KEEPALIVE;
+	/* Retransmitting the same data this many times with no ACK at all. */
+	if (s->timer == 1 && s->unacked > 0 && s->retransmits >= p->probes)
+		return EVIDENCE_RETRANSMIT;
+	return EVIDENCE_NONE;
+}
+
+const char *evidence_name(enum evidence e)
+{
+	switch (e) {
+	case EVIDENCE_KEEPALIVE:
+		return "keepalive-unanswered";
+	case EVIDENCE_RETRANSMIT:
+		return "retransmit-unanswered";
+	case EVIDENCE_NONE:
+		break;
+	}
+	return "none";
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Socket facts in, policy and evidence out. Pure: no I/O, no clock. */
+#pragma once
+
+#include "config.h"
+#include "diagmsg.h"
+
+#define MATCH_NONE       (-1)
+#define MATCH_NEED_OWNER (-2) /* a process selector decides: look up the owner first */
+
+/* Never LISTEN, TIME_WAIT, request or orphan sockets, whatever a policy says. */
+bool sock_is_candidate(const struct sock_rec *s);
+
+/* First policy whose selectors match wins; comm NULL when the owner is not known. */
+int policy_match(const struct config *c, const struct sock_rec *s, const char *comm);
+
+/* Time since the peer last sent anything, as the kernel reports it (u32 ms: wraps). */
+uint64_t sock_idle_ms(const struct sock_rec *s);
+
+/* The smallest idle of any acting policy: below it, no socket can be a suspect. */
+uint64_t config_min_idle_ms(const struct config *c);
+
+enum evidence {
+	EVIDENCE_NONE,
+	EVIDENCE_KEEPALIVE,       /* the owner's own keepalive probes go unanswered */
+	EVIDENCE_RETRANSMIT,      /* data outstanding, retransmitted, never acknowledged */
+};
+
+/* What the kernel already knows: enough to call the peer dead without probing. */
+enum evidence policy_kernel_evidence(const struct policy *p, const struct sock_rec *s);
+const char *evidence_name(enum evidence e);

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reaper.h"
+
+int reaper_init(struct reaper *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->nbuckets = 1024;
+	r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
+	return r->buckets ? 0 : -ENOMEM;
+}
+
+void reaper_free(struct reaper *r)
+{
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		struct tracked *t = r->buckets[i], *n;
+
+		for (; t; t = n) {
+			n = t->next;
+			free(t);
+		}
+	}
+	free(r->buckets);
+	memset(r, 0, sizeof(*r));
+}
+
+static size_t bucket_of(const struct reaper *r, uint64_t cookie)
+{
+	cookie ^= cookie >> 33;
+	cookie *= 0xff51afd7ed558ccdull;
+	cookie ^= cookie >> 33;
+	return (size_t)(cookie & (r->nbuckets - 1));
+}
+
+static void grow(struct reaper *r)
+{
+	size_t old = r->nbuckets;
+	struct tracked **ob = r->buckets, **nb;
+
+	nb = calloc(old * 2, sizeof(*nb));
+	if (!nb)
+		return; /* longer chains, still correct */
+	r->buckets = nb;
+	r->nbuckets = old * 2;
+	for (size_t i = 0; i < old; i++) {
+		struct tracked *t = ob[i], *n;
+
+		for (; t; t = n) {
+			size_t b = bucket_of(r, t->cookie);
+
+			n = t->next;
+			t->next = nb[b];
+			nb[b] = t;
+		}
+	}
+	free(ob);
+}
+
+struct tracked *reaper_find(struct reaper *r, uint64_t cookie)
+{
+	struct tracked *t = r->buckets[bucket_of(r, cookie)];
+
+	while (t && t->cookie != cookie)
+		t = t->next;
+	return t;
+}
+
+static struct tracked *track(struct reaper *r, const struct sock_rec *s)
+{
+	struct tracked *t = calloc(1, sizeof(*t));
+	size_t b;
+
+	if (!t)
+		return NULL;
+	if (r->count >= r->nbuckets)
+		grow(r);
+	t->cookie = s->cookie;
+	t->fd = -1;
+	b = bucket_of(r, t->cookie);
+	t->next = r->buckets[b];
+	r->buckets[b] = t;
+	r->count++;
+	return t;
+}
+
+void reaper_forget(struct reaper *r, struct tracked *t)
+{
+	struct tracked **pp = &r->buckets[bucket_of(r, t->cookie)];
+
+	while (*pp && *pp != t)
+		pp = &(*pp)->next;
+	if (*pp) {
+		*pp = t->next;
+		r->count--;
+		free(t);
+	}
+}
+
+uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now)
+{
+	return now > t->quiet_since ? now - t->quiet_since : 0;
+}
+
+uint64_t reaper_grace_ms(const struct policy *p)
+{
+	/* The last probe needs a round trip's time to be answered; half an interval is
+	 * generous and stays well inside the KR_KEEPCNT_MARGIN intervals the kernel waits. */
+	return p->interval_ms / 2;
+}
+
+void reaper_armed(struct tracked *t, const struct policy *p, uint64_t now)
+{
+	t->state = TS_PROBING;
+	t->armed = true;
+	t->armed_at = now;
+	t->armed_segs_in = t->rec.segs_in;
+	t->deadline = now + (uint64_t)p->probes * p->interval_ms + reaper_grace_ms(p);
+}
+
+enum step reaper_observe(struct reaper *r, int policy_idx, const struct policy *p,
+			 const struct sock_rec *s, uint64_t now, struct tracked **tp)
+{
+	struct tracked *t = reaper_find(r, s->cookie);
+	uint64_t reported = sock_idle_ms(s), idle;
+	enum evidence ev;
+
+	*tp = t;
+	if (t) {
+		bool heard = s->segs_in != t->rec.segs_in || s->bytes_received != t->rec.bytes_received;
+
+		/* tcpi_last_*_recv are u32 ms and wrap after 49.7 days: if nothing arrived
+		 * since we last looked, a smaller reported idle is the wrap, not activity. */
+		if (heard || reported > tracked_idle_ms(t, now))
+			t->quiet_since = now > reported ? now - reported : 0;
+		t->rec = *s;
+		t->seen_scan = r->scan_gen;
+		t->policy = policy_idx;
+		idle = tracked_idle_ms(t, now);
+
+		if (t->state == TS_PROBING) {
+			/* Any segment after arming is the peer answering. */
+			if (s->segs_in != t->armed_segs_in) {
+				t->reason = REASON_ANSWERED;
+				return STEP_ALIVE;
+			}
+			if (now < t->deadline)
+				return STEP_WAIT;
+			t->probes_at_verdict = s->probes;
+			if (s->probes >= p->probes) {
+				t->state = TS_DEAD;
+				t->reason = REASON_PROBES_UNANSWERED;
+				return STEP_DEAD;
+			}
+			if (policy_kernel_evidence(p, s) == EVIDENCE_RETRANSMIT) {
+				t->state = TS_DEAD;
+				t->reason = REASON_RETRANSMIT_EVIDENCE;
+				return STEP_DEAD;
+			}
+			return STEP_INCONCLUSIVE;
+		}
+		if (t->state == TS_DEAD && !heard)
+			return STEP_DEAD;
+	} else {
+		idle = reported;
+	}
+
+	if (idle < p->idle_ms) {
+		if (t) {
+			reaper_forget(r, t);
+			*tp = NULL;
+		}
+		return STEP_ACTIVE;
+	}
+
+	if (!t) {
+		t = track(r, s);
+		if (!t)
+			return STEP_ACTIVE; /* out of memory: try again next scan */
+		t->rec = *s;
+		t->policy = policy_idx;
+		t->seen_scan = r->scan_gen;
+		t->quiet_since = now > reported ? now - reported : 0;
+		t->state = TS_SUSPECT;
+		*tp = t;
+	}
+
+	ev = policy_kernel_evidence(p, s);
+	if (ev != EVIDENCE_NONE) {
+		t->state = TS_DEAD;
+		t->reason = ev == EVIDENCE_KEEPALIVE ? REASON_KEEPALIVE_EVIDENCE
+						     : REASON_RETRANSMIT_EVIDENCE;
+		t->probes_at_verdict = ev == EVIDENCE_KEEPALIVE ? s->probes : s->retransmits;
+		return STEP_DEAD;
+	}
+	if (p->action == ACTION_KILL_IDLE) {
+		t->state = TS_DEAD;
+		t->reason = REASON_IDLE;
+		return STEP_DEAD;
+	}
+	if (t->state == TS_UNPROBEABLE)
+		return STEP_LEFT_ALONE;
+	t->state = TS_SUSPECT;
+	return STEP_ARM;
+}
+
+unsigned reaper_take_budget(struct reaper *r, const struct config *c, unsigned want,
+			    unsigned used_this_round, uint64_t now)
+{
+	unsigned allow;
+
+	if (now - r->window_start >= 60000 || r->window_start == 0) {
+		r->window_start = now ? now : 1;
+		r->window_reaps = 0;
+	}
+	allow = want;
+	if (used_this_round >= c->max_reaps_per_scan)
+		allow = 0;
+	else if (allow > c->max_reaps_per_scan - used_this_round)
+		allow = c->max_reaps_per_scan - used_this_round;
+	if (r->window_reaps >= c->max_reaps_per_minute)
+		allow = 0;
+	else if (allow > c->max_reaps_per_minute - r->window_reaps)
+		allow = c->max_reaps_per_minute - r->window_reaps;
+	r->window_reaps += allow;
+	return allow;
+}
+
+bool reaper_breaker_trips(const struct config *c, unsigned dead, unsigned alive)
+{
+	unsigned total = dead + alive;
+
+	if (total < c->breaker_min)
+		return false;
+	return (uint64_t)dead * 100 > (uint64_t)c->breaker_share * total;
+}
+
+const char *reason_name(enum reason r)
+{
+	switch (r) {
+	case REASON_NONE:
+		return "none";
+	case REASON_PROBES_UNANSWERED:
+		return "probes-unanswered";
+	case REASON_KEEPALIVE_EVIDENCE:
+		return "keepalive-unanswered";
+	case REASON_RETRANSMIT_EVIDENCE:
+		return "retransmit-unanswered";
+	case REASON_IDLE:
+		return "idle";
+	case REASON_RESET_ON_PROBE:
+		return "reset-by-peer-on-probe";
+	case REASON_CLOSED_WHILE_PROBING:
+		return "closed-while-probing";
+	case REASON_ANSWERED:
+		return "answered-probe";
+	case REASON_NO_OWNER:
+		return "no-owner";
+	}
+	return "?";
+}
+
+const char *track_state_name(enum track_state s)
+{
+	switch (s) {
+	case TS_SUSPECT:
+		return "suspect";
+	case TS_PROBING:
+		return "probing";
+	case TS_DEAD:
+		return "dead";
+	case TS_UNPROBEABLE:
+		return "unprobeable";
+	}
+	return "?";
+}

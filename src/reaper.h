@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The per-cookie table of suspects and its state machine. Pure: the caller passes the
+ * time, does the I/O the returned step asks for, and reports back. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "diagmsg.h"
+#include "policy.h"
+
+enum track_state {
+	TS_SUSPECT,               /* idle beyond policy, not yet probed */
+	TS_PROBING,               /* keepalive armed, verdict at deadline */
+	TS_DEAD,                  /* verdict given, waiting to be reaped */
+	TS_UNPROBEABLE,           /* no owner could be reached: left alone */
+};
+
+enum reason {
+	REASON_NONE,
+	REASON_PROBES_UNANSWERED,
+	REASON_KEEPALIVE_EVIDENCE,
+	REASON_RETRANSMIT_EVIDENCE,
+	REASON_IDLE,              /* action = kill-idle */
+	REASON_RESET_ON_PROBE,
+	REASON_CLOSED_WHILE_PROBING,
+	REASON_ANSWERED,          /* alive */
+	REASON_NO_OWNER,
+};
+
+struct ka_opts {
+	int keepalive, idle_s, intvl_s, cnt;
+};
+
+struct tracked {
+	struct tracked *next;     /* hash chain */
+	uint64_t cookie;
+	struct sock_rec rec;      /* as last seen */
+	int policy;
+	enum track_state state;
+	enum reason reason;
+	uint64_t quiet_since;     /* our clock: when the peer last sent anything */
+	uint64_t seen_scan;
+	uint64_t armed_at, deadline;
+	uint32_t armed_segs_in;
+	unsigned probes_at_verdict;
+	pid_t pid;
+	int fd;
+	char comm[16];
+	struct ka_opts saved;
+	bool armed;               /* saved holds the owner's options; restore them */
+	bool reported;            /* dry-run verdict already logged */
+	uint64_t work_gen;        /* engine's dedup of one round's work */
+};
+
+enum step {
+	STEP_ACTIVE,              /* peer talked recently: nothing to do */
+	STEP_ARM,                 /* find the owner and arm keepalive probes */
+	STEP_WAIT,                /* probing; verdict later */
+	STEP_ALIVE,               /* the peer answered: restore and forget */
+	STEP_INCONCLUSIVE,        /* deadline passed without probes going out: restore, retry */
+	STEP_DEAD,                /* reap (subject to limits) */
+	STEP_LEFT_ALONE,          /* unprobeable, already logged */
+};
+
+struct reaper {
+	struct tracked **buckets;
+	size_t nbuckets, count;
+	uint64_t scan_gen;
+	/* per-minute reap limit, fixed window */
+	uint64_t window_start;
+	unsigned window_reaps;
+};
+
+int reaper_init(struct reaper *r);
+void reaper_free(struct reaper *r);
+struct tracked *reaper_find(struct reaper *r, uint64_t cookie);
+void reaper_forget(struct reaper *r, struct tracked *t);
+
+/* Feed one matched socket; *tp gets its entry when one exists after the call. */
+enum step reaper_observe(struct reaper *r, int policy_idx, const struct policy *p,
+			 const struct sock_rec *s, uint64_t now, struct tracked **tp);
+/* After arming: the verdict is due at now + probes * interval + grace. */
+void reaper_armed(struct tracked *t, const struct policy *p, uint64_t now);
+uint64_t reaper_grace_ms(const struct policy *p);
+
+/* Idle as kareaper believes it: the kernel's u32 counter, corrected for its wrap. */
+uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now);
+
+/* Reaps allowed now under both limits; counts them when taken. */
+unsigned reaper_take_budget(struct reaper *r, const struct config *c, unsigned want,
+			    unsigned used_this_round, uint64_t now);
+
+/* Circuit breaker: too many of this round's probe verdicts say dead. */
+bool reaper_breaker_trips(const struct config *c, unsigned probed_dead, unsigned probed_alive);
+
+const char *reason_name(enum reason r);
+const char *track_state_name(enum track_state s);
