@@ -132,33 +132,30 @@ int diag_compile_ports(const struct config *c, void *buf, size_t len)
 {
 	static struct bc_asm a;     /* large; compiled once per (re)load */
 	struct inet_diag_bc_op *out = buf;
-	size_t n_acting = 0, done = 0;
+	size_t n_pol = 0, done = 0;
 
 	memset(&a, 0, sizeof(a));
+	/* ignore policies too: their sockets are listed (as ignored) by --once */
 	for (size_t i = 0; i < c->n_policies; i++) {
 		const struct policy *p = &c->policies[i];
 
-		if (p->action == ACTION_IGNORE)
-			continue;
 		if (!p->local_port.n && !p->remote_port.n)
 			return 0;
-		n_acting++;
+		n_pol++;
 	}
-	if (!n_acting)
+	if (!n_pol)
 		return 0;
 	for (size_t i = 0; i < c->n_policies; i++) {
 		const struct policy *p = &c->policies[i];
 		int next;
 
-		if (p->action == ACTION_IGNORE)
-			continue;
 		done++;
-		next = done == n_acting ? L_REJECT : bc_label(&a);
+		next = done == n_pol ? L_REJECT : bc_label(&a);
 		if (p->local_port.n)
 			bc_port_set(&a, &p->local_port, true, next);
 		if (p->remote_port.n)
 			bc_port_set(&a, &p->remote_port, false, next);
-		if (done < n_acting)
+		if (done < n_pol)
 			bc_emit(&a, INET_DIAG_BC_JMP, 0, L_ACCEPT);
 		bc_place(&a, next);
 	}

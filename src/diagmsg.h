@@ -39,8 +39,8 @@ size_t diag_build_dump(void *buf, size_t len, uint8_t family, uint32_t states, c
 size_t diag_build_exact(void *buf, size_t len, uint16_t type, const struct sock_rec *s,
 			uint32_t seq);
 
-/* Compile the port selectors of every acting policy into INET_DIAG_REQ_BYTECODE, so
- * the kernel skips sockets no policy can match. Returns the length, 0 when no filter
+/* Compile the port selectors of every policy into INET_DIAG_REQ_BYTECODE, so the
+ * kernel skips sockets no policy can match. Returns the length, 0 when no filter
  * can narrow the dump (a policy with no port selector), -ENOSPC when it won't fit. */
 int diag_compile_ports(const struct config *c, void *buf, size_t len);
 /* Run bytecode the way the kernel does (tests check the compiler with it). */

@@ -45,6 +45,10 @@ static void engine_compile(struct engine *e)
 		log_msg(LOG_NOTICE, NULL, "too many port selectors for a kernel filter; "
 			"filtering in user space only");
 		e->bclen = 0;
+	} else if (e->bclen > 0) {
+		log_msg(LOG_DEBUG, NULL, "kernel filter: %d bytes of bytecode", e->bclen);
+	} else {
+		log_msg(LOG_DEBUG, NULL, "no kernel filter: a policy selects no port");
 	}
 }
 

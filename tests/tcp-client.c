@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Holds N idle TCP connections for the end-to-end tests.
+ *
+ *   tcp-client -n N HOST PORT
+ *
+ * Prints "connected N", then reads commands on stdin:
+ *   ping   send "PING\r\n" on each connection, print "answered A of N"
+ *          (A = connections that got any reply within 3 s)
+ *   abort  close every connection with SO_LINGER {1,0} (an RST), print "aborted"
+ * and exits at end of input. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+int main(int argc, char **argv)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	char line[64];
+	int n = 1, o, *fds;
+
+	while ((o = getopt(argc, argv, "n:")) != -1)
+		if (o == 'n')
+			n = atoi(optarg);
+	if (optind + 2 != argc || n < 1) {
+		fprintf(stderr, "usage: tcp-client -n N HOST PORT\n");
+		return 2;
+	}
+	if (getaddrinfo(argv[optind], argv[optind + 1], &hints, &ai) != 0) {
+		fprintf(stderr, "tcp-client: bad address\n");
+		return 2;
+	}
+	fds = calloc((size_t)n, sizeof(*fds));
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0 || connect(fds[i], ai->ai_addr, ai->ai_addrlen) < 0) {
+			perror("tcp-client: connect");
+			return 1;
+		}
+	}
+	printf("connected %d\n", n);
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (strncmp(line, "ping", 4) == 0) {
+			int answered = 0;
+
+			for (int i = 0; i < n; i++) {
+				struct pollfd p = { .fd = fds[i], .events = POLLIN };
+				long long end = ms() + 3000;
+				char buf[256];
+
+				if (fds[i] < 0 || send(fds[i], "PING\r\n", 6, MSG_NOSIGNAL) != 6)
+					continue;
+				while (ms() < end && poll(&p, 1, (int)(end - ms())) == 1) {
+					if (recv(fds[i], buf, sizeof(buf), 0) > 0)
+						answered++;
+					break;
+				}
+			}
+			printf("answered %d of %d\n", answered, n);
+		} else if (strncmp(line, "abort", 5) == 0) {
+			struct linger lg = { 1, 0 };
+
+			for (int i = 0; i < n; i++) {
+				setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+				close(fds[i]);
+				fds[i] = -1;
+			}
+			printf("aborted\n");
+		}
+		fflush(stdout);
+	}
+	return 0;
+}

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/kareaper-unit-config.XXXXXX";
+static const struct keepalive_defaults def = { 7200000, 75000, 9 };
+
+static const char *write_file(const char *name, const char *text, size_t len)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fwrite(text, 1, len, f);
+	fclose(f);
+	return path;
+}
+
+/* Loading text must fail at line with a message containing want. */
+static void bad(const char *text, unsigned line, const char *want)
+{
+	const char *path = write_file("bad.conf", text, strlen(text));
+	struct config *c = NULL;
+	char err[512], prefix[300];
+	int r;
+
+	r = config_load(path, &def, &c, err, sizeof(err));
+	if (line)
+		snprintf(prefix, sizeof(prefix), "%s:%u: ", path, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", path);
+	ok(r < 0 && strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, want),
+	   "rejected at line %u with '%s'", line, want);
+	if (!(r < 0 && strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, want)))
+		printf("#   r=%d err='%s'\n", r, err);
+	config_free(c);
+}
+
+static void bad_configs(void)
+{
+	bad("[global]\nscan_interval = 5s\n[polcy x]\n", 3, "unknown section [polcy x]");
+	bad("[policy]\nidle = 5m\n", 1, "needs a name");
+	bad("[policy a b]\n", 1, "bad policy name");
+	bad("[policy a]\nidle = 5m\nidel = 6m\n", 3, "unknown key 'idel'");
+	bad("[policy a]\nidle = 5m\nidle = 6m\n", 3, "duplicate key 'idle'");
+	bad("[policy a]\nidle = 5m\n\n[policy a]\n", 4, "duplicate policy name 'a' (first at line 1)");
+	bad("[global]\n[global]\n[policy a]\n", 2, "duplicate section [global]");
+	bad("[policy a]\n[global]\n", 2, "must come before");
+	bad("idle = 5m\n[policy a]\n", 1, "outside any section");
+	bad("[policy a]\nidle = 5 minutes\n", 2, "bad duration");
+	bad("[policy a]\nidle = 1500ms\n", 2, "whole seconds");
+	bad("[policy a]\nidle = 0s\n", 2, "too short");
+	bad("[policy a]\ninterval = 40000s\n", 2, "too long");
+	bad("[policy a]\nprobes = 0\n", 2, "between 1 and 125");
+	bad("[policy a]\nprobes = 99999999999999999999999\n", 2, "out of range");
+	bad("[policy a]\nlocal_port = 7010-7000\n", 2, "reversed port range");
+	bad("[policy a]\nlocal_port = 70000\n", 2, "bad port");
+	bad("[policy a]\nremote_addr = 10.0.0.300/8\n", 2, "bad address");
+	bad("[policy a]\nremote_addr = 10.0.0.0/40\n", 2, "bad prefix length");
+	bad("[policy a]\nlocal_addr = 2001:db8::1/32\n", 2, "bits set beyond");
+	bad("[policy a]\nstates = listen\n", 2, "never reaped");
+	bad("[policy a]\nstates = establised\n", 2, "unknown TCP state");
+	bad("[policy a]\naction = kill\n", 2, "unknown action");
+	bad("[policy a]\nidle =\n", 2, "empty value");
+	bad("[policy a]\nprocess = a-very-long-process-name\n", 2, "at most 15");
+	bad("[global]\ndry_run = perhaps\n[policy a]\n", 2, "not a boolean");
+	bad("[global]\nbreaker_share = 150%\n[policy a]\n", 2, "above 100%");
+	bad("[global]\nmax_reaps_per_scan = 0\n[policy a]\n", 2, "at least 1");
+	bad("[global]\nlog_level = loud\n[policy a]\n", 2, "unknown log level");
+	bad("[global]\nscan_interval = 10ms\n[policy a]\n", 2, "between 100ms and 1d");
+	bad("[policy a]\nthis line has no equals sign\n", 2, "syntax error");
+	bad("[policy a\nidle = 5m\n", 1, "without closing");
+	bad("[policy a] junk\n", 1, "text after section header");
+	bad("[global]\nscan_interval = 5s\n", 0, "no [policy NAME] section");
+
+	/* Too long for inih's 200-byte buffer: must not be split into two lines. */
+	{
+		char text[400];
+
+		snprintf(text, sizeof(text), "[policy a]\n# %0250d\nidle = 5m\n", 0);
+		bad(text, 2, "line too long");
+	}
+	/* UTF-16 without a byte-order mark reads as garbage: say so. */
+	{
+		static const char u16[] = "[\0p\0o\0l\0i\0c\0y\0 \0a\0]\0\n\0";
+		const char *path = write_file("u16.conf", u16, sizeof(u16) - 1);
+		struct config *c = NULL;
+		char err[512];
+
+		ok(config_load(path, &def, &c, err, sizeof(err)) < 0 && strstr(err, ":1: "),
+		   "UTF-16 file rejected at line 1 (%s)", err);
+	}
+	{
+		const char *path = write_file("latin1.conf", "[policy caf\xe9]\n", 14);
+		struct config *c = NULL;
+		char err[512];
+
+		ok(config_load(path, &def, &c, err, sizeof(err)) < 0 && strstr(err, "UTF-8"),
+		   "Latin-1 text rejected as not UTF-8");
+	}
+	{
+		struct config *c = NULL;
+		char err[512];
+
+		ok(config_load(dir, &def, &c, err, sizeof(err)) < 0 && strstr(err, "not a regular file"),
+		   "a directory is not a config file");
+		ok(config_load("/nonexistent/kareaper.conf", &def, &c, err, sizeof(err)) == -ENOENT &&
+		   strstr(err, "cannot open"), "missing file: cannot open");
+	}
+}
+
+static void good_config(void)
+{
+	static const char text[] =
+		"\xef\xbb\xbf; kareaper test config\n"
+		"[global]\n"
+		"  scan_interval = 10s   ; indented keys are fine\n"
+		"dry_run = yes\n"
+		"max_reaps_per_scan = 50\n"
+		"max_reaps_per_minute = 100\n"
+		"breaker_share = 80%\n"
+		"breaker_min_probes = 3\n"
+		"log_level = debug\n"
+		"\n"
+		"[policy redis]\n"
+		"local_port = 6379, 7000-7010\n"
+		"remote_addr = !10.0.0.5, 10.0.0.0/8, 2001:db8::/32\n"
+		"states = established, close-wait\n"
+		"process = redis-server\n"
+		"idle = 10m\n"
+		"interval = 15s\n"
+		"probes = 4\n"
+		"action = probe\n"
+		"\n"
+		"[ policy pool ]\n"
+		"remote_port = 5432\n"
+		"action = kill-idle\n"
+		"dry_run = yes\n"
+		"[policy empty]\n";
+	const char *path = write_file("good.conf", text, sizeof(text) - 1);
+	struct config *c = NULL;
+	char err[512];
+	int r;
+
+	r = config_load(path, &def, &c, err, sizeof(err));
+	ok(r == 0, "good config loads (%s)", err);
+	if (r < 0)
+		return;
+	is_u64(c->scan_interval_ms, 10000, "scan_interval");
+	ok(c->dry_run, "global dry_run");
+	is_u64(c->max_reaps_per_scan, 50, "max_reaps_per_scan");
+	is_u64(c->max_reaps_per_minute, 100, "max_reaps_per_minute");
+	is_u64(c->breaker_share, 80, "breaker_share");
+	is_u64(c->breaker_min, 3, "breaker_min_probes");
+	is_u64(c->log_level, LOG_DEBUG, "log_level");
+	is_u64(c->n_policies, 3, "three policies, the empty one included");
+	is_str(c->policies[0].name, "redis", "first policy name");
+	is_u64(c->policies[0].local_port.n, 2, "redis ports");
+	is_u64(c->policies[0].remote_addr.n, 3, "redis remote addresses");
+	is_u64(c->policies[0].states, (1u << 1) | (1u << 8), "states");
+	is_str(c->policies[0].process[0], "redis-server", "process");
+	ok(c->policies[0].process[1] == NULL, "one process");
+	is_u64(c->policies[0].idle_ms, 600000, "idle");
+	is_u64(c->policies[0].interval_ms, 15000, "interval");
+	is_u64(c->policies[0].probes, 4, "probes");
+	is_str(c->policies[1].name, "pool", "blanks inside the header are trimmed");
+	ok(c->policies[1].action == ACTION_KILL_IDLE, "kill-idle");
+	ok(c->policies[1].dry_run, "per-policy dry_run");
+	is_u64(c->policies[1].idle_ms, 7200000, "idle defaults to tcp_keepalive_time");
+	is_u64(c->policies[2].interval_ms, 75000, "interval defaults to tcp_keepalive_intvl");
+	is_u64(c->policies[2].probes, 9, "probes default to tcp_keepalive_probes");
+	is_u64(c->policies[2].states, 1u << 1, "states default to established");
+	ok(c->policies[2].action == ACTION_PROBE, "action defaults to probe");
+
+	/* The effective config must itself be a valid config that loads the same. */
+	{
+		char out[300];
+		struct config *c2 = NULL;
+		FILE *f;
+
+		snprintf(out, sizeof(out), "%s/effective.conf", dir);
+		f = fopen(out, "w");
+		config_print(c, f);
+		fclose(f);
+		ok(config_load(out, &def, &c2, err, sizeof(err)) == 0, "printed config reloads (%s)",
+		   err);
+		if (c2) {
+			is_u64(c2->n_policies, 3, "same policies");
+			is_u64(c2->policies[0].remote_addr.n, 3, "same addresses");
+			is_u64(c2->policies[1].remote_port.r[0].lo, 5432, "same ports");
+		}
+		config_free(c2);
+	}
+	config_free(c);
+}
+
+static void sysctl_defaults(void)
+{
+	struct keepalive_defaults d;
+	char path[300];
+
+	write_file("tcp_keepalive_time", "600\n", 4);
+	write_file("tcp_keepalive_intvl", "30\n", 3);
+	write_file("tcp_keepalive_probes", "4\n", 2);
+	ok(keepalive_defaults_read(dir, &d) == 0, "sysctl files read");
+	is_u64(d.idle_ms, 600000, "idle from tcp_keepalive_time");
+	is_u64(d.interval_ms, 30000, "interval from tcp_keepalive_intvl");
+	is_u64(d.probes, 4, "probes from tcp_keepalive_probes");
+	write_file("tcp_keepalive_probes", "500\n", 4);
+	keepalive_defaults_read(dir, &d);
+	is_u64(d.probes, KR_MAX_PROBES, "absurd sysctl probes clamped");
+	snprintf(path, sizeof(path), "%s/tcp_keepalive_intvl", dir);
+	unlink(path);
+	ok(keepalive_defaults_read(dir, &d) == -ENOENT && d.interval_ms == 75000,
+	   "missing sysctl: error and the kernel's default");
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 99;
+	}
+	bad_configs();
+	good_config();
+	sysctl_defaults();
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			printf("# could not remove %s\n", dir);
+	}
+	return done_testing();
+}
