@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `kareaper --once --dry-run` lists exactly the matching sockets of a real server,
+# v4 and v6, with ports, state and owner; the kernel filter changes nothing; the CLI
+# behaves (help, version, check-config, errors, missing CAP_NET_ADMIN).
+. "$TESTS_SRC/lib.sh"
+
+topo_setup
+start_echo srv5000 5000
+SRV5000=$SRV_PID
+start_echo srv7000 7000
+clients c4 "$NS_LIVE" 5 198.18.1.1 5000
+clients c6 "$NS_LIVE" 5 2001:db8:1::1 5000
+clients other "$NS_LIVE" 3 198.18.1.1 7000
+
+cat >"$TMP/match.conf" <<CONF
+[policy echo]
+local_port = 5000
+idle = 1h
+CONF
+kareaper_once match "$TMP/match.conf" --dry-run -v
+ok $? "--once --dry-run exits 0"
+diag "$TMP/match.table"
+is "$(rows "$TMP/match.table" '')" 10 "exactly the 10 server ends on port 5000"
+is "$(rows "$TMP/match.table" '^echo  *198\.18\.1\.1:5000  *198\.18\.1\.2:[0-9]* *established ')" 5 \
+	"5 v4 rows (v4-mapped shown as v4) with local, peer and state"
+is "$(rows "$TMP/match.table" '^echo  *\[2001:db8:1::1\]:5000  *\[2001:db8:1::2\]:[0-9]* *established ')" 5 \
+	"5 v6 rows"
+is "$(rows "$TMP/match.table" " $SRV5000/echo-server ")" 10 "owner pid/comm on every row"
+is "$(rows "$TMP/match.table" ' active$')" 10 "all active (idle < 1h)"
+is "$(rows "$TMP/match.table" ':7000 ')" 0 "the other server's sockets are not listed"
+check "the kernel filter was used" grep -q 'kernel filter: [0-9]* bytes' "$TMP/match.log"
+
+# The same selection without a kernel filter: a second policy that selects no port
+# (and matches nothing) turns the filter off. The rows must be identical.
+cat >"$TMP/nofilter.conf" <<CONF
+[policy echo]
+local_port = 5000
+idle = 1h
+[policy nothing]
+remote_addr = 192.0.2.99
+CONF
+kareaper_once nofilter "$TMP/nofilter.conf" --dry-run -v
+check "no kernel filter this time" grep -q 'no kernel filter' "$TMP/nofilter.log"
+grep -v '^#' "$TMP/match.table" | awk '{print $1,$2,$3,$4,$6,$7}' | sort >"$TMP/a"
+grep -v '^#' "$TMP/nofilter.table" | awk '{print $1,$2,$3,$4,$6,$7}' | sort >"$TMP/b"
+check "with and without the kernel filter: the same rows" cmp "$TMP/a" "$TMP/b"
+
+cat >"$TMP/other.conf" <<CONF
+[policy elsewhere]
+local_port = 5999
+CONF
+kareaper_once other "$TMP/other.conf" --dry-run
+ok $? "a policy on another port: exit 0"
+is "$(rows "$TMP/other.table" '')" 0 "and no rows"
+
+# Ranges and remote selectors: clients of 7000 seen from their own side too.
+cat >"$TMP/client.conf" <<CONF
+[policy clientside]
+remote_port = 6999-7001
+idle = 1h
+CONF
+ip netns exec "$NS_LIVE" "$KAREAPER" --once --dry-run -c "$TMP/client.conf" >"$TMP/client.table" 2>/dev/null
+is "$(rows "$TMP/client.table" '198\.18\.1\.1:7000 *established .*/tcp-client ')" 3 \
+	"client ends matched by remote port range, owned by tcp-client"
+
+# ---- command line ----
+"$KAREAPER" --help >"$TMP/help" 2>&1
+ok $? "--help exits 0"
+for opt in --config --once --dry-run --check-config --foreground --verbose --version --help; do
+	check "--help documents $opt" grep -q -- "$opt" "$TMP/help"
+done
+check "--version prints the version" sh -c "'$KAREAPER' --version | grep -q '^kareaper [0-9]'"
+"$KAREAPER" --bogus >/dev/null 2>&1
+is $? 2 "an unknown option exits 2"
+
+"$KAREAPER" --check-config -c "$TMP/match.conf" >"$TMP/effective" 2>&1
+ok $? "--check-config on a good file exits 0"
+check "effective config shows defaults from the sysctls" \
+	grep -q "^probes = $(cat /proc/sys/net/ipv4/tcp_keepalive_probes)$" "$TMP/effective"
+"$KAREAPER" --check-config -c "$TMP/effective" >/dev/null 2>&1
+ok $? "the printed effective config is itself valid"
+printf '[policy a]\nidle = 5m\nprobes = lots\n' >"$TMP/bad.conf"
+"$KAREAPER" --check-config -c "$TMP/bad.conf" >"$TMP/bad.out" 2>&1
+is $? 1 "--check-config on a bad file exits 1"
+check "and names FILE:LINE" grep -q "^$TMP/bad.conf:3: probes = lots: " "$TMP/bad.out"
+ip netns exec "$NS_SRV" "$KAREAPER" --once -c "$TMP/bad.conf" >/dev/null 2>"$TMP/bad.start"
+is $? 1 "the daemon refuses to start on a bad config"
+check "with the same FILE:LINE message" grep -q "$TMP/bad.conf:3: probes" "$TMP/bad.start"
+"$KAREAPER" --once -c /nonexistent.conf >/dev/null 2>"$TMP/missing"
+is $? 1 "a missing config exits 1"
+check "saying it cannot open it" grep -q "/nonexistent.conf: cannot open" "$TMP/missing"
+
+# Without CAP_NET_ADMIN: one clear error, exit 1.
+ip netns exec "$NS_SRV" setpriv --bounding-set=-net_admin --inh-caps=-net_admin \
+	"$KAREAPER" --once --dry-run -c "$TMP/match.conf" >/dev/null 2>"$TMP/nocap"
+is $? 1 "without CAP_NET_ADMIN: exit 1"
+diag "$TMP/nocap"
+check "one clear error naming CAP_NET_ADMIN" grep -q 'CAP_NET_ADMIN' "$TMP/nocap"
+is "$(grep -c 'error' "$TMP/nocap")" 1 "exactly one error line"
+
+done_testing

@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by the end-to-end tests: TAP output, throwaway network namespaces that are
+# removed on every exit path, processes we started (and only those) stopped.
+#
+# Topology of topo_setup: a server namespace with one veth pair to each client
+# namespace ("live" and "dead"), v4 and v6, in benchmarking/documentation ranges:
+#   srv 198.18.1.1 2001:db8:1::1  <->  live 198.18.1.2 2001:db8:1::2
+#   srv 198.18.2.1 2001:db8:2::1  <->  dead 198.18.2.2 2001:db8:2::2
+# A peer "dies" by an nftables rule in its namespace that drops everything in and
+# out, so no FIN or RST ever reaches the server: what a powered-off host looks like.
+
+set -u
+
+: "${KAREAPER:?KAREAPER must point at the built daemon}"
+: "${TESTS_BIN:?TESTS_BIN must point at the built test helpers}"
+
+T_N=0
+T_FAIL=0
+T_PIDS=()
+T_NS=()
+ID="kr$$x$RANDOM"
+TMP=$(mktemp -d "/tmp/kareaper-e2e.XXXXXX")
+NS_SRV="$ID-srv"
+NS_LIVE="$ID-live"
+NS_DEAD="$ID-dead"
+
+cleanup() {
+	local p ns
+	for p in "${T_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${T_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for ns in "${T_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { # ok STATUS DESCRIPTION
+	T_N=$((T_N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $T_N - $2"
+	else
+		echo "not ok $T_N - $2"
+		T_FAIL=$((T_FAIL + 1))
+	fi
+}
+
+check() { # check DESCRIPTION COMMAND...: ok when the command succeeds
+	local d=$1
+	shift
+	"$@" >/dev/null 2>&1
+	ok $? "$d"
+}
+
+is() { # is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		echo "#   got '$1', want '$2'"
+	fi
+}
+
+diag() { sed 's/^/# /' "$@"; }
+
+done_testing() {
+	echo "1..$T_N"
+	[ "$T_FAIL" -eq 0 ]
+	exit $?
+}
+
+bail() {
+	echo "Bail out! $*"
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || bail "the end-to-end tests need root (network namespaces, CAP_NET_ADMIN)"
+ip netns add "$ID-probe" 2>/dev/null || { echo "1..0 # SKIP this kernel cannot create network namespaces"; exit 77; }
+ip netns del "$ID-probe"
+
+ns_add() {
+	ip netns add "$1" || bail "ip netns add $1"
+	T_NS+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# link NS_A IF_A ADDR4_A ADDR6_A NS_B IF_B ADDR4_B ADDR6_B
+link() {
+	ip link add "$2" netns "$1" type veth peer name "$6" netns "$5" || bail "veth $2/$6"
+	ip -n "$1" addr add "$3/24" dev "$2"
+	ip -n "$1" addr add "$4/64" dev "$2" nodad
+	ip -n "$5" addr add "$7/24" dev "$6"
+	ip -n "$5" addr add "$8/64" dev "$6" nodad
+	ip -n "$1" link set "$2" up
+	ip -n "$5" link set "$6" up
+}
+
+topo_setup() {
+	ns_add "$NS_SRV"
+	ns_add "$NS_LIVE"
+	ns_add "$NS_DEAD"
+	link "$NS_SRV" vl 198.18.1.1 2001:db8:1::1 "$NS_LIVE" eth0 198.18.1.2 2001:db8:1::2
+	link "$NS_SRV" vd 198.18.2.1 2001:db8:2::1 "$NS_DEAD" eth0 198.18.2.2 2001:db8:2::2
+}
+
+# The peer's host is gone: nothing in, nothing out, no RST.
+kill_peer() {
+	ip netns exec "$1" nft -f - <<-'NFT' || bail "nft in $1"
+	table inet kareaper_test {
+		chain in { type filter hook input priority 0; policy drop; }
+		chain out { type filter hook output priority 0; policy drop; }
+	}
+	NFT
+}
+
+revive_peer() {
+	ip netns exec "$1" nft delete table inet kareaper_test
+}
+
+# start NAME NS CMD...: run in NS in the background, stdout to $TMP/NAME.out, stdin
+# from a FIFO kept open on a descriptor (for tcp-client's commands); sets LAST_PID.
+start() {
+	local name=$1 ns=$2
+	shift 2
+	mkfifo "$TMP/$name.in"
+	ip netns exec "$ns" "$@" <"$TMP/$name.in" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	LAST_PID=$!
+	T_PIDS+=("$LAST_PID")
+	eval "exec {fd_$name}>\"$TMP/$name.in\""
+}
+
+send() { # send NAME LINE: a command to a started tcp-client
+	local fd="fd_$1"
+	echo "$2" >&"${!fd}"
+}
+
+# wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN (bounded; not a timing
+# assertion, just how long a correct run may take on a slow machine).
+wait_for() {
+	local file=$1 pat=$2 limit=${3:-30} i=0
+	while ! grep -q -- "$pat" "$file" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -gt $((limit * 10)) ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# wait_count FILE PATTERN N [SECONDS]: until PATTERN appears at least N times
+wait_count() {
+	local file=$1 pat=$2 n=$3 limit=${4:-30} i=0
+	while [ "$(grep -c -- "$pat" "$file" 2>/dev/null)" -lt "$n" ]; do
+		i=$((i + 1))
+		[ "$i" -gt $((limit * 10)) ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# established NS LOCALPORT PEERPATTERN: count of ESTABLISHED sockets on the server
+established() {
+	ip netns exec "$1" ss -Htn state established "sport = :$2" | grep -c -- "$3"
+}
+
+# echo-server in the server namespace; sets SRV_PID
+start_echo() { # start_echo NAME PORT [ARGS...]
+	local name=$1 port=$2
+	shift 2
+	start "$name" "$NS_SRV" "$TESTS_BIN/echo-server" -p "$port" "$@"
+	SRV_PID=$LAST_PID
+	wait_for "$TMP/$name.out" "^listening" 10 || bail "echo-server $name did not start"
+}
+
+# clients NAME NS COUNT HOST PORT: COUNT idle connections held by tcp-client
+clients() {
+	start "$1" "$2" "$TESTS_BIN/tcp-client" -n "$3" "$4" "$5"
+	wait_for "$TMP/$1.out" "^connected" 10 || bail "clients $1 did not connect: $(cat "$TMP/$1.err")"
+}
+
+# ping_clients NAME: "answered A of N" after sending PING on every connection
+ping_clients() {
+	local before
+	before=$(grep -c '^answered' "$TMP/$1.out")
+	send "$1" ping
+	wait_count "$TMP/$1.out" '^answered' $((before + 1)) 30 || return 1
+	grep '^answered' "$TMP/$1.out" | tail -n 1
+}
+
+# kareaper_once NAME CONFIG [ARGS...]: run --once in the server namespace
+kareaper_once() {
+	local name=$1 conf=$2
+	shift 2
+	ip netns exec "$NS_SRV" "$KAREAPER" --once -c "$conf" "$@" >"$TMP/$name.table" 2>"$TMP/$name.log"
+}
+
+# rows TABLE PATTERN: table rows (not header or summary) matching PATTERN
+rows() {
+	grep -v '^POLICY\|^#' "$1" | grep -c -- "$2"
+}
