@@ -390,7 +390,7 @@ static void arm(struct engine *e, struct tracked *t)
 		left_alone(e, t, r);
 		return;
 	}
-	r = prober_arm(sfd, p, tracked_idle_ms(t, e->now), &t->saved);
+	r = prober_arm(sfd, p, tracked_idle_ms(t, e->now), t->rec.probes, &t->saved);
 	close(sfd);
 	if (r < 0) {
 		left_alone(e, t, r);
@@ -405,23 +405,22 @@ static void arm(struct engine *e, struct tracked *t)
 	row_verdict(e, t, "probing", NULL);
 }
 
-/* A socket that vanished while we probed it: the peer's RST closes it in the kernel
- * (state CLOSE while the owner still holds it), or its owner closed it. */
+/* A socket that left the established table while we probed it. Before the kernel's
+ * own keepalive could have given up, only an RST takes a socket out of the hash
+ * without a trace: the peer answered a probe with one (it rebooted and lost the
+ * connection) or sent one anyway. A socket still found in another state (TIME_WAIT,
+ * FIN_WAIT, CLOSE_WAIT...) was closed normally by one side. */
 static void gone_while_probing(struct engine *e, struct tracked *t)
 {
 	const struct policy *p = pol(e, t->policy);
+	uint64_t kernel_gives_up = t->armed_at +
+		(uint64_t)(p->probes + KR_KEEPCNT_MARGIN) * p->interval_ms;
 	enum reason why = REASON_CLOSED_WHILE_PROBING;
 	struct sock_event ev;
-	int sfd;
+	struct sock_rec fresh;
 
-	if (reach(e, t, &sfd) == 0) {
-		uint64_t kernel_gives_up = t->armed_at +
-			(uint64_t)(p->probes + KR_KEEPCNT_MARGIN) * p->interval_ms;
-
-		if (prober_tcp_state(sfd) == TCP_CLOSE && e->now < kernel_gives_up)
-			why = REASON_RESET_ON_PROBE;
-		close(sfd);
-	}
+	if (sockdiag_query(&e->diag, &t->rec, &fresh) == -ENOENT && e->now < kernel_gives_up)
+		why = REASON_RESET_ON_PROBE;
 	t->armed = false; /* nothing left to restore */
 	t->reason = why;
 	e->stats.gone++;
@@ -617,7 +616,8 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 			if (t->state != TS_PROBING || t->deadline > now)
 				continue;
 			r = sockdiag_query(&e->diag, &t->rec, &fresh);
-			if (r == -ENOENT) {
+			if (r == -ENOENT || (r == 0 && (!sock_is_candidate(&fresh) ||
+							!(pol(e, t->policy)->states & (1u << fresh.state))))) {
 				gone_while_probing(e, t);
 				reaper_forget(tb, t);
 				continue;

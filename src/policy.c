@@ -65,10 +65,11 @@ uint64_t config_min_idle_ms(const struct config *c)
 
 enum evidence policy_kernel_evidence(const struct policy *p, const struct sock_rec *s)
 {
-	/* sk_timer pending on an established socket is the keepalive timer; its probes
-	 * count resets on any ACK, so this many unanswered in a row is the verdict the
-	 * policy would have reached itself. */
-	if (s->timer == 2 && s->probes >= p->probes)
+	/* icsk_probes_out counts keepalive (or zero-window) probes since the last ACK:
+	 * every incoming ACK resets it. This many unanswered in a row is the verdict the
+	 * policy would reach itself, whoever armed the probes (the owner, or an earlier
+	 * round of ours whose verdict then waited: dry run, rate limit, breaker). */
+	if (s->probes >= p->probes)
 		return EVIDENCE_KEEPALIVE;
 	/* Retransmitting the same data this many times with no ACK at all. */
 	if (s->timer == 1 && s->unacked > 0 && s->retransmits >= p->probes)

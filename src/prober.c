@@ -219,9 +219,11 @@ static int setint(int sfd, int level, int opt, int v)
 	return setsockopt(sfd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
 }
 
-int prober_arm(int sfd, const struct policy *p, uint64_t idle_ms, struct ka_opts *saved)
+int prober_arm(int sfd, const struct policy *p, uint64_t idle_ms, unsigned probes_out,
+	       struct ka_opts *saved)
 {
 	int intvl = (int)(p->interval_ms / 1000), idle, r;
+	unsigned cnt = probes_out + p->probes + KR_KEEPCNT_MARGIN;
 	uint64_t idle_s = idle_ms / 1000;
 
 	if ((r = getint(sfd, SOL_SOCKET, SO_KEEPALIVE, &saved->keepalive)) < 0 ||
@@ -235,7 +237,9 @@ int prober_arm(int sfd, const struct policy *p, uint64_t idle_ms, struct ka_opts
 	if (idle_s < (uint64_t)idle)
 		idle = idle_s > 0 ? (int)idle_s : 1;
 	if ((r = setint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, intvl)) < 0 ||
-	    (r = setint(sfd, IPPROTO_TCP, TCP_KEEPCNT, (int)p->probes + KR_KEEPCNT_MARGIN)) < 0 ||
+	    /* the kernel compares its running count (not reset by arming) with this */
+	    (r = setint(sfd, IPPROTO_TCP, TCP_KEEPCNT,
+			(int)(cnt > KR_MAX_KEEPCNT ? KR_MAX_KEEPCNT : cnt))) < 0 ||
 	    (r = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0 ||
 	    (r = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, idle)) < 0) {
 		prober_restore(sfd, saved);

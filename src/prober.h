@@ -28,7 +28,9 @@ void proc_comm(const char *proc, pid_t pid, char comm[16]);
 /* A duplicate of the owner's descriptor, checked to be the very socket (by cookie). */
 int prober_get_socket(pid_t pid, int fd, uint64_t cookie, int *ret);
 /* Save the owner's options and arm probes that start now. */
-int prober_arm(int sfd, const struct policy *p, uint64_t idle_ms, struct ka_opts *saved);
+/* probes_out: unanswered probes the kernel already counts (they add to TCP_KEEPCNT). */
+int prober_arm(int sfd, const struct policy *p, uint64_t idle_ms, unsigned probes_out,
+	       struct ka_opts *saved);
 int prober_restore(int sfd, const struct ka_opts *saved);
 /* The socket's TCP state from its owner's side (TCP_CLOSE after a reset). */
 int prober_tcp_state(int sfd);

@@ -119,6 +119,7 @@ void reaper_armed(struct tracked *t, const struct policy *p, uint64_t now)
 	t->armed = true;
 	t->armed_at = now;
 	t->armed_segs_in = t->rec.segs_in;
+	t->probes_base = t->rec.probes;
 	t->deadline = now + (uint64_t)p->probes * p->interval_ms + reaper_grace_ms(p);
 }
 
@@ -150,8 +151,8 @@ enum step reaper_observe(struct reaper *r, int policy_idx, const struct policy *
 			}
 			if (now < t->deadline)
 				return STEP_WAIT;
-			t->probes_at_verdict = s->probes;
-			if (s->probes >= p->probes) {
+			t->probes_at_verdict = s->probes > t->probes_base ? s->probes - t->probes_base : 0;
+			if (t->probes_at_verdict >= p->probes) {
 				t->state = TS_DEAD;
 				t->reason = REASON_PROBES_UNANSWERED;
 				return STEP_DEAD;

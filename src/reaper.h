@@ -45,6 +45,7 @@ struct tracked {
 	uint64_t seen_scan;
 	uint64_t armed_at, deadline;
 	uint32_t armed_segs_in;
+	uint8_t probes_base;      /* probes the kernel counted before we armed */
 	unsigned probes_at_verdict;
 	pid_t pid;
 	int fd;

@@ -202,3 +202,20 @@ kareaper_once() {
 rows() {
 	grep -v '^POLICY\|^#' "$1" | grep -c -- "$2"
 }
+
+# wait_timer NS PORT TIMER N: until every established socket on local PORT shows the
+# kernel timer TIMER ("keepalive", or "on" for retransmission) with N or more
+# probes or retransmissions out, as ss -o reports them.
+wait_timer() {
+	local ns=$1 port=$2 timer=$3 n=$4 i=0 out total got
+	while :; do
+		out=$(ip netns exec "$ns" ss -Htno state established "sport = :$port")
+		total=$(printf '%s\n' "$out" | grep -c .)
+		got=$(printf '%s\n' "$out" | grep -oE "timer:\\($timer,[^,]*,[0-9]+\\)" |
+			sed -E 's/.*,([0-9]+)\)/\1/' | awk -v n="$n" '$1 >= n' | wc -l)
+		[ "$total" -gt 0 ] && [ "$got" -eq "$total" ] && return 0
+		i=$((i + 1))
+		[ "$i" -gt 600 ] && return 1
+		sleep 0.1
+	done
+}

@@ -87,6 +87,9 @@ int main(void)
 		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "8 of 9 keepalives: not yet");
 		s.probes = 9;
 		ok(policy_kernel_evidence(p, &s) == EVIDENCE_KEEPALIVE, "9 keepalives unanswered");
+		s.timer = 0;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_KEEPALIVE,
+		   "9 unanswered, keepalive since switched off: still evidence");
 		s.timer = 1;
 		s.probes = 0;
 		s.unacked = 2;
@@ -94,10 +97,10 @@ int main(void)
 		ok(policy_kernel_evidence(p, &s) == EVIDENCE_RETRANSMIT, "retransmits unanswered");
 		s.unacked = 0;
 		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "no data outstanding: no evidence");
-		s.timer = 4; /* zero-window probe: the peer answers with its window */
+		s.timer = 4; /* zero-window probing: answered probes reset the count */
 		s.unacked = 0;
-		s.probes = 20;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "zero-window probing is no evidence");
+		s.probes = 2;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "a few zero-window probes: none");
 	}
 	config_free(c);
 	return done_testing();

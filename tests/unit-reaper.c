@@ -48,6 +48,7 @@ static void lifecycle(void)
 	ok(reaper_observe(&r, 0, p, &s, now + 48 * S, &t) == STEP_DEAD,
 	   "dead stays dead while the peer stays silent");
 	s.segs_in = 11;
+	s.probes = 0; /* any ACK resets the kernel's count */
 	ok(reaper_observe(&r, 0, p, &s, now + 49 * S, &t) == STEP_ARM,
 	   "a dead verdict is dropped when the peer sends again");
 
@@ -68,6 +69,19 @@ static void lifecycle(void)
 	reaper_armed(t, p, now);
 	ok(reaper_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
 	   "no probes went out by the deadline: inconclusive");
+
+	/* probes the kernel already counted before we armed do not count for us */
+	s = idle_rec(5, 100 * S, 50);
+	s.probes = 2;
+	reaper_observe(&r, 0, p, &s, now, &t);
+	reaper_armed(t, p, now);
+	s.probes = 4;
+	ok(reaper_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
+	   "2 earlier + 2 ours: not yet 3 of ours");
+	t->state = TS_SUSPECT;
+	reaper_observe(&r, 0, p, &s, now + 21 * S, &t); /* 4 >= 3: now kernel evidence */
+	ok(t->state == TS_DEAD && t->reason == REASON_KEEPALIVE_EVIDENCE,
+	   "4 unanswered in all is evidence by itself");
 
 	/* the peer becomes active: entry dropped */
 	s = idle_rec(4, 100 * S, 5);
