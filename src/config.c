@@ -629,9 +629,10 @@ int config_load(const char *path, const struct keepalive_defaults *def, struct c
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (fstat(fileno(p.f), &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file", path);
+	/* inih reads a directory as an empty file; pipes (-c <(...)) are fine */
+	if (fstat(fileno(p.f), &st) < 0 || S_ISDIR(st.st_mode)) {
+		r = -EISDIR;
+		snprintf(err, errlen, "%s: is a directory, not a config file", path);
 		goto fail;
 	}
 	p.c = c;

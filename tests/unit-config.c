@@ -111,7 +111,7 @@ static void bad_configs(void)
 		struct config *c = NULL;
 		char err[512];
 
-		ok(config_load(dir, &def, &c, err, sizeof(err)) < 0 && strstr(err, "not a regular file"),
+		ok(config_load(dir, &def, &c, err, sizeof(err)) < 0 && strstr(err, "is a directory"),
 		   "a directory is not a config file");
 		ok(config_load("/nonexistent/kareaper.conf", &def, &c, err, sizeof(err)) == -ENOENT &&
 		   strstr(err, "cannot open"), "missing file: cannot open");

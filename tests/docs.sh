@@ -1,0 +1,52 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The man pages and the shipped config say what the code does: every option of
+# --help is in kareaper(8), every config key in kareaper.conf(5) and in the shipped
+# kareaper.conf, every MESSAGE_ID in kareaper(8); the pages are lint-clean troff.
+set -u
+: "${KAREAPER:?}" "${MAN_DIR:?}" "${CONF_DIR:?}" "${TESTS_SRC:?}"
+n=0
+fail=0
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi
+}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# man pages rendered as plain text, hyphens as typed
+render() { MANWIDTH=200 man -E ascii -l "$1" 2>/dev/null | col -b; }
+render "$MAN_DIR/kareaper.8" >"$TMP/k8"
+render "$MAN_DIR/kareaper.conf.5" >"$TMP/k5"
+ok $(test -s "$TMP/k8" && test -s "$TMP/k5"; echo $?) "man pages render"
+
+for page in kareaper.8 kareaper.conf.5; do
+	out=$(mandoc -T lint -W warning "$MAN_DIR/$page" 2>&1)
+	ok $([ -z "$out" ]; echo $?) "$page: mandoc lint clean"
+	[ -z "$out" ] || echo "$out" | sed 's/^/# /'
+	out=$(LC_ALL=C.UTF-8 man --warnings -E UTF-8 -l "$MAN_DIR/$page" 2>&1 >/dev/null)
+	ok $([ -z "$out" ]; echo $?) "$page: man --warnings clean"
+done
+
+for opt in $("$KAREAPER" --help | grep -oE '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+'); do
+	ok $(grep -q -- "$opt" "$TMP/k8"; echo $?) "kareaper(8) documents $opt"
+done
+
+# every key: from the effective config kareaper prints (it prints all of them)
+printf '[global]\n[policy p]\n' >"$TMP/min.conf"
+"$KAREAPER" --check-config -c "$TMP/min.conf" | sed -n 's/^#\? *\([a-z_]*\) = .*/\1/p' | sort -u >"$TMP/keys"
+ok $([ "$(wc -l <"$TMP/keys")" -ge 17 ]; echo $?) "check-config prints every key ($(wc -l <"$TMP/keys"))"
+while read -r key; do
+	ok $(grep -q "^ *$key = " "$TMP/k5"; echo $?) "kareaper.conf(5) documents $key"
+	ok $(grep -q "^;\?$key = " "$CONF_DIR/kareaper.conf"; echo $?) "the shipped kareaper.conf has $key"
+done <"$TMP/keys"
+
+for id in $(sed -n 's/^#define MSGID_[A-Z_]* *"\([0-9a-f]*\)"/\1/p' "$TESTS_SRC/../src/service.h"); do
+	ok $(grep -q "$id" "$TMP/k8"; echo $?) "kareaper(8) lists MESSAGE_ID $id"
+done
+
+"$KAREAPER" --check-config -c "$CONF_DIR/kareaper.conf" >/dev/null
+ok $? "the shipped kareaper.conf is valid"
+
+echo "1..$n"
+exit $fail
