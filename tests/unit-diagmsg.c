@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "diagmsg.h"
 #include "policy.h"
@@ -166,7 +167,7 @@ static void synthetic(void)
 	struct nlmsghdr *nlh = (void *)buf;
 	struct inet_diag_msg *m = (void *)(buf + NLMSG_HDRLEN);
 	struct nlattr *attr = (void *)(buf + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*m)));
-	struct tcp_info *ti = (void *)((uint8_t *)attr + NLA_HDRLEN);
+	struct tcp_info ti = { 0 }; /* netlink payloads are only 4-byte aligned: copy in */
 	struct sock_rec s;
 
 	m->idiag_family = AF_INET;
@@ -176,9 +177,10 @@ static void synthetic(void)
 	m->id.idiag_dport = htons(50000);
 	m->id.idiag_cookie[0] = 0x11223344;
 	m->id.idiag_cookie[1] = 0x55;
-	ti->tcpi_last_data_recv = 4000000000u;
-	ti->tcpi_last_ack_recv = 3000;
-	ti->tcpi_probes = 3;
+	ti.tcpi_last_data_recv = 4000000000u;
+	ti.tcpi_last_ack_recv = 3000;
+	ti.tcpi_probes = 3;
+	memcpy((uint8_t *)attr + NLA_HDRLEN, &ti, sizeof(ti));
 	/* an old kernel's tcp_info ends before tcpi_segs_in */
 	attr->nla_type = INET_DIAG_INFO;
 	attr->nla_len = NLA_HDRLEN + offsetof(struct tcp_info, tcpi_segs_in);
