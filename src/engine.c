@@ -563,6 +563,7 @@ static void sweep(struct engine *e)
 int engine_scan(struct engine *e, uint64_t now)
 {
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	uint64_t t_dump, t_owners;
 	unsigned alive = 0;
 	int r = 0;
 
@@ -589,17 +590,23 @@ int engine_scan(struct engine *e, uint64_t now)
 		log_msg(LOG_ERR, NULL, "socket dump failed: %s", strerror(-r));
 		return r;
 	}
+	t_dump = now_ms();
 	sweep(e);
 	fill_owners(e);
+	t_owners = now_ms();
 	process_work(e, &alive);
 	reap_dead(e, alive);
+	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets, dump %llu ms, owners %llu ms, probes and "
+		"reaps %llu ms", (unsigned long long)e->stats.scanned,
+		(unsigned long long)(t_dump - now), (unsigned long long)(t_owners - t_dump),
+		(unsigned long long)(now_ms() - t_owners));
 	return 0;
 }
 
 int engine_check_deadlines(struct engine *e, uint64_t now)
 {
 	struct reaper *tb = &e->table;
-	unsigned alive = 0;
+	unsigned alive = 0, due = 0;
 
 	e->now = now;
 	e->nwork = 0;
@@ -615,6 +622,7 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 			next = t->next;
 			if (t->state != TS_PROBING || t->deadline > now)
 				continue;
+			due++;
 			r = sockdiag_query(&e->diag, &t->rec, &fresh);
 			if (r == -ENOENT || (r == 0 && (!sock_is_candidate(&fresh) ||
 							!(pol(e, t->policy)->states & (1u << fresh.state))))) {
@@ -633,6 +641,8 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 	}
 	process_work(e, &alive);
 	reap_dead(e, alive);
+	log_msg(LOG_DEBUG, NULL, "verdicts: %u sockets due, %llu ms", due,
+		(unsigned long long)(now_ms() - now));
 	return 0;
 }
 
@@ -657,11 +667,38 @@ size_t engine_count(const struct engine *e, enum track_state st)
 	return n;
 }
 
+/* On stop and reload: at most one walk of /proc for all the sockets whose descriptor
+ * moved, not one per socket (thousands may be armed). */
 void engine_restore_all(struct engine *e)
 {
-	for (size_t b = 0; b < e->table.nbuckets; b++)
-		for (struct tracked *t = e->table.buckets[b]; t; t = t->next)
-			disarm(e, t);
+	struct owner_map m = { 0 };
+	struct reaper *tb = &e->table;
+	int sfd;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t b = 0; b < tb->nbuckets; b++) {
+			for (struct tracked *t = tb->buckets[b]; t; t = t->next) {
+				if (!t->armed)
+					continue;
+				if (pass == 1 && !owner_map_get(&m, t->rec.inode, &t->pid, &t->fd)) {
+					t->armed = false; /* no process holds it any more */
+					continue;
+				}
+				if (prober_get_socket(t->pid, t->fd, t->cookie, &sfd) == 0) {
+					prober_restore(sfd, &t->saved);
+					close(sfd);
+					t->armed = false;
+				} else if (pass == 0) {
+					owner_map_want(&m, t->rec.inode);
+				} else {
+					t->armed = false;
+				}
+			}
+		}
+		if (m.n == 0 || owner_map_scan(&m, e->proc) < 0)
+			break;
+	}
+	owner_map_free(&m);
 }
 
 void engine_set_config(struct engine *e, struct config *cfg)
@@ -686,6 +723,7 @@ void engine_print_table(struct engine *e, FILE *f)
 {
 	char l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN], owner[40], comm[16];
 	size_t active = 0;
+	pid_t comm_pid = 0;
 
 	fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s\n", "POLICY", "LOCAL", "PEER",
 		"STATE", "IDLE", "OWNER", "VERDICT");
@@ -693,7 +731,11 @@ void engine_print_table(struct engine *e, FILE *f)
 		const struct table_row *r = &e->rows[i];
 
 		if (r->pid) {
-			proc_comm(e->proc, r->pid, comm);
+			/* rows of one owner come in runs: read its comm once per run */
+			if (r->pid != comm_pid) {
+				proc_comm(e->proc, r->pid, comm);
+				comm_pid = r->pid;
+			}
 			snprintf(owner, sizeof(owner), "%d/%s", (int)r->pid, comm);
 		} else {
 			snprintf(owner, sizeof(owner), "-");

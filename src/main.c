@@ -22,7 +22,7 @@
 
 struct context {
 	const char *config_path;
-	bool once, dry_run, check_config, verbose;
+	bool once, dry_run, check_config, verbose, quiet;
 	struct keepalive_defaults defaults;
 	struct config *cfg;
 	struct engine engine;
@@ -41,6 +41,7 @@ static void help(void)
 	       "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
 	       "      --once          one scan, wait for the verdicts of its probes, reap,\n"
 	       "                      print a table of every matched socket, exit\n"
+	       "  -q, --quiet         with --once: print no table (verdicts are still logged)\n"
 	       "  -n, --dry-run       reap nothing; report what would be reaped\n"
 	       "      --check-config  validate the configuration, print it with defaults\n"
 	       "                      filled in, exit 0 if valid or 1 if not\n"
@@ -61,6 +62,7 @@ static int parse_args(struct context *c, int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -70,7 +72,7 @@ static int parse_args(struct context *c, int argc, char **argv)
 	};
 	int o;
 
-	while ((o = getopt_long(argc, argv, "c:nfvVh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:nqfvVh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			c->config_path = optarg;
@@ -80,6 +82,9 @@ static int parse_args(struct context *c, int argc, char **argv)
 			break;
 		case 'n':
 			c->dry_run = true;
+			break;
+		case 'q':
+			c->quiet = true;
 			break;
 		case OPT_CHECK_CONFIG:
 			c->check_config = true;
@@ -273,7 +278,8 @@ int main(int argc, char **argv)
 	}
 	log_set_level(c.verbose ? LOG_DEBUG : c.cfg->log_level);
 
-	r = engine_init(&c.engine, c.cfg, c.dry_run, c.once);
+	/* the table's rows (and their owners) are kept only when it will be printed */
+	r = engine_init(&c.engine, c.cfg, c.dry_run, c.once && !c.quiet);
 	if (r < 0) {
 		log_msg(LOG_ERR, NULL, "cannot open sock_diag netlink sockets: %s", strerror(-r));
 		goto out;
@@ -292,7 +298,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, NULL, "event loop failed: %s", strerror(-r));
 		c.exit_code = 1;
 	}
-	if (c.once)
+	if (c.once && !c.quiet)
 		engine_print_table(&c.engine, stdout);
 out:
 	engine_free(&c.engine);

@@ -1,0 +1,131 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# kareaper's scan and reap cost against a bare libmnl dump of the same socket table,
+# measured in the same run, in a throwaway network namespace. Root. `make bench`.
+#
+#   bench/run.sh [CONNECTIONS]     (default 100000: 200000 sockets)
+#
+# 1. scan: one `--once --dry-run` over the whole table (all idle less than the
+#    policy's idle), against the bare dump: median wall and CPU time, peak RSS.
+# 2. reap: 1% of the connections dead (an nftables rule drops their packets), the
+#    rest just active; one `--once` round finds, probes and reaps every dead one.
+# 3. detection: the daemon, from the moment peers die to the last reap, against
+#    the bound idle + interval x probes + scan_interval.
+set -euo pipefail
+
+KAREAPER=${KAREAPER:-src/kareaper}
+BIN=${BENCH_BIN:-bench}
+SRC=${BENCH_SRC:-$(dirname "$0")}
+N=${1:-100000}
+RUNS=${RUNS:-5}
+DEAD=$((N / 100))
+LIVE=$((N - DEAD))
+NS="krbench$$"
+TMP=$(mktemp -d /tmp/kareaper-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	ip netns del "$NS" 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+inns() { ip netns exec "$NS" "$@"; }
+
+# conns NAME COUNT PORT ADDR: a mkconns set whose stdin we keep open on fd_NAME
+conns() {
+	local workers=$((($2 + 8999) / 9000))
+	mkfifo "$TMP/$1.in"
+	ip netns exec "$NS" "$BIN/mkconns" -n "$2" -w "$workers" -p "$3" -a "$4" \
+		<"$TMP/$1.in" >"$TMP/$1.out" &
+	PIDS+=($!)
+	eval "exec {fd_$1}>\"$TMP/$1.in\""
+	local i=0
+	until grep -q '^ready' "$TMP/$1.out"; do
+		i=$((i + 1))
+		[ "$i" -lt 1200 ] || { echo "bench: mkconns $1 did not finish" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+warm() { # warm NAME: one byte each way on every connection of the set
+	local fd="fd_$1" n
+	n=$(grep -c '^warmed' "$TMP/$1.out" || true)
+	echo warm >&"${!fd}"
+	until [ "$(grep -c '^warmed' "$TMP/$1.out" || true)" -gt "$n" ]; do sleep 0.05; done
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+field() { sed -n "s/.*$1=\\([0-9.]*\\).*/\\1/p" <<<"$2"; }
+established() { inns ss -Htn state established "( sport >= :$1 and sport <= :$2 )" | wc -l; }
+
+echo "# kareaper bench: $N connections ($((2 * N)) sockets), $RUNS runs each, $(nproc) CPUs, $(uname -r)"
+conns dead "$DEAD" 21000 200
+T_DEAD=$(date +%s.%N)
+inns nft -f - <<-NFT
+table inet bench {
+	chain in { type filter hook input priority 0; policy accept;
+		tcp sport 21000-21099 drop; tcp dport 21000-21099 drop; }
+}
+NFT
+conns live "$LIVE" 20000 1
+echo "# made $(inns ss -Htn state established | wc -l) established sockets"
+
+# ---- 1. scan ----
+# measure() runs inside the namespace, so wait4's peak RSS is the measured program's.
+measure() { inns "$BIN/measure" "$@"; }
+base=$(measure "$RUNS" "$BIN/baredump")
+printf '[policy servers]\nlocal_port = 20000-21099\nidle = 1h\n' >"$TMP/scan.conf"
+printf '[policy everything]\nidle = 1h\n' >"$TMP/all.conf"
+scan=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/scan.conf")
+scan_all=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/all.conf")
+table=$(measure "$RUNS" "$KAREAPER" --once --dry-run -c "$TMP/scan.conf")
+rows=$(inns "$KAREAPER" --once --dry-run -c "$TMP/scan.conf" 2>/dev/null | grep -vc '^POLICY\|^#')
+echo "bare libmnl dump, v4+v6, tcp_info, all sockets:        $base"
+echo "--once --dry-run --quiet, policy on server ports:      $scan"
+echo "--once --dry-run --quiet, policy on every socket:      $scan_all"
+echo "--once --dry-run, table of $rows rows with owners:    $table"
+for v in scan scan_all table; do
+	echo "ratio $v / bare dump: wall $(ratio "$(field wall_ms "${!v}")" "$(field wall_ms "$base")")x, cpu $(ratio "$(field cpu_ms "${!v}")" "$(field cpu_ms "$base")")x, peak RSS $(($(field maxrss_kib "${!v}") / 1024)) MiB"
+done
+
+# ---- 2. one reaping round: 1% dead among active peers ----
+printf '[global]\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy servers]\nlocal_port = 20000-21099\nidle = 5s\ninterval = 1s\nprobes = 3\n' >"$TMP/reap.conf"
+since() { awk -v t="$1" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - t }'; }
+while awk -v s="$(since "$T_DEAD")" 'BEGIN { exit !(s < 6) }'; do sleep 0.2; done
+warm live
+before=$(established 21000 21099)
+base2=$(measure "$RUNS" "$BIN/baredump")
+warm live
+round=$(measure 1 sh -c "exec '$KAREAPER' --once --quiet -v -c '$TMP/reap.conf' 2>'$TMP/round.log'")
+after=$(established 21000 21099)
+live_after=$(established 20000 20099)
+echo "dead server ends before the round: $before, after: $after; live server ends after: $live_after of $LIVE"
+echo "bare dump (same table):                      $base2"
+echo "one --once round (scan, $DEAD probed, reaped): $round"
+echo "round CPU / bare dump CPU: $(ratio "$(field cpu_ms "$round")" "$(field cpu_ms "$base2")")x; round CPU / bare dump wall: $(ratio "$(field cpu_ms "$round")" "$(field wall_ms "$base2")")x"
+echo "round phases: $(grep -o 'scan: .*\|verdicts: .*' "$TMP/round.log" | tr '\n' ';')"
+echo "time to verdict (wall of the round, probes 3 x 1s + 0.5s grace included): $(field wall_ms "$round") ms"
+
+# ---- 3. detection by the daemon ----
+printf '[global]\nscan_interval = 5s\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy servers]\nlocal_port = 20000-21199\nidle = 5s\ninterval = 1s\nprobes = 3\n' >"$TMP/daemon.conf"
+conns dead2 "$DEAD" 21100 210
+warm live
+# not through inns: $! must be the daemon itself
+ip netns exec "$NS" "$KAREAPER" -c "$TMP/daemon.conf" 2>"$TMP/daemon.log" &
+PIDS+=($!)
+( while sleep 2; do warm live; done ) &
+PIDS+=($!)
+inns nft add rule inet bench in tcp sport 21100-21199 drop
+inns nft add rule inet bench in tcp dport 21100-21199 drop
+T_DIE=$(date +%s.%N)
+until [ "$(established 21100 21199)" -eq 0 ]; do
+	awk -v s="$(since "$T_DIE")" 'BEGIN { exit !(s > 120) }' && { echo "bench: the daemon did not reap within 120 s" >&2; exit 1; }
+	sleep 0.2
+done
+echo "daemon: $DEAD peers died; all reaped after $(since "$T_DIE") s (bound: idle 5 + interval x probes 3 + scan_interval 5 = 13 s, + grace 0.5 s)"
+echo "daemon: $(grep -c 'reaped:' "$TMP/daemon.log") reaps logged; live server ends left: $(established 20000 20099) of $LIVE"
