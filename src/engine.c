@@ -14,16 +14,38 @@
 #include "engine.h"
 #include "service.h"
 
+/* One matched socket in the --once table; compact, there may be 100 000 of them. */
+enum row_verdict {
+	V_ACTIVE, V_IGNORED, V_SUSPECT, V_PROBING, V_LEFT_ALONE, V_ALIVE, V_INCONCLUSIVE,
+	V_GONE, V_HELD, V_WOULD_REAP, V_RATE_LIMITED, V_REAPED, V_ERROR,
+};
+
+static const char *const verdict_names[] = {
+	[V_ACTIVE] = "active",
+	[V_IGNORED] = "ignored",
+	[V_SUSPECT] = "suspect",
+	[V_PROBING] = "probing",
+	[V_LEFT_ALONE] = "left alone",
+	[V_ALIVE] = "alive",
+	[V_INCONCLUSIVE] = "suspect, no probe went out",
+	[V_GONE] = "gone",
+	[V_HELD] = "dead, held by breaker",
+	[V_WOULD_REAP] = "would reap",
+	[V_RATE_LIMITED] = "dead, rate-limited",
+	[V_REAPED] = "reaped",
+	[V_ERROR] = "destroy failed",
+};
+
 struct table_row {
-	struct kaddr local, peer;
+	uint8_t local[16], peer[16];
+	uint8_t family, state;
+	uint8_t verdict;          /* enum row_verdict */
+	uint8_t why;              /* enum reason; REASON_NONE: nothing to add */
 	uint16_t lport, rport;
-	uint8_t state;
-	int policy;
+	uint16_t policy;
 	uint32_t inode;
-	uint64_t idle_ms;
+	uint32_t idle_s;
 	pid_t pid;
-	const char *verdict;
-	const char *why;
 };
 
 uint64_t now_ms(void)
@@ -130,39 +152,33 @@ static struct table_row *row_add(struct engine *e, int policy, const struct sock
 	}
 	r = &e->rows[e->nrows++];
 	memset(r, 0, sizeof(*r));
-	r->local = s->local;
-	r->peer = s->peer;
+	memcpy(r->local, s->local.a, sizeof(r->local));
+	memcpy(r->peer, s->peer.a, sizeof(r->peer));
+	r->family = (uint8_t)s->local.family;
 	r->lport = s->lport;
 	r->rport = s->rport;
 	r->state = s->state;
-	r->policy = policy;
+	r->policy = (uint16_t)policy;
 	r->inode = s->inode;
-	r->idle_ms = idle;
-	r->verdict = "active";
+	r->idle_s = (uint32_t)(idle / 1000);
+	r->verdict = V_ACTIVE;
 	return r;
 }
 
 static struct table_row *row_of(struct engine *e, const struct tracked *t)
 {
-	if (!e->keep_rows)
-		return NULL;
-	/* rows are few compared with scans of a daemon; --once looks them up once each */
-	for (size_t i = e->nrows; i-- > 0;)
-		if (e->rows[i].inode == t->rec.inode && e->rows[i].lport == t->rec.lport &&
-		    e->rows[i].rport == t->rec.rport)
-			return &e->rows[i];
-	return NULL;
+	return t->row && t->row <= e->nrows ? &e->rows[t->row - 1] : NULL;
 }
 
-static void row_verdict(struct engine *e, const struct tracked *t, const char *verdict,
-			const char *why)
+static void row_verdict(struct engine *e, const struct tracked *t, enum row_verdict verdict,
+			enum reason why)
 {
 	struct table_row *r = row_of(e, t);
 
 	if (r) {
-		r->verdict = verdict;
-		r->why = why;
-		r->idle_ms = tracked_idle_ms(t, e->now);
+		r->verdict = (uint8_t)verdict;
+		r->why = (uint8_t)why;
+		r->idle_s = (uint32_t)(tracked_idle_ms(t, e->now) / 1000);
 		if (t->pid)
 			r->pid = t->pid;
 	}
@@ -204,7 +220,7 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s, 
 		row->pid = pid;
 	if (p->action == ACTION_IGNORE) {
 		if (row)
-			row->verdict = "ignored";
+			row->verdict = V_IGNORED;
 		return;
 	}
 	step = reaper_observe(&e->table, idx, p, s, e->now, &t);
@@ -213,19 +229,21 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s, 
 		t->fd = fd;
 		snprintf(t->comm, sizeof(t->comm), "%s", comm);
 	}
-	if (row && t)
-		row->idle_ms = tracked_idle_ms(t, e->now);
+	if (row && t) {
+		row->idle_s = (uint32_t)(tracked_idle_ms(t, e->now) / 1000);
+		t->row = (uint32_t)(row - e->rows) + 1;
+	}
 	switch (step) {
 	case STEP_ACTIVE:
 		break;
 	case STEP_WAIT:
 		if (row)
-			row->verdict = "probing";
+			row->verdict = V_PROBING;
 		break;
 	case STEP_LEFT_ALONE:
 		if (row) {
-			row->verdict = "left alone";
-			row->why = reason_name(REASON_NO_OWNER);
+			row->verdict = V_LEFT_ALONE;
+			row->why = REASON_NO_OWNER;
 		}
 		break;
 	case STEP_ARM:
@@ -233,7 +251,7 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s, 
 	case STEP_INCONCLUSIVE:
 	case STEP_DEAD:
 		if (row)
-			row->verdict = "suspect";
+			row->verdict = V_SUSPECT;
 		work_add(e, t, step);
 		break;
 	}
@@ -372,7 +390,7 @@ static void left_alone(struct engine *e, struct tracked *t, int err)
 	e->stats.unprobeable++;
 	snprintf(why, sizeof(why), "%s", err ? strerror(-err) : "no process holds it");
 	log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe (%s), leaving it alone", why);
-	row_verdict(e, t, "left alone", reason_name(REASON_NO_OWNER));
+	row_verdict(e, t, V_LEFT_ALONE, REASON_NO_OWNER);
 }
 
 static void arm(struct engine *e, struct tracked *t)
@@ -402,7 +420,7 @@ static void arm(struct engine *e, struct tracked *t)
 	ev.probes = -1;
 	log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus", p->probes,
 		 (unsigned long long)(p->interval_ms / 1000));
-	row_verdict(e, t, "probing", NULL);
+	row_verdict(e, t, V_PROBING, REASON_NONE);
 }
 
 /* A socket that left the established table while we probed it. Before the kernel's
@@ -426,7 +444,7 @@ static void gone_while_probing(struct engine *e, struct tracked *t)
 	e->stats.gone++;
 	ev = event_of(e, t, reason_name(why));
 	log_sock(LOG_NOTICE, MSGID_GONE, &ev, "connection ended while probing");
-	row_verdict(e, t, "gone", reason_name(why));
+	row_verdict(e, t, V_GONE, why);
 }
 
 static void process_work(struct engine *e, unsigned *alive)
@@ -449,14 +467,14 @@ static void process_work(struct engine *e, unsigned *alive)
 			ev = event_of(e, t, reason_name(REASON_ANSWERED));
 			ev.probes = -1;
 			log_sock(LOG_INFO, MSGID_ALIVE, &ev, "peer answered, options restored");
-			row_verdict(e, t, "alive", reason_name(REASON_ANSWERED));
+			row_verdict(e, t, V_ALIVE, REASON_ANSWERED);
 			forget(e, w);
 			break;
 		case STEP_INCONCLUSIVE:
 			/* No probe left (data queued: the retransmit timer runs instead). */
 			disarm(e, t);
 			t->state = TS_SUSPECT;
-			row_verdict(e, t, "suspect", "probes-not-sent");
+			row_verdict(e, t, V_INCONCLUSIVE, REASON_NONE);
 			break;
 		default:
 			break;
@@ -496,7 +514,7 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 		disarm(e, t);
 		ev = event_of(e, t, reason_name(t->reason));
 		if (trip && t->reason != REASON_IDLE) {
-			row_verdict(e, t, "dead, held by breaker", reason_name(t->reason));
+			row_verdict(e, t, V_HELD, t->reason);
 			forget(e, w);
 			continue;
 		}
@@ -506,12 +524,12 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 				log_sock(LOG_NOTICE, MSGID_WOULD_REAP, &ev, "dry run: would reap");
 			}
 			t->reported = true;
-			row_verdict(e, t, "would reap", reason_name(t->reason));
+			row_verdict(e, t, V_WOULD_REAP, t->reason);
 			continue;
 		}
 		if (reaper_take_budget(&e->table, e->cfg, 1, used, e->now) == 0) {
 			limited++;
-			row_verdict(e, t, "dead, rate-limited", reason_name(t->reason));
+			row_verdict(e, t, V_RATE_LIMITED, t->reason);
 			continue;
 		}
 		used++;
@@ -519,16 +537,16 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 		if (r == 0) {
 			e->stats.reaped++;
 			log_sock(LOG_NOTICE, MSGID_REAPED, &ev, "reaped");
-			row_verdict(e, t, "reaped", reason_name(t->reason));
+			row_verdict(e, t, V_REAPED, t->reason);
 		} else if (r == -ENOENT) {
 			/* gone already, or the tuple is now another connection's: the
 			 * kernel compared the cookie and left it alone */
 			log_sock(LOG_DEBUG, MSGID_GONE, &ev, "already gone");
-			row_verdict(e, t, "gone", reason_name(t->reason));
+			row_verdict(e, t, V_GONE, t->reason);
 		} else {
 			e->stats.errors++;
 			log_sock(LOG_ERR, NULL, &ev, "SOCK_DESTROY failed: %s", strerror(-r));
-			row_verdict(e, t, "error", strerror(-r));
+			row_verdict(e, t, V_ERROR, t->reason);
 		}
 		forget(e, w);
 	}
@@ -729,7 +747,11 @@ void engine_print_table(struct engine *e, FILE *f)
 		"STATE", "IDLE", "OWNER", "VERDICT");
 	for (size_t i = 0; i < e->nrows; i++) {
 		const struct table_row *r = &e->rows[i];
+		struct kaddr la = { .family = r->family }, pa = { .family = r->family };
+		const char *why = r->why != REASON_NONE ? reason_name(r->why) : NULL;
 
+		memcpy(la.a, r->local, sizeof(la.a));
+		memcpy(pa.a, r->peer, sizeof(pa.a));
 		if (r->pid) {
 			/* rows of one owner come in runs: read its comm once per run */
 			if (r->pid != comm_pid) {
@@ -740,13 +762,13 @@ void engine_print_table(struct engine *e, FILE *f)
 		} else {
 			snprintf(owner, sizeof(owner), "-");
 		}
-		active += strcmp(r->verdict, "active") == 0;
+		active += r->verdict == V_ACTIVE;
 		fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s%s%s%s\n",
 			e->cfg->policies[r->policy].name,
-			kaddr_format(&r->local, r->lport, l, sizeof(l)),
-			kaddr_format(&r->peer, r->rport, p, sizeof(p)), tcp_state_name(r->state),
-			format_duration(r->idle_ms / 1000 * 1000, idle, sizeof(idle)), owner,
-			r->verdict, r->why ? " (" : "", r->why ? r->why : "", r->why ? ")" : "");
+			kaddr_format(&la, r->lport, l, sizeof(l)), kaddr_format(&pa, r->rport, p, sizeof(p)),
+			tcp_state_name(r->state),
+			format_duration((uint64_t)r->idle_s * 1000, idle, sizeof(idle)), owner,
+			verdict_names[r->verdict], why ? " (" : "", why ? why : "", why ? ")" : "");
 	}
 	fprintf(f, "# %llu sockets scanned, %zu matched, %zu active, %llu probed, %llu alive, "
 		"%llu reaped, %llu would be reaped, %llu gone, %llu left alone\n",

@@ -54,6 +54,7 @@ struct tracked {
 	bool armed;               /* saved holds the owner's options; restore them */
 	bool reported;            /* dry-run verdict already logged */
 	uint64_t work_gen;        /* engine's dedup of one round's work */
+	uint32_t row;             /* engine's --once table row + 1; 0: none */
 };
 
 enum step {
