@@ -113,16 +113,18 @@ echo "time to verdict (wall of the round, probes 3 x 1s + 0.5s grace included): 
 
 # ---- 3. detection by the daemon ----
 printf '[global]\nscan_interval = 5s\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy servers]\nlocal_port = 20000-21199\nidle = 5s\ninterval = 1s\nprobes = 3\n' >"$TMP/daemon.conf"
-conns dead2 "$DEAD" 21100 210
+# The peers die before the daemon starts, so it never hears from them: a probe
+# answered just before death would (rightly) restart their idle time.
 warm live
+conns dead2 "$DEAD" 21100 210
+inns nft add rule inet bench in tcp sport 21100-21199 drop
+inns nft add rule inet bench in tcp dport 21100-21199 drop
+T_DIE=$(date +%s.%N)
 # not through inns: $! must be the daemon itself
 ip netns exec "$NS" "$KAREAPER" -c "$TMP/daemon.conf" 2>"$TMP/daemon.log" &
 PIDS+=($!)
 ( while sleep 2; do warm live; done ) &
 PIDS+=($!)
-inns nft add rule inet bench in tcp sport 21100-21199 drop
-inns nft add rule inet bench in tcp dport 21100-21199 drop
-T_DIE=$(date +%s.%N)
 # done when the last reap is logged (grep is cheap; an ss dump of the table is not)
 until [ "$(grep -c 'reaped:' "$TMP/daemon.log")" -ge "$DEAD" ]; do
 	awk -v s="$(since "$T_DIE")" 'BEGIN { exit !(s > 120) }' && { echo "bench: the daemon did not reap within 120 s" >&2; exit 1; }

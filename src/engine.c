@@ -582,6 +582,7 @@ int engine_scan(struct engine *e, uint64_t now)
 {
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
 	uint64_t t_dump, t_owners;
+	uint64_t scanned_before = e->stats.scanned;
 	unsigned alive = 0;
 	int r = 0;
 
@@ -609,6 +610,7 @@ int engine_scan(struct engine *e, uint64_t now)
 		return r;
 	}
 	t_dump = now_ms();
+	e->stats.last_scanned = e->stats.scanned - scanned_before;
 	sweep(e);
 	fill_owners(e);
 	t_owners = now_ms();
@@ -780,9 +782,9 @@ void engine_print_table(struct engine *e, FILE *f)
 
 void engine_status(const struct engine *e, char *buf, size_t len)
 {
-	snprintf(buf, len, "%llu scans, %llu sockets in last scans; %zu suspect, %zu probing; "
-		 "%llu alive, %llu reaped, %llu would reap",
-		 (unsigned long long)e->stats.scans, (unsigned long long)e->stats.scanned,
+	snprintf(buf, len, "%llu scans, %llu sockets in the last; %zu suspect, %zu probing; "
+		 "%llu alive, %llu reaped, %llu would reap so far",
+		 (unsigned long long)e->stats.scans, (unsigned long long)e->stats.last_scanned,
 		 engine_count(e, TS_SUSPECT) + engine_count(e, TS_UNPROBEABLE),
 		 engine_count(e, TS_PROBING), (unsigned long long)e->stats.alive,
 		 (unsigned long long)e->stats.reaped, (unsigned long long)e->stats.would_reap);

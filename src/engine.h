@@ -14,6 +14,7 @@
 struct table_row;
 
 struct engine_stats {
+	uint64_t last_scanned;    /* sockets the last scan saw */
 	uint64_t scans, scanned, matched, suspects, probes_armed, alive, reaped, would_reap,
 		gone, rate_limited, breaker_trips, unprobeable, errors;
 };

@@ -18,6 +18,7 @@ T_N=0
 T_FAIL=0
 T_PIDS=()
 T_NS=()
+T_AT_EXIT=()
 ID="kr$$x$RANDOM"
 TMP=$(mktemp -d "/tmp/kareaper-e2e.XXXXXX")
 NS_SRV="$ID-srv"
@@ -26,6 +27,9 @@ NS_DEAD="$ID-dead"
 
 cleanup() {
 	local p ns
+	for p in "${T_AT_EXIT[@]}"; do
+		eval "$p"
+	done
 	for p in "${T_PIDS[@]}"; do
 		kill "$p" 2>/dev/null
 	done
@@ -40,6 +44,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+at_exit() { T_AT_EXIT+=("$*"); } # run on every exit path, before the rest of cleanup
+
 ok() { # ok STATUS DESCRIPTION
 	T_N=$((T_N + 1))
 	if [ "$1" -eq 0 ]; then
@@ -47,6 +53,7 @@ ok() { # ok STATUS DESCRIPTION
 	else
 		echo "not ok $T_N - $2"
 		T_FAIL=$((T_FAIL + 1))
+		return 1
 	fi
 }
 
@@ -63,6 +70,7 @@ is() { # is GOT WANT DESCRIPTION
 	else
 		ok 1 "$3"
 		echo "#   got '$1', want '$2'"
+		return 1
 	fi
 }
 

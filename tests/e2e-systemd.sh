@@ -1,0 +1,236 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The operator's path under a real systemd: a minimal Debian rootfs booted with
+# systemd-nspawn (PID 1 here is not systemd), `make install DESTDIR=` into it,
+# enable --now, reload, a broken config, a real dead peer reaped and journaled,
+# the watchdog, stop. The container's network namespace is one of ours, so its
+# dead client lives outside the container, as a real one would.
+. "$TESTS_SRC/lib.sh"
+: "${TOP_BUILDDIR:?}"
+
+for tool in debootstrap systemd-nspawn nsenter flock; do
+	command -v "$tool" >/dev/null || bail "$tool is missing: .ci/run installs it (debootstrap, systemd-container)"
+done
+
+# ---- a cached rootfs, built once, shared by every run (and by the sanitizer and
+# distcheck runs: it has their runtime libraries too) ----
+CACHE=${KAREAPER_ROOTFS_CACHE:-/var/cache/kareaper-tests}
+PKGS=systemd,systemd-sysv,dbus,procps,iproute2,nftables,libmnl0,libinih1,libsystemd0,libasan8,libubsan1
+ROOTFS="$CACHE/bookworm"
+mkdir -p "$CACHE"
+exec {lockfd}>"$CACHE/lock"
+flock "$lockfd"
+if [ "$(cat "$ROOTFS/.kareaper-rootfs" 2>/dev/null)" != "$PKGS" ]; then
+	echo "# building the rootfs cache in $ROOTFS (once)"
+	rm -rf "$ROOTFS" "$ROOTFS.tmp"
+	debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOTFS.tmp" \
+		"${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$TMP/debootstrap.log" 2>&1 ||
+		{ tail -20 "$TMP/debootstrap.log" | sed 's/^/# /'; bail "debootstrap failed"; }
+	echo "$PKGS" >"$ROOTFS.tmp/.kareaper-rootfs"
+	mv "$ROOTFS.tmp" "$ROOTFS"
+fi
+flock -u "$lockfd"
+
+# ---- make install into a staging tree, copied into the booted container ----
+STAGE="$TMP/stage"
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TOP_BUILDDIR" install DESTDIR="$STAGE" \
+	>"$TMP/install.log" 2>&1 || { sed 's/^/# /' "$TMP/install.log"; bail "make install failed"; }
+UNIT_SRC=$(find "$STAGE" -name kareaper.service -type f | head -n 1)
+[ -n "$UNIT_SRC" ] || bail "make install put no kareaper.service"
+CONF=$(sed -n 's/^ExecStart=.*--config \([^ ]*\).*/\1/p' "$UNIT_SRC")
+check "make install put the binary, the config, the unit and the man pages" \
+	test -x "$STAGE$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$UNIT_SRC")" -a -f "$STAGE$CONF" \
+	-a -n "$(find "$STAGE" -name kareaper.8)" -a -n "$(find "$STAGE" -name kareaper.conf.5)"
+
+# ---- boot ----
+# In a container of its own network namespace nspawn keeps CAP_NET_ADMIN only when
+# asked, and its seccomp policy (systemd 252) lacks pidfd_getfd: kareaper's two needs.
+topo_setup
+# nspawn leaves payload/ and supervisor/ cgroups where it starts when PID 1 is not
+# systemd: start it in cgroups of its own and remove them afterwards.
+CGROUPS=()
+for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+	if [ -f "$h/cgroup.procs" ] && mkdir "$h/$ID" 2>/dev/null; then
+		CGROUPS+=("$h/$ID")
+	fi
+done
+rm_cgroups() {
+	local c
+	for c in "${CGROUPS[@]}"; do
+		find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+}
+stop_container() { # an orderly shutdown (nspawn asks the container's systemd), then force
+	[ -n "${NSPAWN:-}" ] || return 0
+	kill -TERM "$NSPAWN" 2>/dev/null
+	for _ in $(seq 150); do kill -0 "$NSPAWN" 2>/dev/null || break; sleep 0.1; done
+	[ -n "${LEADER:-}" ] && kill -KILL "$LEADER" 2>/dev/null
+	kill -KILL "$NSPAWN" 2>/dev/null
+	wait "$NSPAWN" 2>/dev/null
+}
+at_exit stop_container
+at_exit rm_cgroups
+(
+	for c in "${CGROUPS[@]}"; do echo "$BASHPID" >"$c/cgroup.procs"; done
+	exec systemd-nspawn --quiet --register=no --keep-unit -D "$ROOTFS" --volatile=overlay \
+		--network-namespace-path="/run/netns/$NS_SRV" --capability=CAP_NET_ADMIN \
+		--system-call-filter=pidfd_getfd \
+		--bind-ro="$STAGE:/run/kareaper-stage" --bind-ro="$TESTS_BIN:/run/kareaper-tests" \
+		--machine="$ID" -b
+) >"$TMP/nspawn.log" 2>&1 </dev/null &
+NSPAWN=$!
+# The container's init: nspawn's child in another pid namespace that has become
+# systemd (nspawn's own helper children come and go first).
+LEADER=
+for _ in $(seq 300); do
+	for pid in $(cat /proc/"$NSPAWN"/task/*/children 2>/dev/null); do
+		if [ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] &&
+			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd ]; then
+			LEADER=$pid
+		fi
+	done
+	[ -n "$LEADER" ] && break
+	sleep 0.1
+done
+[ -n "$LEADER" ] || { sed 's/^/# /' "$TMP/nspawn.log"; bail "the container did not start"; }
+cexec() { nsenter -t "$LEADER" -a "$@" </dev/null; }
+for _ in $(seq 300); do
+	state=$(cexec systemctl is-system-running 2>/dev/null)
+	case $state in running | degraded) break ;; esac
+	sleep 0.1
+done
+case $state in
+running | degraded) ;;
+*)
+	sed 's/^/# /' "$TMP/nspawn.log"
+	bail "the container's systemd did not come up (${state:-no answer})"
+	;;
+esac
+ok 0 "a real systemd booted in the container ($state)"
+
+# ---- install and enable ----
+# tar keeps the rootfs's /lib -> usr/lib symlink where cp would trip over it
+cexec tar -C /run/kareaper-stage -cf - . | nsenter -t "$LEADER" -a tar -C / -xf - --keep-directory-symlink
+ok $? "make install DESTDIR= tree copied into the container"
+UNIT_PATH=${UNIT_SRC#"$STAGE"}
+case $UNIT_PATH in
+/lib/systemd/system/* | /usr/lib/systemd/system/* | /etc/systemd/system/*) ;;
+*) cexec systemctl link "$UNIT_PATH" >/dev/null ;; # make distcheck's own prefix
+esac
+cexec mkdir -p /etc/systemd/system/kareaper.service.d
+# A quicker watchdog and restart than the shipped unit, to test them in seconds.
+printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\n' >"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
+cat >"$TMP/good.conf" <<CONF
+[global]
+scan_interval = 1s
+[policy echo]
+local_port = 5000
+idle = 2s
+interval = 1s
+probes = 2
+CONF
+cp "$TMP/good.conf" "/proc/$LEADER/root$CONF"
+cexec systemctl daemon-reload
+
+# --man=no: the minimal rootfs has no man(1); tests/docs.sh checks the pages
+out=$(cexec systemd-analyze verify --man=no "$UNIT_PATH" 2>&1)
+ok $([ -z "$out" ]; echo $?) "systemd-analyze verify: clean"
+[ -z "$out" ] || echo "$out" | sed 's/^/# /'
+score=$(cexec systemd-analyze security kareaper.service 2>/dev/null |
+	sed -n 's/.*Overall exposure level for kareaper.service: *\([0-9.]*\).*/\1/p')
+echo "# systemd-analyze security: overall exposure $score"
+ok $(awk -v s="${score:-99}" 'BEGIN { exit !(s <= 2.5) }'; echo $?) "exposure score $score <= 2.5"
+
+journal() { cexec journalctl --no-pager -u kareaper "$@"; }
+wait_for_journal() { # wait_for_journal MATCH PATTERN: bounded wait for a journal line
+	for _ in $(seq 100); do
+		journal "$1" -o cat | grep -q -- "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+status_has() { cexec systemctl show -p StatusText --value kareaper | grep -q -- "$1"; }
+verbose_has() { journal "$1" -o verbose | grep -q -- "$2"; }
+cexec systemctl enable --now kareaper >/dev/null 2>&1
+ok $? "systemctl enable --now kareaper"
+is "$(cexec systemctl is-active kareaper)" active "active (running): READY=1 arrived" ||
+	cexec journalctl --no-pager -n 40 | sed 's/^/# /'
+
+check "the status line shows kareaper's STATUS" status_has scans ||
+	echo "# StatusText: $(cexec systemctl show -p StatusText --value kareaper)"
+is "$(cexec systemctl is-enabled kareaper)" enabled "enabled for boot"
+
+ID_REAPED=dd869b3a1a1d4e009442063adba930f3
+ID_RELOADED=2ca2bd0d9e154b34adda40239b94db13
+ID_CONFIG_ERROR=c35c12e388144a51b0d19317abf85b4b
+ID_STARTED=420f47c7a5f242bb872bc2ce84fdcf59
+
+# ---- a real dead peer, reaped by the service ----
+cexec systemd-run --quiet --unit=krtest-echo /run/kareaper-tests/echo-server -p 5000
+clients dead "$NS_DEAD" 3 198.18.2.1 5000
+PORT=$(ip netns exec "$NS_DEAD" ss -Htn state established "dport = :5000" | awk '{ split($3, a, ":"); print a[2]; exit }')
+kill_peer "$NS_DEAD"
+for _ in $(seq 300); do
+	[ "$(journal MESSAGE_ID=$ID_REAPED -o cat | grep -c .)" -ge 3 ] && break
+	sleep 0.1
+done
+is "$(journal MESSAGE_ID=$ID_REAPED -o cat | grep -c 'reaped: .* -> 198\.18\.2\.2:')" 3 \
+	"the 3 dead peers reaped, each with MESSAGE_ID=$ID_REAPED" || journal -n 30 | sed 's/^/# /'
+check "journalctl KAREAPER_PEER=198.18.2.2:$PORT finds its reap" \
+	verbose_has "KAREAPER_PEER=198.18.2.2:$PORT" 'KAREAPER_REASON=probes-unanswered'
+check "with the policy field" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_POLICY=echo'
+check "with the owner's comm" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_COMM=echo-server'
+check "with the unanswered probes" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_PROBES=[2-9]'
+check "with the idle time" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_IDLE_MS=[0-9]'
+is "$(ip netns exec "$NS_SRV" ss -Htn state established "sport = :5000" | grep -c .)" 0 "gone from the socket table"
+
+# ---- reload ----
+cexec systemctl reload kareaper
+ok $? "systemctl reload kareaper"
+is "$(cexec systemctl is-active kareaper)" active "still active"
+check "the journal shows the reload" wait_for_journal MESSAGE_ID=$ID_RELOADED 'configuration reloaded'
+
+# ---- a broken config: reload keeps the old one; restart fails with the same message ----
+printf '[global]\nscan_interval = 1s\n[policy echo]\nlocal_port = 5000\nidle = 2 minutes\n' \
+	>"/proc/$LEADER/root$CONF"
+cexec systemctl reload kareaper
+ok $? "reload with a broken config is accepted"
+check "the journal shows the error with its line" \
+	wait_for_journal MESSAGE_ID=$ID_CONFIG_ERROR "reload failed, keeping the running configuration: $CONF:5: idle = 2 minutes"
+is "$(cexec systemctl is-active kareaper)" active "still active, on the old config"
+scans_now() { cexec systemctl show -p StatusText --value kareaper | grep -o '^[0-9]*'; }
+scans=$(scans_now)
+scanning_on() { [ "$(scans_now)" -gt "$1" ]; }
+sleep 2.5 # a few scan intervals: the old config must still be scanning
+check "and still scanning" scanning_on "${scans:-0}"
+cexec systemctl restart kareaper >/dev/null 2>&1
+ok $([ $? -ne 0 ]; echo $?) "systemctl restart with the broken config fails"
+check "with the same FILE:LINE message" \
+	wait_for_journal MESSAGE_ID=$ID_CONFIG_ERROR "^$CONF:5: idle = 2 minutes"
+cp "$TMP/good.conf" "/proc/$LEADER/root$CONF"
+cexec systemctl reset-failed kareaper
+cexec systemctl restart kareaper
+is "$(cexec systemctl is-active kareaper)" active "a good config: restart succeeds"
+
+# ---- watchdog: a stopped daemon is killed and restarted by systemd ----
+MAINPID=$(cexec systemctl show -p MainPID --value kareaper)
+[ "${MAINPID:-0}" -gt 1 ] || bail "kareaper has no main process to stop"
+cexec kill -STOP "$MAINPID"
+new=$MAINPID
+for _ in $(seq 200); do
+	new=$(cexec systemctl show -p MainPID --value kareaper)
+	[ "$new" != "$MAINPID" ] && [ "$new" != 0 ] && [ "$(cexec systemctl is-active kareaper)" = active ] && break
+	sleep 0.1
+done
+ok $([ "$new" != "$MAINPID" ] && [ "$new" != 0 ]; echo $?) "SIGSTOPped: killed and restarted (pid $MAINPID -> $new)"
+check "systemd says why" wait_for_journal _PID=1 'Watchdog timeout'
+is "$(cexec systemctl is-active kareaper)" active "active again"
+
+# ---- stop ----
+cexec systemctl stop kareaper
+ok $? "systemctl stop kareaper"
+is "$(cexec systemctl is-active kareaper)" inactive "inactive"
+is "$(cexec systemctl show -p ExecMainStatus --value kareaper)" 0 "clean exit (status 0)"
+check "it logged its stop" wait_for_journal MESSAGE_ID=95b7aab7eeff47b0ad411355853e5834 'stopping on signal'
+
+done_testing
