@@ -120,6 +120,12 @@ esac
 cexec mkdir -p /etc/systemd/system/kareaper.service.d
 # A quicker watchdog and restart than the shipped unit, to test them in seconds.
 printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\n' >"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
+# LeakSanitizer stops the world with ptrace, which the unit's system call filter
+# refuses: in a sanitizer build it would fail every exit. The other tests, which
+# run kareaper unconfined, still look for leaks.
+if ldd "$KAREAPER" | grep -q libasan; then
+	printf 'Environment=ASAN_OPTIONS=detect_leaks=0\n' >>"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
+fi
 cat >"$TMP/good.conf" <<CONF
 [global]
 scan_interval = 1s
@@ -229,7 +235,7 @@ is "$(cexec systemctl is-active kareaper)" active "active again"
 # ---- stop ----
 cexec systemctl stop kareaper
 ok $? "systemctl stop kareaper"
-is "$(cexec systemctl is-active kareaper)" inactive "inactive"
+is "$(cexec systemctl is-active kareaper)" inactive "inactive" || journal -n 15 | sed 's/^/# /'
 is "$(cexec systemctl show -p ExecMainStatus --value kareaper)" 0 "clean exit (status 0)"
 check "it logged its stop" wait_for_journal MESSAGE_ID=95b7aab7eeff47b0ad411355853e5834 'stopping on signal'
 
