@@ -64,5 +64,7 @@ int main(int argc, char **argv)
 	qsort(wall, (size_t)runs, sizeof(double), cmp);
 	qsort(cpu, (size_t)runs, sizeof(double), cmp);
 	printf("wall_ms=%.1f cpu_ms=%.1f maxrss_kib=%ld\n", wall[runs / 2], cpu[runs / 2], maxrss);
+	free(wall);
+	free(cpu);
 	return 0;
 }
