@@ -130,6 +130,14 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+static void strv_free(char **v)
+{
+	if (v)
+		for (char **s = v; *s; s++)
+			free(*s);
+	free(v);
+}
+
 static void policy_init(struct policy *p, const struct keepalive_defaults *def)
 {
 	memset(p, 0, sizeof(*p));
@@ -147,10 +155,8 @@ static void policy_free(struct policy *p)
 	port_set_free(&p->remote_port);
 	cidr_set_free(&p->local_addr);
 	cidr_set_free(&p->remote_addr);
-	if (p->process)
-		for (char **s = p->process; *s; s++)
-			free(*s);
-	free(p->process);
+	strv_free(p->process);
+	strv_free(p->netns);
 }
 
 static void begin_section(struct parse_ctx *p, char *hdr)
@@ -288,9 +294,9 @@ static char *read_line(char *str, int num, void *stream)
 
 enum key {
 	K_SCAN_INTERVAL, K_DRY_RUN, K_MAX_REAPS_PER_SCAN, K_MAX_REAPS_PER_MINUTE, K_BREAKER_SHARE,
-	K_BREAKER_MIN_PROBES, K_LOG_LEVEL,
+	K_BREAKER_MIN_PROBES, K_LOG_LEVEL, K_NAMESPACES, K_METRICS_FILE,
 	K_LOCAL_PORT, K_REMOTE_PORT, K_LOCAL_ADDR, K_REMOTE_ADDR, K_STATES, K_PROCESS, K_IDLE,
-	K_INTERVAL, K_PROBES, K_ACTION, K_POLICY_DRY_RUN,
+	K_INTERVAL, K_PROBES, K_ACTION, K_POLICY_DRY_RUN, K_NETNS,
 };
 
 static const struct {
@@ -305,12 +311,15 @@ static const struct {
 	{ "breaker_share", SEC_GLOBAL, K_BREAKER_SHARE },
 	{ "breaker_min_probes", SEC_GLOBAL, K_BREAKER_MIN_PROBES },
 	{ "log_level", SEC_GLOBAL, K_LOG_LEVEL },
+	{ "namespaces", SEC_GLOBAL, K_NAMESPACES },
+	{ "metrics_file", SEC_GLOBAL, K_METRICS_FILE },
 	{ "local_port", SEC_POLICY, K_LOCAL_PORT },
 	{ "remote_port", SEC_POLICY, K_REMOTE_PORT },
 	{ "local_addr", SEC_POLICY, K_LOCAL_ADDR },
 	{ "remote_addr", SEC_POLICY, K_REMOTE_ADDR },
 	{ "states", SEC_POLICY, K_STATES },
 	{ "process", SEC_POLICY, K_PROCESS },
+	{ "netns", SEC_POLICY, K_NETNS },
 	{ "idle", SEC_POLICY, K_IDLE },
 	{ "interval", SEC_POLICY, K_INTERVAL },
 	{ "probes", SEC_POLICY, K_PROBES },
@@ -349,7 +358,10 @@ static int set_states(const char *v, uint32_t *ret, const char **why)
 	return 0;
 }
 
-static int set_process(const char *v, char ***ret, const char **why)
+enum word_kind { WORD_COMM, WORD_GLOB, WORD_PATH };
+
+/* A list of words: process names, namespace name globs, or absolute paths. */
+static int set_words(const char *v, enum word_kind kind, char ***ret, const char **why)
 {
 	char buf[KR_MAX_LINE + 1], *tok, *save = NULL;
 	char **list = NULL;
@@ -359,8 +371,12 @@ static int set_process(const char *v, char ***ret, const char **why)
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		char **nl;
 
-		if (strlen(tok) > 15) {
+		if (kind == WORD_COMM && strlen(tok) > 15) {
 			*why = "process names are at most 15 characters (the kernel's comm)";
+			goto err;
+		}
+		if (kind == WORD_PATH && tok[0] != '/') {
+			*why = "self, all, or absolute paths (/run/netns/NAME, /proc/PID/ns/net)";
 			goto err;
 		}
 		nl = realloc(list, (n + 2) * sizeof(*nl));
@@ -513,7 +529,29 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		r = set_states(value, &pol->states, &why);
 		break;
 	case K_PROCESS:
-		r = set_process(value, &pol->process, &why);
+		r = set_words(value, WORD_COMM, &pol->process, &why);
+		break;
+	case K_NETNS:
+		r = set_words(value, WORD_GLOB, &pol->netns, &why);
+		break;
+	case K_NAMESPACES:
+		if (strcmp(value, "self") == 0) {
+			c->namespaces = NS_SELF;
+		} else if (strcmp(value, "all") == 0) {
+			c->namespaces = NS_ALL;
+		} else {
+			r = set_words(value, WORD_PATH, &c->ns_paths, &why);
+			c->namespaces = NS_LIST;
+		}
+		break;
+	case K_METRICS_FILE:
+		if (value[0] != '/') {
+			why = "must be an absolute path";
+			r = -EINVAL;
+		} else if (!(c->metrics_file = strdup(value))) {
+			why = "out of memory";
+			r = -ENOMEM;
+		}
 		break;
 	case K_IDLE:
 		r = set_seconds(value, 1000, 365 * 86400000ull, &pol->idle_ms, &why);
@@ -669,6 +707,8 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_policies; i++)
 		policy_free(&c->policies[i]);
 	free(c->policies);
+	strv_free(c->ns_paths);
+	free(c->metrics_file);
 	free(c->path);
 	free(c);
 }
@@ -686,6 +726,14 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "breaker_share = %u%%\n", c->breaker_share);
 	fprintf(f, "breaker_min_probes = %u\n", c->breaker_min);
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
+	fprintf(f, "namespaces = ");
+	if (c->namespaces == NS_LIST)
+		for (char **s = c->ns_paths; *s; s++)
+			fprintf(f, "%s%s", s == c->ns_paths ? "" : ", ", *s);
+	else
+		fprintf(f, "%s", c->namespaces == NS_ALL ? "all" : "self");
+	fprintf(f, "\n%smetrics_file = %s\n", c->metrics_file ? "" : "# ",
+		c->metrics_file ? c->metrics_file : "(none)");
 	for (size_t i = 0; i < c->n_policies; i++) {
 		const struct policy *p = &c->policies[i];
 		size_t off = 0;
@@ -711,6 +759,12 @@ void config_print(const struct config *c, FILE *f)
 			fprintf(f, "any");
 		for (char **s = p->process; s && *s; s++)
 			fprintf(f, "%s%s", s == p->process ? "" : ", ", *s);
+		fprintf(f, "\n");
+		fprintf(f, "%snetns = ", p->netns ? "" : "# ");
+		if (!p->netns)
+			fprintf(f, "any");
+		for (char **s = p->netns; s && *s; s++)
+			fprintf(f, "%s%s", s == p->netns ? "" : ", ", *s);
 		fprintf(f, "\n");
 		fprintf(f, "idle = %s\n", format_duration(p->idle_ms, b1, sizeof(b1)));
 		fprintf(f, "interval = %s\n", format_duration(p->interval_ms, b1, sizeof(b1)));

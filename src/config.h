@@ -23,6 +23,12 @@ enum policy_action {
 #define KR_KEEPCNT_MARGIN  2
 #define KR_MAX_PROBES      (KR_MAX_KEEPCNT - KR_KEEPCNT_MARGIN)
 
+enum ns_mode {
+	NS_SELF,                  /* kareaper's own network namespace */
+	NS_ALL,                   /* every one on the host: /run/netns and /proc/PID/ns/net */
+	NS_LIST,                  /* the paths in ns_paths */
+};
+
 struct policy {
 	char *name;
 	unsigned line;            /* of its [policy NAME] header */
@@ -30,6 +36,7 @@ struct policy {
 	struct cidr_set local_addr, remote_addr;
 	uint32_t states;          /* bit (1 << TCP_*) */
 	char **process;           /* comm names; NULL-terminated, NULL: any */
+	char **netns;             /* namespace name globs; NULL-terminated, NULL: any */
 	uint64_t idle_ms, interval_ms;
 	unsigned probes;
 	enum policy_action action;
@@ -45,6 +52,9 @@ struct config {
 	unsigned breaker_share;   /* percent */
 	unsigned breaker_min;
 	int log_level;            /* LOG_ERR .. LOG_DEBUG */
+	enum ns_mode namespaces;
+	char **ns_paths;          /* NS_LIST: NULL-terminated */
+	char *metrics_file;       /* NULL: none */
 	struct policy *policies;
 	size_t n_policies;
 };

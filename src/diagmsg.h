@@ -30,6 +30,7 @@ struct sock_rec {
 	uint32_t rtt_us;
 	uint32_t segs_in;
 	uint64_t bytes_received;
+	uint64_t netns;           /* set by the engine: inode of the network namespace */
 };
 
 /* Build a dump request for one family; bc may be NULL. Returns bytes used or 0. */

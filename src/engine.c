@@ -2,12 +2,16 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +47,7 @@ struct table_row {
 	uint8_t why;              /* enum reason; REASON_NONE: nothing to add */
 	uint16_t lport, rport;
 	uint16_t policy;
+	uint16_t ns;              /* index into engine.ns when the row was made */
 	uint32_t inode;
 	uint32_t idle_s;
 	pid_t pid;
@@ -58,6 +63,8 @@ uint64_t now_ms(void)
 
 static void engine_compile(struct engine *e)
 {
+	free(e->reaped_by);
+	e->reaped_by = calloc(e->cfg->n_policies * (REASON_NO_OWNER + 1), sizeof(*e->reaped_by));
 	e->states = 0;
 	for (size_t i = 0; i < e->cfg->n_policies; i++)
 		e->states |= e->cfg->policies[i].states;
@@ -74,6 +81,175 @@ static void engine_compile(struct engine *e)
 	}
 }
 
+static uint64_t ns_ino(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static struct netns *ns_find(const struct engine *e, uint64_t ino)
+{
+	for (size_t i = 0; i < e->nns; i++)
+		if (e->ns[i]->ino == ino)
+			return e->ns[i];
+	return NULL;
+}
+
+static void ns_free(struct netns *n)
+{
+	sockdiag_close(&n->diag);
+	sockdiag_close(&n->destroy);
+	free(n);
+}
+
+/* Netlink sockets belong to the namespace they are created in: enter it, open
+ * both, come back. Our own needs no setns (nor CAP_SYS_ADMIN). */
+static int ns_open(struct engine *e, const char *path, uint64_t ino, const char *name)
+{
+	struct netns *n, **nv;
+	int fd = -1, r;
+
+	n = calloc(1, sizeof(*n));
+	nv = realloc(e->ns, (e->nns + 1) * sizeof(*nv));
+	if (!n || !nv) {
+		free(n);
+		return -ENOMEM;
+	}
+	e->ns = nv;
+	n->ino = ino;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	if (ino != e->self_ino) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+			r = -errno;
+			if (fd >= 0)
+				close(fd);
+			free(n);
+			return r;
+		}
+	}
+	r = sockdiag_open(&n->diag);
+	if (r == 0)
+		r = sockdiag_open(&n->destroy);
+	if (fd >= 0) {
+		if (setns(e->self_fd, CLONE_NEWNET) < 0) {
+			/* stuck in another namespace: nothing after this would be right */
+			log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
+			abort();
+		}
+		close(fd);
+	}
+	if (r < 0) {
+		ns_free(n);
+		return r;
+	}
+	n->seen = true;
+	e->ns[e->nns++] = n;
+	log_msg(LOG_DEBUG, NULL, "watching network namespace %s (%s)", n->name, path);
+	return 0;
+}
+
+static void ns_see(struct engine *e, const char *path, const char *name)
+{
+	uint64_t ino = ns_ino(path);
+	struct netns *n;
+	int r;
+
+	if (!ino)
+		return; /* gone between readdir and stat: fine */
+	n = ns_find(e, ino);
+	if (n) {
+		n->seen = true;
+		return;
+	}
+	r = ns_open(e, path, ino, name);
+	if (r < 0)
+		log_msg(r == -EPERM ? LOG_WARNING : LOG_DEBUG, NULL,
+			"cannot watch network namespace %s (%s): %s%s", name, path, strerror(-r),
+			r == -EPERM ? " (setns needs CAP_SYS_ADMIN)" : "");
+}
+
+/* Which namespaces to watch, found again before every scan: new containers are
+ * picked up, vanished ones dropped with everything tracked in them. */
+static void ns_discover(struct engine *e)
+{
+	char path[PATH_MAX], name[64];
+	struct dirent *de;
+	DIR *d;
+
+	for (size_t i = 0; i < e->nns; i++)
+		e->ns[i]->seen = false;
+	switch (e->cfg->namespaces) {
+	case NS_SELF:
+		ns_see(e, "/proc/self/ns/net", "self");
+		break;
+	case NS_LIST:
+		for (char **p = e->cfg->ns_paths; *p; p++) {
+			const char *base = strrchr(*p, '/');
+
+			snprintf(name, sizeof(name), "%s", strncmp(*p, "/run/netns/", 11) == 0 ?
+				 base + 1 : *p);
+			ns_see(e, *p, name);
+		}
+		break;
+	case NS_ALL:
+		/* named ones first, so a namespace both named and used gets its name */
+		d = opendir("/run/netns");
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/run/netns/%s", de->d_name);
+			ns_see(e, path, de->d_name);
+		}
+		if (d)
+			closedir(d);
+		ns_see(e, "/proc/self/ns/net", "self");
+		d = opendir(e->proc);
+		while (d && (de = readdir(d))) {
+			uint64_t ino;
+			pid_t pid;
+
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/ns/net", e->proc, de->d_name);
+			ino = ns_ino(path);
+			if (!ino || ns_find(e, ino)) {
+				if (ino)
+					ns_find(e, ino)->seen = true;
+				continue;
+			}
+			pid = (pid_t)atoi(de->d_name);
+			proc_comm(e->proc, pid, name);
+			ns_see(e, path, name);
+		}
+		if (d)
+			closedir(d);
+		break;
+	}
+	for (size_t i = 0; i < e->nns;) {
+		struct netns *n = e->ns[i];
+		struct reaper *tb = &e->table;
+
+		if (n->seen) {
+			i++;
+			continue;
+		}
+		log_msg(LOG_DEBUG, NULL, "network namespace %s is gone", n->name);
+		for (size_t b = 0; b < tb->nbuckets; b++) {
+			struct tracked *t = tb->buckets[b], *next;
+
+			for (; t; t = next) {
+				next = t->next;
+				if (t->rec.netns == n->ino)
+					reaper_forget(tb, t);
+			}
+		}
+		ns_free(n);
+		e->ns[i] = e->ns[--e->nns];
+	}
+}
+
 int engine_init(struct engine *e, struct config *cfg, bool force_dry_run, bool keep_rows)
 {
 	int r;
@@ -83,23 +259,28 @@ int engine_init(struct engine *e, struct config *cfg, bool force_dry_run, bool k
 	e->force_dry_run = force_dry_run;
 	e->keep_rows = keep_rows;
 	e->proc = "/proc";
+	e->self_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (e->self_fd < 0)
+		return -errno;
+	e->self_ino = ns_ino("/proc/self/ns/net");
 	r = reaper_init(&e->table);
 	if (r < 0)
 		return r;
-	r = sockdiag_open(&e->diag);
-	if (r < 0)
-		return r;
-	r = sockdiag_open(&e->destroy);
-	if (r < 0)
-		return r;
 	engine_compile(e);
+	ns_discover(e);
+	if (cfg->namespaces == NS_SELF && e->nns == 0)
+		return -EIO;
 	return 0;
 }
 
 void engine_free(struct engine *e)
 {
-	sockdiag_close(&e->diag);
-	sockdiag_close(&e->destroy);
+	for (size_t i = 0; i < e->nns; i++)
+		ns_free(e->ns[i]);
+	free(e->ns);
+	free(e->reaped_by);
+	if (e->self_fd > 0)
+		close(e->self_fd);
 	reaper_free(&e->table);
 	free(e->rows);
 	free(e->work);
@@ -129,6 +310,9 @@ static struct sock_event event_of(const struct engine *e, const struct tracked *
 		.probes = (int)t->probes_at_verdict,
 		.reason = reason,
 	};
+	const struct netns *n = ns_find(e, t->rec.netns);
+
+	ev.netns = n && e->cfg->namespaces != NS_SELF ? n->name : NULL;
 	return ev;
 }
 
@@ -159,6 +343,9 @@ static struct table_row *row_add(struct engine *e, int policy, const struct sock
 	r->rport = s->rport;
 	r->state = s->state;
 	r->policy = (uint16_t)policy;
+	for (size_t i = 0; i < e->nns; i++)
+		if (e->ns[i] == e->cur)
+			r->ns = (uint16_t)i;
 	r->inode = s->inode;
 	r->idle_s = (uint32_t)(idle / 1000);
 	r->verdict = V_ACTIVE;
@@ -260,10 +447,13 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s, 
 static int scan_cb(const struct sock_rec *s, void *data)
 {
 	struct engine *e = data;
+	struct sock_rec rec = *s;
 	int idx;
 
+	rec.netns = e->cur->ino;
+	s = &rec;
 	e->stats.scanned++;
-	idx = policy_match(e->cfg, s, NULL);
+	idx = policy_match(e->cfg, s, e->cur->name, NULL);
 	if (idx == MATCH_NONE)
 		return 0;
 	if (idx == MATCH_NEED_OWNER) {
@@ -326,7 +516,10 @@ static void fill_owners(struct engine *e)
 
 		if (owner_map_get(&m, s->inode, &pid, &fd))
 			proc_comm(e->proc, pid, comm);
-		idx = policy_match(e->cfg, s, comm);
+		e->cur = ns_find(e, s->netns);
+		if (!e->cur)
+			continue;
+		idx = policy_match(e->cfg, s, e->cur->name, comm);
 		if (idx >= 0)
 			handle_matched(e, idx, s, pid, fd, comm);
 	}
@@ -437,7 +630,10 @@ static void gone_while_probing(struct engine *e, struct tracked *t)
 	struct sock_event ev;
 	struct sock_rec fresh;
 
-	if (sockdiag_query(&e->diag, &t->rec, &fresh) == -ENOENT && e->now < kernel_gives_up)
+	const struct netns *n = ns_find(e, t->rec.netns);
+
+	if (n && sockdiag_query((struct sockdiag *)&n->diag, &t->rec, &fresh) == -ENOENT &&
+	    e->now < kernel_gives_up)
 		why = REASON_RESET_ON_PROBE;
 	t->armed = false; /* nothing left to restore */
 	t->reason = why;
@@ -533,9 +729,11 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			continue;
 		}
 		used++;
-		r = sockdiag_destroy(&e->destroy, &t->rec);
+		r = ns_find(e, t->rec.netns) ? sockdiag_destroy(&ns_find(e, t->rec.netns)->destroy, &t->rec)
+					     : -ENOENT;
 		if (r == 0) {
 			e->stats.reaped++;
+			e->reaped_by[t->policy * (REASON_NO_OWNER + 1) + t->reason]++;
 			log_sock(LOG_NOTICE, MSGID_REAPED, &ev, "reaped");
 			row_verdict(e, t, V_REAPED, t->reason);
 		} else if (r == -ENOENT) {
@@ -563,6 +761,7 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 static void sweep(struct engine *e)
 {
 	struct reaper *r = &e->table;
+	struct netns *n;
 
 	for (size_t b = 0; b < r->nbuckets; b++) {
 		struct tracked *t = r->buckets[b], *next;
@@ -571,6 +770,9 @@ static void sweep(struct engine *e)
 			next = t->next;
 			if (t->seen_scan == r->scan_gen)
 				continue;
+			n = ns_find(e, t->rec.netns);
+			if (n && !n->dumped)
+				continue; /* its namespace could not be listed this time */
 			if (t->state == TS_PROBING)
 				gone_while_probing(e, t);
 			reaper_forget(r, t);
@@ -591,23 +793,34 @@ int engine_scan(struct engine *e, uint64_t now)
 	e->nwork = 0;
 	e->work_gen++;
 	e->table.scan_gen++;
-	for (int attempt = 0;; attempt++) {
-		e->ndeferred = 0;
-		e->nrows = 0;
-		for (size_t f = 0; f < sizeof(families); f++) {
-			r = sockdiag_dump(&e->diag, families[f], e->states, e->bclen ? e->bc : NULL,
-					  (size_t)e->bclen, scan_cb, e);
-			if (r < 0)
+	e->ndeferred = 0;
+	e->nrows = 0;
+	ns_discover(e);
+	for (size_t i = 0; i < e->nns; i++) {
+		struct netns *n = e->ns[i];
+
+		e->cur = n;
+		for (int attempt = 0;; attempt++) {
+			size_t rows_mark = e->nrows, deferred_mark = e->ndeferred;
+
+			for (size_t f = 0; f < sizeof(families); f++) {
+				r = sockdiag_dump(&n->diag, families[f], e->states,
+						  e->bclen ? e->bc : NULL, (size_t)e->bclen, scan_cb, e);
+				if (r < 0)
+					break;
+			}
+			if (r != -EINTR || attempt == 3)
 				break;
+			e->nrows = rows_mark;
+			e->ndeferred = deferred_mark;
+			log_msg(LOG_DEBUG, NULL, "socket dump interrupted, starting over");
 		}
-		if (r != -EINTR || attempt == 3)
-			break;
-		log_msg(LOG_DEBUG, NULL, "socket dump interrupted, starting over");
-	}
-	if (r < 0) {
-		e->stats.errors++;
-		log_msg(LOG_ERR, NULL, "socket dump failed: %s", strerror(-r));
-		return r;
+		n->dumped = r == 0;
+		if (r < 0) {
+			e->stats.errors++;
+			log_msg(LOG_ERR, NULL, "socket dump of network namespace %s failed: %s",
+				n->name, strerror(-r));
+		}
 	}
 	t_dump = now_ms();
 	e->stats.last_scanned = e->stats.scanned - scanned_before;
@@ -616,8 +829,9 @@ int engine_scan(struct engine *e, uint64_t now)
 	t_owners = now_ms();
 	process_work(e, &alive);
 	reap_dead(e, alive);
-	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets, dump %llu ms, owners %llu ms, probes and "
-		"reaps %llu ms", (unsigned long long)e->stats.scanned,
+	e->stats.last_scan_ms = now_ms() - now;
+	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets in %zu namespaces, dump %llu ms, owners %llu ms, "
+		"probes and reaps %llu ms", (unsigned long long)e->stats.last_scanned, e->nns,
 		(unsigned long long)(t_dump - now), (unsigned long long)(t_owners - t_dump),
 		(unsigned long long)(now_ms() - t_owners));
 	return 0;
@@ -633,6 +847,7 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 	e->work_gen++;
 	for (size_t b = 0; b < tb->nbuckets; b++) {
 		struct tracked *t = tb->buckets[b], *next, *same;
+		struct netns *n;
 
 		for (; t; t = next) {
 			struct sock_rec fresh;
@@ -643,7 +858,9 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 			if (t->state != TS_PROBING || t->deadline > now)
 				continue;
 			due++;
-			r = sockdiag_query(&e->diag, &t->rec, &fresh);
+			n = ns_find(e, t->rec.netns);
+			r = n ? sockdiag_query(&n->diag, &t->rec, &fresh) : -ENOENT;
+			fresh.netns = t->rec.netns;
 			if (r == -ENOENT || (r == 0 && (!sock_is_candidate(&fresh) ||
 							!(pol(e, t->policy)->states & (1u << fresh.state))))) {
 				gone_while_probing(e, t);
@@ -745,6 +962,10 @@ void engine_print_table(struct engine *e, FILE *f)
 	size_t active = 0;
 	pid_t comm_pid = 0;
 
+	bool show_ns = e->cfg->namespaces != NS_SELF;
+
+	if (show_ns)
+		fprintf(f, "%-16s ", "NETNS");
 	fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s\n", "POLICY", "LOCAL", "PEER",
 		"STATE", "IDLE", "OWNER", "VERDICT");
 	for (size_t i = 0; i < e->nrows; i++) {
@@ -765,6 +986,8 @@ void engine_print_table(struct engine *e, FILE *f)
 			snprintf(owner, sizeof(owner), "-");
 		}
 		active += r->verdict == V_ACTIVE;
+		if (show_ns)
+			fprintf(f, "%-16s ", r->ns < e->nns ? e->ns[r->ns]->name : "?");
 		fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s%s%s%s\n",
 			e->cfg->policies[r->policy].name,
 			kaddr_format(&la, r->lport, l, sizeof(l)), kaddr_format(&pa, r->rport, p, sizeof(p)),
@@ -824,7 +1047,15 @@ int engine_self_test(struct engine *e, char *err, size_t len)
 	s.id.idiag_dst[0] = ca.sin_addr.s_addr;
 	s.id.idiag_cookie[0] = (uint32_t)cookie;
 	s.id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
-	r = sockdiag_destroy(&e->destroy, &s);
+	{
+		static struct sockdiag own; /* 32 KiB buffer: not on the stack */
+
+		r = sockdiag_open(&own);
+		if (r == 0) {
+			r = sockdiag_destroy(&own, &s);
+			sockdiag_close(&own);
+		}
+	}
 	if (r == -EPERM || r == -EACCES) {
 		snprintf(err, len, "self-test: SOCK_DESTROY not permitted: kareaper needs "
 			 "CAP_NET_ADMIN (run it as root or give it the capability)");
@@ -853,5 +1084,71 @@ out:
 		close(cfd);
 	if (lfd >= 0)
 		close(lfd);
+	return r;
+}
+
+static void metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+		(unsigned long long)v);
+}
+
+/* Label values are policy names ([A-Za-z0-9_.-]) and fixed reason words: no
+ * escaping needed. */
+int engine_write_metrics(const struct engine *e, const char *path)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	metric(f, "kareaper_scans_total", "counter", "Full scans of the socket tables.",
+	       e->stats.scans);
+	metric(f, "kareaper_sockets_scanned", "gauge", "Sockets listed by the last scan.",
+	       e->stats.last_scanned);
+	metric(f, "kareaper_scan_duration_milliseconds", "gauge",
+	       "Time the last scan took, probes and reaps included.", e->stats.last_scan_ms);
+	metric(f, "kareaper_namespaces", "gauge", "Network namespaces watched.", e->nns);
+	metric(f, "kareaper_suspects", "gauge",
+	       "Connections idle beyond their policy, not yet probed or left alone.",
+	       engine_count(e, TS_SUSPECT) + engine_count(e, TS_UNPROBEABLE));
+	metric(f, "kareaper_probing", "gauge", "Connections with keepalive probes armed.",
+	       engine_count(e, TS_PROBING));
+	metric(f, "kareaper_probes_armed_total", "counter", "Connections probed.",
+	       e->stats.probes_armed);
+	metric(f, "kareaper_alive_total", "counter", "Probed peers that answered.", e->stats.alive);
+	metric(f, "kareaper_would_reap_total", "counter", "Dead connections left alone by dry run.",
+	       e->stats.would_reap);
+	metric(f, "kareaper_gone_total", "counter",
+	       "Connections that ended while probed (reset by the peer, or closed).", e->stats.gone);
+	metric(f, "kareaper_rate_limited_total", "counter",
+	       "Dead connections made to wait by the rate limits.", e->stats.rate_limited);
+	metric(f, "kareaper_breaker_trips_total", "counter", "Rounds held by the circuit breaker.",
+	       e->stats.breaker_trips);
+	metric(f, "kareaper_unprobeable_total", "counter",
+	       "Connections left alone for want of a reachable owner.", e->stats.unprobeable);
+	fprintf(f, "# HELP kareaper_reaped_total Connections destroyed, by policy and reason.\n"
+		   "# TYPE kareaper_reaped_total counter\n");
+	for (size_t p = 0; p < e->cfg->n_policies; p++)
+		for (int why = 0; why <= REASON_NO_OWNER; why++) {
+			uint64_t v = e->reaped_by ? e->reaped_by[p * (REASON_NO_OWNER + 1) + why] : 0;
+
+			if (v)
+				fprintf(f, "kareaper_reaped_total{policy=\"%s\",reason=\"%s\"} %llu\n",
+					e->cfg->policies[p].name, reason_name((enum reason)why),
+					(unsigned long long)v);
+		}
+	if (fflush(f) != 0 || ferror(f))
+		r = -EIO;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
 	return r;
 }

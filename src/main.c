@@ -113,12 +113,25 @@ static int parse_args(struct context *c, int argc, char **argv)
 	return 1;
 }
 
+static void write_metrics(struct context *c)
+{
+	int r;
+
+	if (!c->cfg->metrics_file)
+		return;
+	r = engine_write_metrics(&c->engine, c->cfg->metrics_file);
+	if (r < 0)
+		log_msg(LOG_WARNING, NULL, "cannot write %s: %s", c->cfg->metrics_file, strerror(-r));
+}
+
+/* After every round: a scan or a batch of verdicts. */
 static void update_status(struct context *c)
 {
 	char st[256];
 
 	engine_status(&c->engine, st, sizeof(st));
 	notify_status(st);
+	write_metrics(c);
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata);
@@ -242,6 +255,7 @@ static int run(struct context *c)
 	}
 	engine_status(&c->engine, st, sizeof(st));
 	notify_ready(st);
+	write_metrics(c);
 	schedule_deadline(c);
 	r = sd_event_loop(c->event);
 	engine_restore_all(&c->engine);
@@ -284,6 +298,8 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, NULL, "cannot open sock_diag netlink sockets: %s", strerror(-r));
 		goto out;
 	}
+	if (c.engine.nns == 0)
+		log_msg(LOG_WARNING, NULL, "no network namespace to watch yet");
 	r = engine_self_test(&c.engine, err, sizeof(err));
 	if (r < 0) {
 		log_msg(LOG_ERR, NULL, "%s", err);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
+#include <fnmatch.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -21,7 +22,16 @@ static bool process_match(char *const *list, const char *comm)
 	return false;
 }
 
-int policy_match(const struct config *c, const struct sock_rec *s, const char *comm)
+static bool netns_match(char *const *globs, const char *name)
+{
+	for (; *globs; globs++)
+		if (fnmatch(*globs, name, 0) == 0)
+			return true;
+	return false;
+}
+
+int policy_match(const struct config *c, const struct sock_rec *s, const char *netns,
+		 const char *comm)
 {
 	if (!sock_is_candidate(s))
 		return MATCH_NONE;
@@ -35,6 +45,8 @@ int policy_match(const struct config *c, const struct sock_rec *s, const char *c
 			continue;
 		if (!cidr_set_match(&p->local_addr, &s->local) ||
 		    !cidr_set_match(&p->remote_addr, &s->peer))
+			continue;
+		if (p->netns && !netns_match(p->netns, netns ? netns : "self"))
 			continue;
 		if (p->process) {
 			if (!comm)

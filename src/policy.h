@@ -11,8 +11,10 @@
 /* Never LISTEN, TIME_WAIT, request or orphan sockets, whatever a policy says. */
 bool sock_is_candidate(const struct sock_rec *s);
 
-/* First policy whose selectors match wins; comm NULL when the owner is not known. */
-int policy_match(const struct config *c, const struct sock_rec *s, const char *comm);
+/* First policy whose selectors match wins; netns is the socket's namespace name,
+ * comm NULL when the owner is not known. */
+int policy_match(const struct config *c, const struct sock_rec *s, const char *netns,
+		 const char *comm);
 
 /* Time since the peer last sent anything, as the kernel reports it (u32 ms: wraps). */
 uint64_t sock_idle_ms(const struct sock_rec *s);

@@ -51,8 +51,8 @@ bool log_to_journal(void)
 
 static void emit(int prio, const char *msgid, const struct sock_event *ev, const char *msg)
 {
-	char f[12][160];
-	struct iovec iov[14];
+	char f[14][160];
+	struct iovec iov[16];
 	int n = 0;
 
 	if (prio > log_level)
@@ -94,6 +94,7 @@ static void emit(int prio, const char *msgid, const struct sock_event *ev, const
 			FIELD("KAREAPER_PROBES=%d", ev->probes);
 		if (ev->reason)
 			FIELD("KAREAPER_REASON=%s", ev->reason);
+		FIELD("KAREAPER_NETNS=%s", ev->netns ? ev->netns : "self");
 	}
 #undef FIELD
 	/* MESSAGE last: it may be longer than the fixed fields */
@@ -135,10 +136,10 @@ void log_sock(int prio, const char *msgid, const struct sock_event *ev, const ch
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(full, sizeof(full), "%s: %s -> %s policy=%s pid=%d comm=%s idle=%s%s%s", msg,
+	snprintf(full, sizeof(full), "%s: %s -> %s%s%s policy=%s pid=%d comm=%s idle=%s%s%s", msg,
 		 kaddr_format(&ev->s->local, ev->s->lport, l, sizeof(l)),
 		 kaddr_format(&ev->s->peer, ev->s->rport, p, sizeof(p)),
-		 ev->policy ? ev->policy : "-", (int)ev->pid, ev->comm ? ev->comm : "-",
+		 ev->netns ? " netns=" : "", ev->netns ? ev->netns : "", ev->policy ? ev->policy : "-", (int)ev->pid, ev->comm ? ev->comm : "-",
 		 format_duration(ev->idle_ms, idle, sizeof(idle)), ev->reason ? " reason=" : "",
 		 ev->reason ? ev->reason : "");
 	emit(prio, msgid, ev, full);

@@ -38,6 +38,7 @@ struct sock_event {
 	uint64_t idle_ms;
 	int probes;               /* probes sent, -1: not applicable */
 	const char *reason;
+	const char *netns;        /* NULL: kareaper's own, not named */
 };
 void log_sock(int prio, const char *msgid, const struct sock_event *ev, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -81,6 +81,10 @@ static void bad_configs(void)
 	bad("[policy a\nidle = 5m\n", 1, "without closing");
 	bad("[policy a] junk\n", 1, "text after section header");
 	bad("[global]\nscan_interval = 5s\n", 0, "no [policy NAME] section");
+	bad("[global]\nnamespaces = run/netns/a\n[policy a]\n", 2, "absolute paths");
+	bad("[global]\nnamespaces = all, /run/netns/a\n[policy a]\n", 2, "absolute paths");
+	bad("[global]\nmetrics_file = kareaper.prom\n[policy a]\n", 2, "absolute path");
+	bad("[policy a]\nnetns =\n", 2, "empty value");
 
 	/* Too long for inih's 200-byte buffer: must not be split into two lines. */
 	{
@@ -130,6 +134,8 @@ static void good_config(void)
 		"breaker_share = 80%\n"
 		"breaker_min_probes = 3\n"
 		"log_level = debug\n"
+		"namespaces = /run/netns/a, /proc/1/ns/net\n"
+		"metrics_file = /run/kareaper.prom\n"
 		"\n"
 		"[policy redis]\n"
 		"local_port = 6379, 7000-7010\n"
@@ -143,6 +149,7 @@ static void good_config(void)
 		"\n"
 		"[ policy pool ]\n"
 		"remote_port = 5432\n"
+		"netns = web-*, db\n"
 		"action = kill-idle\n"
 		"dry_run = yes\n"
 		"[policy empty]\n";
@@ -162,6 +169,11 @@ static void good_config(void)
 	is_u64(c->breaker_share, 80, "breaker_share");
 	is_u64(c->breaker_min, 3, "breaker_min_probes");
 	is_u64(c->log_level, LOG_DEBUG, "log_level");
+	ok(c->namespaces == NS_LIST && c->ns_paths && !strcmp(c->ns_paths[1], "/proc/1/ns/net") &&
+	   !c->ns_paths[2], "namespaces: a list of paths");
+	is_str(c->metrics_file, "/run/kareaper.prom", "metrics_file");
+	ok(c->policies[1].netns && !strcmp(c->policies[1].netns[0], "web-*") &&
+	   !strcmp(c->policies[1].netns[1], "db"), "netns globs");
 	is_u64(c->n_policies, 3, "three policies, the empty one included");
 	is_str(c->policies[0].name, "redis", "first policy name");
 	is_u64(c->policies[0].local_port.n, 2, "redis ports");
@@ -197,6 +209,8 @@ static void good_config(void)
 			is_u64(c2->n_policies, 3, "same policies");
 			is_u64(c2->policies[0].remote_addr.n, 3, "same addresses");
 			is_u64(c2->policies[1].remote_port.r[0].lo, 5432, "same ports");
+			ok(c2->namespaces == NS_LIST && c2->metrics_file && c2->policies[1].netns,
+			   "same namespaces, metrics file and netns selector");
 		}
 		config_free(c2);
 	}

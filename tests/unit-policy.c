@@ -22,7 +22,10 @@ int main(void)
 		"process = pgbouncer, psql\n"
 		"[policy web]\n"
 		"local_port = 8000-8999\n"
-		"local_addr = 192.0.2.0/24\n");
+		"local_addr = 192.0.2.0/24\n"
+		"[policy containers]\n"
+		"local_port = 9000\n"
+		"netns = app-*, db\n");
 	struct sock_rec s;
 
 	ok(c != NULL, "config loads");
@@ -30,48 +33,56 @@ int main(void)
 		return done_testing();
 
 	s = mkrec("192.0.2.1", 6379, "10.1.2.3", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), 0, "first match wins: internal before redis");
+	is_u64(policy_match(c, &s, "self", NULL), 0, "first match wins: internal before redis");
 	s = mkrec("192.0.2.1", 6379, "10.9.9.9", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), 1, "negated address falls through to redis");
+	is_u64(policy_match(c, &s, "self", NULL), 1, "negated address falls through to redis");
 	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), 1, "outside 10/8: redis");
+	is_u64(policy_match(c, &s, "self", NULL), 1, "outside 10/8: redis");
 	s = mkrec("::ffff:192.0.2.1", 6379, "::ffff:10.1.2.3", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), 0, "v4-mapped peer matches v4 CIDR");
+	is_u64(policy_match(c, &s, "self", NULL), 0, "v4-mapped peer matches v4 CIDR");
 	s = mkrec("2001:db8::1", 443, "2001:db8:5::9", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), 2, "v6 peer in v6 CIDR");
+	is_u64(policy_match(c, &s, "self", NULL), 2, "v6 peer in v6 CIDR");
 	s = mkrec("2001:db8::1", 443, "2001:db9::9", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), (unsigned long long)MATCH_NONE, "v6 peer outside: no match");
+	is_u64(policy_match(c, &s, "self", NULL), (unsigned long long)MATCH_NONE, "v6 peer outside: no match");
 	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
 	s.state = 8; /* close-wait */
-	is_u64(policy_match(c, &s, NULL), 1, "close-wait selected by redis");
+	is_u64(policy_match(c, &s, "self", NULL), 1, "close-wait selected by redis");
 	s = mkrec("192.0.2.1", 8080, "198.51.100.7", 40000, 1);
 	s.state = 8;
-	is_u64(policy_match(c, &s, NULL), (unsigned long long)MATCH_NONE,
+	is_u64(policy_match(c, &s, "self", NULL), (unsigned long long)MATCH_NONE,
 	       "close-wait not selected by web (established only)");
 
 	s = mkrec("192.0.2.1", 33000, "198.51.100.7", 5432, 1);
-	is_u64(policy_match(c, &s, NULL), (unsigned long long)MATCH_NEED_OWNER,
+	is_u64(policy_match(c, &s, "self", NULL), (unsigned long long)MATCH_NEED_OWNER,
 	       "process selector asks for the owner");
-	is_u64(policy_match(c, &s, "psql"), 3, "owner psql matches");
-	is_u64(policy_match(c, &s, "python3"), (unsigned long long)MATCH_NONE,
+	is_u64(policy_match(c, &s, "self", "psql"), 3, "owner psql matches");
+	is_u64(policy_match(c, &s, "self", "python3"), (unsigned long long)MATCH_NONE,
 	       "other owner: no match");
 
 	s = mkrec("192.0.2.1", 8500, "198.51.100.7", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), 4, "port range and local CIDR");
+	is_u64(policy_match(c, &s, "self", NULL), 4, "port range and local CIDR");
 	s = mkrec("192.0.3.1", 8500, "198.51.100.7", 40000, 1);
-	is_u64(policy_match(c, &s, NULL), (unsigned long long)MATCH_NONE, "local CIDR mismatch");
+	is_u64(policy_match(c, &s, "self", NULL), (unsigned long long)MATCH_NONE, "local CIDR mismatch");
+
+	s = mkrec("192.0.2.1", 9000, "198.51.100.7", 40000, 1);
+	is_u64(policy_match(c, &s, "app-7", NULL), 5, "netns glob matches app-7");
+	is_u64(policy_match(c, &s, "db", NULL), 5, "netns db matches");
+	is_u64(policy_match(c, &s, "dbx", NULL), (unsigned long long)MATCH_NONE,
+	       "netns dbx does not");
+	is_u64(policy_match(c, &s, "self", NULL), (unsigned long long)MATCH_NONE,
+	       "our own namespace is 'self'");
 
 	/* Never candidates, whatever the policy. */
 	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
 	s.state = 10;
-	ok(!sock_is_candidate(&s) && policy_match(c, &s, NULL) == MATCH_NONE, "LISTEN never");
+	ok(!sock_is_candidate(&s) && policy_match(c, &s, "self", NULL) == MATCH_NONE, "LISTEN never");
 	s.state = 6;
 	ok(!sock_is_candidate(&s), "TIME_WAIT never");
 	s.state = 3;
 	ok(!sock_is_candidate(&s), "SYN_RECV (request sock) never");
 	s.state = 1;
 	s.inode = 0;
-	ok(!sock_is_candidate(&s) && policy_match(c, &s, NULL) == MATCH_NONE, "orphan never");
+	ok(!sock_is_candidate(&s) && policy_match(c, &s, "self", NULL) == MATCH_NONE, "orphan never");
 
 	/* Idle and kernel evidence. */
 	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);

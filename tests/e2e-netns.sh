@@ -1,0 +1,174 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Container hosts: servers in namespaces of their own, two named in /run/netns and
+# one reachable only through its processes. `namespaces = all` reaps the dead peers
+# in all of them and no live one; `self` touches none; `netns =` selects; new and
+# vanished namespaces while the daemon runs; the metrics file.
+#
+# Other tests may run at the same time with namespaces of their own, which `all`
+# sees too: every policy here selects this test's namespaces by name.
+. "$TESTS_SRC/lib.sh"
+
+ns_add "$NS_LIVE"
+ns_add "$NS_DEAD"
+NS_A="$ID-a1"
+NS_B="$ID-b1"
+CNAME="krc$((RANDOM % 1000))x$((RANDOM % 10000))" # comm of the unnamed namespace's holder
+
+# srv_ns N NS: echo server on 5000 in NS, linked to live (198.18.1N.x) and dead (198.18.2N.x)
+srv_links() {
+	local n=$1 ns=$2
+	link "$ns" l0 "198.18.1$n.1" "2001:db8:1$n::1" "$NS_LIVE" "l$n" "198.18.1$n.2" "2001:db8:1$n::2"
+	link "$ns" d0 "198.18.2$n.1" "2001:db8:2$n::1" "$NS_DEAD" "d$n" "198.18.2$n.2" "2001:db8:2$n::2"
+}
+ns_add "$NS_A"
+srv_links 1 "$NS_A"
+start srvA "$NS_A" "$TESTS_BIN/echo-server" -p 5000
+ns_add "$NS_B"
+srv_links 2 "$NS_B"
+start srvB "$NS_B" "$TESTS_BIN/echo-server" -p 5000
+SRV_B=$LAST_PID
+
+# C: a namespace no one named, held by a process; reached as /proc/PID/ns/net.
+cp "$(command -v sleep)" "$TMP/$CNAME"
+unshare --net "$TMP/$CNAME" 1d &
+HOLDER=$!
+T_PIDS+=("$HOLDER")
+for _ in $(seq 50); do
+	[ "$(readlink "/proc/$HOLDER/ns/net")" != "$(readlink /proc/self/ns/net)" ] && break
+	sleep 0.1
+done
+ip netns attach "$ID-c-tmp" "$HOLDER" || bail "ip netns attach"
+ip -n "$ID-c-tmp" link set lo up
+srv_links 3 "$ID-c-tmp"
+mkfifo "$TMP/srvC.in"
+ip netns exec "$ID-c-tmp" "$TESTS_BIN/echo-server" -p 5000 <"$TMP/srvC.in" >"$TMP/srvC.out" 2>&1 &
+T_PIDS+=($!)
+exec {fd_srvC}>"$TMP/srvC.in"
+ip netns del "$ID-c-tmp" # the name goes; the namespace stays, held by its processes
+for n in A B C; do
+	wait_for "$TMP/srv$n.out" '^listening' 10 || bail "echo server $n did not start"
+done
+
+for n in 1 2 3; do
+	clients "live$n" "$NS_LIVE" 2 "198.18.1$n.1" 5000
+	clients "dead$n" "$NS_DEAD" 2 "2001:db8:2$n::1" 5000
+done
+kill_peer "$NS_DEAD"
+sleep 2.5 # past idle = 2s
+
+# srv_count N PATTERN: established server ends in namespace N (1 A, 2 B, 3 C)
+srv_count() {
+	case $1 in
+	1) ip netns exec "$NS_A" ss -Htn state established "sport = :5000" ;;
+	2) ip netns exec "$NS_B" ss -Htn state established "sport = :5000" ;;
+	3) nsenter -t "$HOLDER" -n ss -Htn state established "sport = :5000" ;;
+	esac | grep -c -- "$2"
+}
+policy() { # policy NAMESPACES NETNS-GLOBS [GLOBAL LINES]
+	printf '[global]\nnamespaces = %s\n%s\n[policy echo]\nlocal_port = 5000\n%s\nidle = 2s\ninterval = 1s\nprobes = 2\n' \
+		"$1" "${3:-}" "${2:+netns = $2}"
+}
+
+# ---- self: none of them ----
+policy self "" >"$TMP/self.conf"
+"$KAREAPER" --once -c "$TMP/self.conf" >"$TMP/self.table" 2>"$TMP/self.log"
+ok $? "namespaces = self: exit 0"
+is "$(rows "$TMP/self.table" '')" 0 "no socket of the other namespaces listed"
+is "$(( $(srv_count 1 .) + $(srv_count 2 .) + $(srv_count 3 .) ))" 12 "all 12 connections still there"
+
+# ---- netns = a*: only A ----
+policy all "$ID-a*" >"$TMP/a.conf"
+"$KAREAPER" --once -c "$TMP/a.conf" >"$TMP/a.table" 2>"$TMP/a.log"
+ok $? "netns = $ID-a*: exit 0"
+diag "$TMP/a.table"
+is "$(rows "$TMP/a.table" "^$NS_A .* reaped (probes-unanswered)")" 2 "A's two dead peers reaped"
+is "$(rows "$TMP/a.table" "^$NS_A .* alive (answered-probe)")" 2 "A's two live peers alive"
+is "$(rows "$TMP/a.table" "^$NS_B \|^$CNAME ")" 0 "nothing listed from B or C"
+is "$(srv_count 1 '198.18.2\|2001:db8:21')" 0 "no dead peer left in A"
+is "$(srv_count 2 '2001:db8:22')" 2 "B's dead peers untouched"
+is "$(srv_count 3 '2001:db8:23')" 2 "C's dead peers untouched"
+check "journal text names the namespace" grep -q "reaped: .* netns=$NS_A " "$TMP/a.log"
+
+# ---- all: every dead one, no live one ----
+policy all "$ID-*, $CNAME" "metrics_file = $TMP/kareaper.prom" >"$TMP/all.conf"
+"$KAREAPER" --once -c "$TMP/all.conf" >"$TMP/all.table" 2>"$TMP/all.log"
+ok $? "namespaces = all: exit 0"
+diag "$TMP/all.table"
+is "$(rows "$TMP/all.table" "^$NS_B .* reaped (probes-unanswered)")" 2 "B's dead peers reaped"
+is "$(rows "$TMP/all.table" "^$CNAME .* reaped (probes-unanswered)")" 2 \
+	"C's dead peers reaped (a namespace known only through its processes)"
+ALIVE=$(rows "$TMP/all.table" 'alive (answered-probe)')
+is "$((ALIVE + $(rows "$TMP/all.table" ' active$')))" 6 \
+	"all six live peers alive (or active: A's answered the last round's probes)"
+is "$(( $(srv_count 1 '2001:db8:2') + $(srv_count 2 '2001:db8:2') + $(srv_count 3 '2001:db8:2') ))" 0 \
+	"no dead peer left anywhere"
+is "$(( $(srv_count 1 '198.18.1') + $(srv_count 2 '198.18.1') + $(srv_count 3 '198.18.1') ))" 6 \
+	"every live peer still connected"
+for n in 1 2 3; do
+	is "$(ping_clients "live$n")" "answered 2 of 2" "live clients of server $n answer"
+done
+
+# ---- the metrics file ----
+check "metrics file written" test -s "$TMP/kareaper.prom"
+check "no temporary file left" test ! -e "$TMP/kareaper.prom.tmp"
+python3 - "$TMP/kareaper.prom" >"$TMP/prom.check" 2>&1 <<'PY'
+# A small Prometheus text-format checker: HELP and TYPE before samples, known
+# types, well-formed names, labels and values.
+import re, sys
+name_re = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
+sample_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)?\})? (-?[0-9.]+([eE][-+]?[0-9]+)?)$')
+helped, typed, values = set(), {}, {}
+for n, line in enumerate(open(sys.argv[1]), 1):
+    line = line.rstrip('\n')
+    if line.startswith('# HELP '):
+        helped.add(line.split()[2])
+    elif line.startswith('# TYPE '):
+        _, _, name, kind = line.split()
+        assert name_re.match(name) and kind in ('counter', 'gauge'), f'line {n}: {line}'
+        typed[name] = kind
+    else:
+        m = sample_re.match(line)
+        assert m, f'line {n}: not a sample: {line}'
+        assert m.group(1) in typed and m.group(1) in helped, f'line {n}: no HELP/TYPE for {m.group(1)}'
+        values[m.group(1) + (m.group(2) or '')] = float(m.group(5))
+for k, v in sorted(values.items()):
+    print(f'{k} {v:g}')
+PY
+ok $? "it parses as Prometheus text format"
+diag "$TMP/prom.check"
+is "$(sed -n 's/^kareaper_reaped_total{policy="echo",reason="probes-unanswered"} //p' "$TMP/prom.check")" 4 \
+	"reaped counter matches the 4 reaps of this round"
+is "$(sed -n 's/^kareaper_alive_total //p' "$TMP/prom.check")" "$ALIVE" "alive counter matches the table"
+check "the namespaces gauge counts ours" \
+	awk '/^kareaper_namespaces / { exit !($2 >= 4) }' "$TMP/prom.check"
+
+# ---- the daemon: a namespace created, one deleted, while it runs ----
+policy all "$ID-*" "scan_interval = 500ms" >"$TMP/d.conf"
+"$KAREAPER" -v -c "$TMP/d.conf" 2>"$TMP/d.log" &
+KR=$!
+T_PIDS+=("$KR")
+check "the daemon is up" wait_for "$TMP/d.log" 'started' 10
+NS_D="$ID-d1"
+ns_add "$NS_D"
+srv_links 4 "$NS_D"
+revive_peer "$NS_DEAD"
+start srvD "$NS_D" "$TESTS_BIN/echo-server" -p 5000
+wait_for "$TMP/srvD.out" '^listening' 10 || bail "echo server D did not start"
+clients dead4 "$NS_DEAD" 2 198.18.24.1 5000
+kill_peer "$NS_DEAD"
+check "a namespace made while the daemon runs is picked up and its dead reaped" \
+	wait_count "$TMP/d.log" "reaped: .* netns=$NS_D " 2 30
+kill "$SRV_B"
+wait "$SRV_B" 2>/dev/null
+ip netns del "$NS_B"
+check "a namespace deleted while it runs: a debug line" \
+	wait_for "$TMP/d.log" "network namespace $NS_B is gone" 10
+sleep 1 # two more scans
+check "and the daemon still runs" kill -0 "$KR"
+is "$(grep -c 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/d.log")" 0 "with no error or warning"
+kill -TERM "$KR"
+wait "$KR"
+is $? 0 "stops cleanly"
+
+done_testing
