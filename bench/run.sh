@@ -122,8 +122,10 @@ inns nft add rule inet bench in tcp dport 21100-21199 drop
 T_DIE=$(date +%s.%N)
 # not through inns: $! must be the daemon itself
 ip netns exec "$NS" "$KAREAPER" -c "$TMP/daemon.conf" 2>"$TMP/daemon.log" &
+KR_PID=$!
 PIDS+=($!)
 ( while sleep 2; do warm live; done ) &
+WARM_PID=$!
 PIDS+=($!)
 # done when the last reap is logged (grep is cheap; an ss dump of the table is not)
 until [ "$(grep -c 'reaped:' "$TMP/daemon.log")" -ge "$DEAD" ]; do
@@ -133,3 +135,38 @@ done
 echo "daemon: $DEAD peers died; all reaped after $(since "$T_DIE") s (bound: idle 5 + interval x probes 3 + scan_interval 5 = 13 s, + grace 0.5 s)"
 echo "daemon: dead server ends left: $(established 21100 21199); live server ends left: $(established 20000 21099) of $LIVE"
 
+
+# ---- 4. many namespaces ----
+# 50 namespaces of 1000 connections against one namespace of 50 000: the same
+# 100 000 sockets, scanned with namespaces = (the 50 paths) and with self.
+kill "$KR_PID" "$WARM_PID" 2>/dev/null || true
+for set in dead live dead2; do
+	eval "exec {fd_$set}>&-"
+done
+wait_gone() { while [ "$(inns ss -Htn state established | wc -l)" -gt 0 ]; do sleep 0.2; done; }
+wait_gone
+conns one $((N / 2)) 20000 1
+NSS=50
+paths=()
+for i in $(seq "$NSS"); do
+	ip netns add "$NS-m$i"
+	ip -n "$NS-m$i" link set lo up
+	mkfifo "$TMP/m$i.in"
+	ip netns exec "$NS-m$i" "$BIN/mkconns" -n $((N / 100)) -w 1 -p 20000 -a 1 <"$TMP/m$i.in" >"$TMP/m$i.out" &
+	PIDS+=($!)
+	eval "exec {fd_m$i}>\"$TMP/m$i.in\""
+	paths+=("/run/netns/$NS-m$i")
+done
+cleanup_many() { for i in $(seq "$NSS"); do ip netns del "$NS-m$i" 2>/dev/null || true; done; }
+trap 'cleanup_many; cleanup' EXIT
+for i in $(seq "$NSS"); do
+	until grep -q '^ready' "$TMP/m$i.out"; do sleep 0.1; done
+done
+printf '[policy everything]\nidle = 1h\n' >"$TMP/one.conf"
+(IFS=,; printf '[global]\nnamespaces = %s\n[policy everything]\nidle = 1h\n' "${paths[*]}") >"$TMP/many.conf"
+single=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/one.conf")
+many=$("$BIN/measure" "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/many.conf")
+sockets=$((N))
+echo "one namespace, $sockets sockets:          $single"
+echo "$NSS namespaces x $((2 * N / 100)) sockets:     $many"
+echo "per-socket cost, many / one: $(ratio "$(field wall_ms "$many")" "$(field wall_ms "$single")")x; per-namespace overhead: $(awk -v m="$(field wall_ms "$many")" -v s="$(field wall_ms "$single")" -v n="$NSS" 'BEGIN { printf "%.2f ms", (m - s) / n }')"

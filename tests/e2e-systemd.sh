@@ -123,6 +123,13 @@ printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\n' >"/proc/$LEADER/root/etc/sys
 # LeakSanitizer stops the world with ptrace, which the unit's system call filter
 # refuses: in a sanitizer build it would fail every exit. The other tests, which
 # run kareaper unconfined, still look for leaks.
+# make distcheck installs under its own build tree, which PrivateTmp= or
+# ProtectHome= hide when that tree is under /tmp or a home directory.
+case $(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$UNIT_SRC") in
+/tmp/* | /var/tmp/* | /home/* | /root/* | /run/user/*)
+	printf 'PrivateTmp=no\nProtectHome=no\n' >>"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
+	;;
+esac
 if ldd "$KAREAPER" | grep -q libasan; then
 	printf 'Environment=ASAN_OPTIONS=detect_leaks=0\n' >>"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
 fi
@@ -231,6 +238,27 @@ done
 ok $([ "$new" != "$MAINPID" ] && [ "$new" != 0 ]; echo $?) "SIGSTOPped: killed and restarted (pid $MAINPID -> $new)"
 check "systemd says why" wait_for_journal _PID=1 'Watchdog timeout'
 is "$(cexec systemctl is-active kareaper)" active "active again"
+
+# ---- namespaces = all, with the drop-in kareaper(8) documents ----
+cexec ip netns add krtest
+cat >"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/netns.conf" <<'UNIT'
+[Service]
+AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYS_ADMIN
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYS_ADMIN
+RestrictNamespaces=net
+UNIT
+printf '[global]\nscan_interval = 1s\nnamespaces = all\nlog_level = debug\n[policy echo]\nlocal_port = 5000\n' \
+	>"/proc/$LEADER/root$CONF"
+cexec systemctl daemon-reload
+cexec systemctl restart kareaper
+is "$(cexec systemctl is-active kareaper)" active "namespaces = all under the drop-in: active"
+check "it enters and watches the container's other namespace" \
+	wait_for_journal _SYSTEMD_UNIT=kareaper.service 'watching network namespace krtest'
+check "without a complaint" sh -c "! nsenter -t $LEADER -a journalctl --no-pager -u kareaper -o cat | grep -q 'cannot watch'"
+rm -f "/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/netns.conf"
+cp "$TMP/good.conf" "/proc/$LEADER/root$CONF"
+cexec systemctl daemon-reload
+cexec systemctl restart kareaper
 
 # ---- stop ----
 cexec systemctl stop kareaper
