@@ -137,17 +137,21 @@ echo "daemon: dead server ends left: $(established 21100 21199); live server end
 
 
 # ---- 4. many namespaces ----
-# 50 namespaces of 1000 connections against one namespace of 50 000: the same
-# 100 000 sockets, scanned with namespaces = (the 50 paths) and with self.
+# One namespace of 50 000 connections (namespaces = self, run inside it), then 50
+# namespaces of 1000 (namespaces = all, from the host): the same 100 000 sockets.
 kill "$KR_PID" "$WARM_PID" 2>/dev/null || true
-for set in dead live dead2; do
-	eval "exec {fd_$set}>&-"
-done
+close_set() { eval "exec {fd_$1}>&-"; }
 wait_gone() { while [ "$(inns ss -Htn state established | wc -l)" -gt 0 ]; do sleep 0.2; done; }
+for set in dead live dead2; do close_set "$set"; done
 wait_gone
 conns one $((N / 2)) 20000 1
+printf '[policy everything]\nidle = 1h\n' >"$TMP/one.conf"
+single=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/one.conf")
+close_set one
+wait_gone
 NSS=50
-paths=()
+cleanup_many() { for i in $(seq "$NSS"); do ip netns del "$NS-m$i" 2>/dev/null || true; done; }
+trap 'cleanup; cleanup_many' EXIT
 for i in $(seq "$NSS"); do
 	ip netns add "$NS-m$i"
 	ip -n "$NS-m$i" link set lo up
@@ -155,18 +159,13 @@ for i in $(seq "$NSS"); do
 	ip netns exec "$NS-m$i" "$BIN/mkconns" -n $((N / 100)) -w 1 -p 20000 -a 1 <"$TMP/m$i.in" >"$TMP/m$i.out" &
 	PIDS+=($!)
 	eval "exec {fd_m$i}>\"$TMP/m$i.in\""
-	paths+=("/run/netns/$NS-m$i")
 done
-cleanup_many() { for i in $(seq "$NSS"); do ip netns del "$NS-m$i" 2>/dev/null || true; done; }
-trap 'cleanup_many; cleanup' EXIT
 for i in $(seq "$NSS"); do
 	until grep -q '^ready' "$TMP/m$i.out"; do sleep 0.1; done
 done
-printf '[policy everything]\nidle = 1h\n' >"$TMP/one.conf"
-(IFS=,; printf '[global]\nnamespaces = %s\n[policy everything]\nidle = 1h\n' "${paths[*]}") >"$TMP/many.conf"
-single=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/one.conf")
+printf '[global]\nnamespaces = all\n[policy everything]\nidle = 1h\n' >"$TMP/many.conf"
 many=$("$BIN/measure" "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/many.conf")
-sockets=$((N))
-echo "one namespace, $sockets sockets:          $single"
-echo "$NSS namespaces x $((2 * N / 100)) sockets:     $many"
-echo "per-socket cost, many / one: $(ratio "$(field wall_ms "$many")" "$(field wall_ms "$single")")x; per-namespace overhead: $(awk -v m="$(field wall_ms "$many")" -v s="$(field wall_ms "$single")" -v n="$NSS" 'BEGIN { printf "%.2f ms", (m - s) / n }')"
+nsn=$("$KAREAPER" --once --dry-run --quiet -v -c "$TMP/many.conf" 2>&1 | sed -n 's/.*scan: \([0-9]*\) sockets in \([0-9]*\) namespaces.*/\1 sockets in \2 namespaces/p')
+echo "one namespace, $N sockets (self):                 $single"
+echo "$NSS namespaces x $((2 * N / 100)) sockets (all: $nsn): $many"
+echo "per-socket cost, many / one: $(ratio "$(field wall_ms "$many")" "$(field wall_ms "$single")")x; per-namespace overhead: $(awk -v m="$(field wall_ms "$many")" -v s="$(field wall_ms "$single")" -v n="$NSS" 'BEGIN { printf "%.2f ms", (m - s) / n }'), peak RSS $(($(field maxrss_kib "$many") / 1024)) MiB"

@@ -607,7 +607,9 @@ static void arm(struct engine *e, struct tracked *t)
 		left_alone(e, t, r);
 		return;
 	}
-	reaper_armed(t, p, e->now);
+	/* the deadline counts from now, not from the start of the scan: finding owners
+	 * and arming a thousand sockets can take longer than an interval */
+	reaper_armed(t, p, now_ms());
 	e->stats.probes_armed++;
 	ev = event_of(e, t, NULL);
 	ev.probes = -1;
@@ -855,7 +857,11 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 			int r;
 
 			next = t->next;
-			if (t->state != TS_PROBING || t->deadline > now)
+			/* Sockets armed in one round get their verdicts together (the breaker
+			 * judges a round): take those due within a quarter interval too. The
+			 * last probe still has over an interval to be answered. */
+			if (t->state != TS_PROBING ||
+			    t->deadline > now + pol(e, t->policy)->interval_ms / 4)
 				continue;
 			due++;
 			n = ns_find(e, t->rec.netns);
