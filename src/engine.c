@@ -878,7 +878,10 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 					strerror(-r));
 				continue;
 			}
-			step = reaper_observe(tb, t->policy, pol(e, t->policy), &fresh, now, &same);
+			/* taken early (the batch window): judge it as at its deadline, or the
+			 * state machine says wait and the timer spins until then */
+			step = reaper_observe(tb, t->policy, pol(e, t->policy), &fresh,
+					      t->deadline > now ? t->deadline : now, &same);
 			work_add(e, t, step);
 		}
 	}
