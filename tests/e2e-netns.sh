@@ -45,10 +45,10 @@ mkfifo "$TMP/srvC.in"
 ip netns exec "$ID-c-tmp" "$TESTS_BIN/echo-server" -p 5000 <"$TMP/srvC.in" >"$TMP/srvC.out" 2>&1 &
 T_PIDS+=($!)
 exec {fd_srvC}>"$TMP/srvC.in"
-ip netns del "$ID-c-tmp" # the name goes; the namespace stays, held by its processes
 for n in A B C; do
-	wait_for "$TMP/srv$n.out" '^listening' 10 || bail "echo server $n did not start"
+	wait_for "$TMP/srv$n.out" '^listening' 10 || bail "echo server $n did not start: $(cat "$TMP/srv$n.out")"
 done
+ip netns del "$ID-c-tmp" # the name goes; the namespace stays, held by its processes
 
 for n in 1 2 3; do
 	clients "live$n" "$NS_LIVE" 2 "198.18.1$n.1" 5000
