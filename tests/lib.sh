@@ -149,20 +149,12 @@ send() { # send NAME LINE: a command to a started tcp-client
 
 # wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN (bounded; not a timing
 # assertion, just how long a correct run may take on a slow machine).
-wait_for() {
-	local file=$1 pat=$2 limit=${3:-30} i=0
-	while ! grep -q -- "$pat" "$file" 2>/dev/null; do
-		i=$((i + 1))
-		[ "$i" -gt $((limit * 10)) ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
+wait_for() { wait_count "$1" "$2" 1 "${3:-30}"; }
 
 # wait_count FILE PATTERN N [SECONDS]: until PATTERN appears at least N times
 wait_count() {
-	local file=$1 pat=$2 n=$3 limit=${4:-30} i=0
-	while [ "$(grep -c -- "$pat" "$file" 2>/dev/null)" -lt "$n" ]; do
+	local file=$1 pat=$2 n=$3 limit=${4:-30} i=0 c
+	while c=$(grep -c -- "$pat" "$file" 2>/dev/null); [ "${c:-0}" -lt "$n" ]; do
 		i=$((i + 1))
 		[ "$i" -gt $((limit * 10)) ] && return 1
 		sleep 0.1
