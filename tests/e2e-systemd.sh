@@ -115,7 +115,7 @@ ok $? "make install DESTDIR= tree copied into the container"
 UNIT_PATH=${UNIT_SRC#"$STAGE"}
 case $UNIT_PATH in
 /lib/systemd/system/* | /usr/lib/systemd/system/* | /etc/systemd/system/*) ;;
-*) cexec systemctl link "$UNIT_PATH" >/dev/null ;; # make distcheck's own prefix
+*) cexec systemctl link "$UNIT_PATH" >/dev/null 2>&1 ;; # make distcheck's own prefix
 esac
 cexec mkdir -p /etc/systemd/system/kareaper.service.d
 # A quicker watchdog and restart than the shipped unit, to test them in seconds.
@@ -123,11 +123,14 @@ printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\n' >"/proc/$LEADER/root/etc/sys
 # LeakSanitizer stops the world with ptrace, which the unit's system call filter
 # refuses: in a sanitizer build it would fail every exit. The other tests, which
 # run kareaper unconfined, still look for leaks.
-# make distcheck installs under its own build tree, which PrivateTmp= or
-# ProtectHome= hide when that tree is under /tmp or a home directory.
-case $(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$UNIT_SRC") in
+# make distcheck installs under its own build tree, which the unit's private /tmp
+# (DynamicUser= implies it) or ProtectHome= hide when that tree is under /tmp or
+# a home directory: bind the prefix into the service for such a prefix only.
+EXEC=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$UNIT_SRC")
+case $EXEC in
 /tmp/* | /var/tmp/* | /home/* | /root/* | /run/user/*)
-	printf 'PrivateTmp=no\nProtectHome=no\n' >>"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
+	printf 'BindReadOnlyPaths=%s\n' "$(dirname "$(dirname "$EXEC")")" \
+		>>"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
 	;;
 esac
 if ldd "$KAREAPER" | grep -q libasan; then
