@@ -11,6 +11,9 @@
 #    rest just active; one `--once` round finds, probes and reaps every dead one.
 # 3. detection: the daemon, from the moment peers die to the last reap, against
 #    the bound idle + interval x probes + scan_interval.
+# 4. namespaces: 50 namespaces against one of the same total size, with the host's
+#    shared TCP hash and with a hash per namespace (tcp_child_ehash_entries, set
+#    for the test and put back).
 set -euo pipefail
 
 KAREAPER=${KAREAPER:-src/kareaper}
@@ -150,22 +153,43 @@ single=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/one.conf"
 close_set one
 wait_gone
 NSS=50
-cleanup_many() { for i in $(seq "$NSS"); do ip netns del "$NS-m$i" 2>/dev/null || true; done; }
+EHASH_ORIG=$(cat /proc/sys/net/ipv4/tcp_child_ehash_entries 2>/dev/null || echo 0)
+cleanup_many() {
+	for i in $(seq "$NSS"); do ip netns del "$NS-m$i" 2>/dev/null || true; done
+	sysctl -qw net.ipv4.tcp_child_ehash_entries="$EHASH_ORIG" 2>/dev/null || true
+}
 trap 'cleanup; cleanup_many' EXIT
-for i in $(seq "$NSS"); do
-	ip netns add "$NS-m$i"
-	ip -n "$NS-m$i" link set lo up
-	mkfifo "$TMP/m$i.in"
-	ip netns exec "$NS-m$i" "$BIN/mkconns" -n $((N / 100)) -w 1 -p 20000 -a 1 <"$TMP/m$i.in" >"$TMP/m$i.out" &
-	PIDS+=($!)
-	eval "exec {fd_m$i}>\"$TMP/m$i.in\""
-done
-for i in $(seq "$NSS"); do
-	until grep -q '^ready' "$TMP/m$i.out"; do sleep 0.1; done
-done
 printf '[global]\nnamespaces = all\n[policy everything]\nidle = 1h\n' >"$TMP/many.conf"
-many=$("$BIN/measure" "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/many.conf")
-nsn=$("$KAREAPER" --once --dry-run --quiet -v -c "$TMP/many.conf" 2>&1 | sed -n 's/.*scan: \([0-9]*\) sockets in \([0-9]*\) namespaces.*/\1 sockets in \2 namespaces/p')
 echo "one namespace, $N sockets (self):                 $single"
-echo "$NSS namespaces x $((2 * N / 100)) sockets (all: $nsn): $many"
-echo "per-socket cost, many / one: $(ratio "$(field wall_ms "$many")" "$(field wall_ms "$single")")x; per-namespace overhead: $(awk -v m="$(field wall_ms "$many")" -v s="$(field wall_ms "$single")" -v n="$NSS" 'BEGIN { printf "%.2f ms", (m - s) / n }'), peak RSS $(($(field maxrss_kib "$many") / 1024)) MiB"
+# By default every namespace shares the host's TCP established hash, and each dump
+# walks all of it. net.ipv4.tcp_child_ehash_entries (Linux 5.19) gives namespaces
+# created after it is set a hash of their own.
+for ehash in 0 4096; do
+	sysctl -qw net.ipv4.tcp_child_ehash_entries=$ehash
+	for i in $(seq "$NSS"); do
+		ip netns add "$NS-m$i"
+		ip -n "$NS-m$i" link set lo up
+		rm -f "$TMP/m$i.in"
+		mkfifo "$TMP/m$i.in"
+		ip netns exec "$NS-m$i" "$BIN/mkconns" -n $((N / 100)) -w 1 -p 20000 -a 1 \
+			<"$TMP/m$i.in" >"$TMP/m$i.out" &
+		PIDS+=($!)
+		eval "exec {fd_m$i}>\"$TMP/m$i.in\""
+	done
+	for i in $(seq "$NSS"); do
+		until grep -q '^ready' "$TMP/m$i.out"; do sleep 0.1; done
+	done
+	many=$("$BIN/measure" "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/many.conf")
+	nsn=$("$KAREAPER" --once --dry-run --quiet -v -c "$TMP/many.conf" 2>&1 |
+		sed -n 's/.*scan: \([0-9]*\) sockets in \([0-9]*\) namespaces.*/\1 sockets in \2 namespaces/p')
+	echo "$NSS namespaces x $((2 * N / 100)) sockets, tcp_child_ehash_entries=$ehash ($nsn): $many"
+	echo "  per-socket cost, many / one: $(ratio "$(field wall_ms "$many")" "$(field wall_ms "$single")")x; per-namespace overhead: $(awk -v m="$(field wall_ms "$many")" -v s="$(field wall_ms "$single")" -v n="$NSS" 'BEGIN { printf "%.2f ms", (m - s) / n }'); peak RSS $(($(field maxrss_kib "$many") / 1024)) MiB"
+	for i in $(seq "$NSS"); do
+		eval "exec {fd_m$i}>&-"
+	done
+	for i in $(seq "$NSS"); do
+		while [ "$(ip netns exec "$NS-m$i" ss -Htn state established | wc -l)" -gt 0 ]; do sleep 0.1; done
+		ip netns del "$NS-m$i"
+	done
+done
+sysctl -qw net.ipv4.tcp_child_ehash_entries="$EHASH_ORIG"
