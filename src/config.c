@@ -713,6 +713,17 @@ void config_free(struct config *c)
 	free(c);
 }
 
+/* "key = a, b" or, unset, "# key = any" (commented: any is not a value) */
+static void print_words(FILE *f, const char *key, char *const *v)
+{
+	fprintf(f, "%s%s = ", v ? "" : "# ", key);
+	if (!v)
+		fprintf(f, "any");
+	for (char *const *s = v; s && *s; s++)
+		fprintf(f, "%s%s", s == v ? "" : ", ", *s);
+	fprintf(f, "\n");
+}
+
 void config_print(const struct config *c, FILE *f)
 {
 	char b1[DURATION_STRLEN], b2[512];
@@ -726,13 +737,11 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "breaker_share = %u%%\n", c->breaker_share);
 	fprintf(f, "breaker_min_probes = %u\n", c->breaker_min);
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
-	fprintf(f, "namespaces = ");
 	if (c->namespaces == NS_LIST)
-		for (char **s = c->ns_paths; *s; s++)
-			fprintf(f, "%s%s", s == c->ns_paths ? "" : ", ", *s);
+		print_words(f, "namespaces", c->ns_paths);
 	else
-		fprintf(f, "%s", c->namespaces == NS_ALL ? "all" : "self");
-	fprintf(f, "\n%smetrics_file = %s\n", c->metrics_file ? "" : "# ",
+		fprintf(f, "namespaces = %s\n", c->namespaces == NS_ALL ? "all" : "self");
+	fprintf(f, "%smetrics_file = %s\n", c->metrics_file ? "" : "# ",
 		c->metrics_file ? c->metrics_file : "(none)");
 	for (size_t i = 0; i < c->n_policies; i++) {
 		const struct policy *p = &c->policies[i];
@@ -754,18 +763,8 @@ void config_print(const struct config *c, FILE *f)
 				off += (size_t)snprintf(b2 + off, sizeof(b2) - off, "%s%s",
 							off ? ", " : "", tcp_state_name(st));
 		fprintf(f, "states = %s\n", b2);
-		fprintf(f, "%sprocess = ", p->process ? "" : "# ");
-		if (!p->process)
-			fprintf(f, "any");
-		for (char **s = p->process; s && *s; s++)
-			fprintf(f, "%s%s", s == p->process ? "" : ", ", *s);
-		fprintf(f, "\n");
-		fprintf(f, "%snetns = ", p->netns ? "" : "# ");
-		if (!p->netns)
-			fprintf(f, "any");
-		for (char **s = p->netns; s && *s; s++)
-			fprintf(f, "%s%s", s == p->netns ? "" : ", ", *s);
-		fprintf(f, "\n");
+		print_words(f, "process", p->process);
+		print_words(f, "netns", p->netns);
 		fprintf(f, "idle = %s\n", format_duration(p->idle_ms, b1, sizeof(b1)));
 		fprintf(f, "interval = %s\n", format_duration(p->interval_ms, b1, sizeof(b1)));
 		fprintf(f, "probes = %u\n", p->probes);

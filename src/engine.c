@@ -150,24 +150,33 @@ static int ns_open(struct engine *e, const char *path, uint64_t ino, const char 
 	return 0;
 }
 
-static void ns_see(struct engine *e, const char *path, const char *name)
+/* Marks a namespace already watched as still there; false for a new one. */
+static bool ns_known(struct engine *e, uint64_t ino)
 {
-	uint64_t ino = ns_ino(path);
-	struct netns *n;
-	int r;
+	struct netns *n = ns_find(e, ino);
 
-	if (!ino)
-		return; /* gone between readdir and stat: fine */
-	n = ns_find(e, ino);
-	if (n) {
+	if (n)
 		n->seen = true;
-		return;
-	}
-	r = ns_open(e, path, ino, name);
+	return n != NULL;
+}
+
+static void ns_add(struct engine *e, const char *path, uint64_t ino, const char *name)
+{
+	int r = ns_open(e, path, ino, name);
+
 	if (r < 0)
 		log_msg(r == -EPERM ? LOG_WARNING : LOG_DEBUG, NULL,
 			"cannot watch network namespace %s (%s): %s%s", name, path, strerror(-r),
 			r == -EPERM ? " (setns needs CAP_SYS_ADMIN)" : "");
+}
+
+static void ns_see(struct engine *e, const char *path, const char *name)
+{
+	uint64_t ino = ns_ino(path);
+
+	/* ino 0: gone between readdir and stat, which is fine */
+	if (ino && !ns_known(e, ino))
+		ns_add(e, path, ino, name);
 }
 
 /* Which namespaces to watch, found again before every scan: new containers are
@@ -214,14 +223,11 @@ static void ns_discover(struct engine *e)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s/ns/net", e->proc, de->d_name);
 			ino = ns_ino(path);
-			if (!ino || ns_find(e, ino)) {
-				if (ino)
-					ns_find(e, ino)->seen = true;
-				continue;
-			}
+			if (!ino || ns_known(e, ino))
+				continue; /* comm is read only for a namespace new to us */
 			pid = (pid_t)atoi(de->d_name);
 			proc_comm(e->proc, pid, name);
-			ns_see(e, path, name);
+			ns_add(e, path, ino, name);
 		}
 		if (d)
 			closedir(d);
@@ -632,9 +638,9 @@ static void gone_while_probing(struct engine *e, struct tracked *t)
 	struct sock_event ev;
 	struct sock_rec fresh;
 
-	const struct netns *n = ns_find(e, t->rec.netns);
+	struct netns *n = ns_find(e, t->rec.netns);
 
-	if (n && sockdiag_query((struct sockdiag *)&n->diag, &t->rec, &fresh) == -ENOENT &&
+	if (n && sockdiag_query(&n->diag, &t->rec, &fresh) == -ENOENT &&
 	    e->now < kernel_gives_up)
 		why = REASON_RESET_ON_PROBE;
 	t->armed = false; /* nothing left to restore */
@@ -704,6 +710,7 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 		struct tracked *t = w->t;
 		const struct policy *p;
 		struct sock_event ev;
+		struct netns *n;
 		int r;
 
 		if (!t || t->state != TS_DEAD)
@@ -731,8 +738,8 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			continue;
 		}
 		used++;
-		r = ns_find(e, t->rec.netns) ? sockdiag_destroy(&ns_find(e, t->rec.netns)->destroy, &t->rec)
-					     : -ENOENT;
+		n = ns_find(e, t->rec.netns);
+		r = n ? sockdiag_destroy(&n->destroy, &t->rec) : -ENOENT; /* namespace gone: so is it */
 		if (r == 0) {
 			e->stats.reaped++;
 			e->reaped_by[t->policy * (REASON_NO_OWNER + 1) + t->reason]++;
