@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The baseline: a bare libmnl dump of every TCP socket, v4 then v6, with
  * INET_DIAG_INFO, counting them. Nothing kept, nothing matched. */
+#include "config.h"
+
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>

@@ -2,6 +2,8 @@
 /* measure RUNS CMD...: runs CMD RUNS times (output discarded) and prints
  * "wall_ms=MEDIAN cpu_ms=MEDIAN maxrss_kib=MAX". Small on purpose: a child's peak
  * RSS includes what it had before exec, so the parent must not be a big runtime. */
+#include "config.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,8 @@
  * Prints "ready N" once all are connected. On a "warm" line on stdin every client
  * sends one byte and every server end reads it, so the live connections are not
  * idle ("warmed" when done); end of input ends them all. */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -226,11 +226,37 @@ bool diag_bc_run(const void *bc, size_t len, uint16_t sport, uint16_t dport)
 
 /* ---- replies ----------------------------------------------------------------------- */
 
+struct diag_attrs {
+	const struct nlattr *tb[INET_DIAG_MAX + 1];
+	const char *end;          /* just past the last attribute parsed */
+};
+
+static int diag_attr_cb(const struct nlattr *attr, void *data)
+{
+	struct diag_attrs *a = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	a->end = (const char *)attr + MNL_ALIGN(attr->nla_len);
+	if (mnl_attr_type_valid(attr, INET_DIAG_MAX) < 0)
+		return MNL_CB_OK; /* newer than us: skip */
+	switch (type) {
+	case INET_DIAG_INFO:
+		/* older kernels send a shorter tcp_info; what they lack stays 0 */
+		if (mnl_attr_validate(attr, MNL_TYPE_BINARY) < 0 ||
+		    mnl_attr_get_payload_len(attr) < offsetof(struct tcp_info, tcpi_rcv_rtt)) {
+			errno = EBADMSG;
+			return MNL_CB_ERROR;
+		}
+		break;
+	}
+	a->tb[type] = attr;
+	return MNL_CB_OK;
+}
+
 int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 {
+	struct diag_attrs a = { .end = NULL };
 	const struct inet_diag_msg *m;
-	const struct nlattr *attr;
-	long left;
 
 	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(*m))
 		return -EBADMSG;
@@ -256,83 +282,109 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 	kaddr_normalize(&s->local);
 	kaddr_normalize(&s->peer);
 
-	left = (long)nlh->nlmsg_len - (long)MNL_NLMSG_HDRLEN - (long)MNL_ALIGN(sizeof(*m));
-	attr = (const void *)((const char *)m + MNL_ALIGN(sizeof(*m)));
-	while (left >= (long)sizeof(struct nlattr)) {
-		if (attr->nla_len < sizeof(struct nlattr) || attr->nla_len > left)
-			return -EBADMSG;
-		if ((attr->nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO) {
-			struct tcp_info ti;
-			size_t have = attr->nla_len - MNL_ATTR_HDRLEN;
-
-			/* Older kernels send a shorter tcp_info; what they lack stays 0. */
-			if (have < offsetof(struct tcp_info, tcpi_rcv_rtt))
-				return -EBADMSG;
-			memset(&ti, 0, sizeof(ti));
-			memcpy(&ti, mnl_attr_get_payload(attr), have < sizeof(ti) ? have : sizeof(ti));
-			s->have_info = true;
-			s->probes = ti.tcpi_probes;
-			s->retransmits = ti.tcpi_retransmits;
-			s->unacked = ti.tcpi_unacked;
-			s->last_data_recv_ms = ti.tcpi_last_data_recv;
-			s->last_ack_recv_ms = ti.tcpi_last_ack_recv;
-			s->rtt_us = ti.tcpi_rtt;
-			s->segs_in = ti.tcpi_segs_in;
-			s->bytes_received = ti.tcpi_bytes_received;
-		}
-		left -= MNL_ALIGN(attr->nla_len);
-		attr = (const void *)((const char *)attr + MNL_ALIGN(attr->nla_len));
-	}
-	if (left != 0)
+	a.end = (const char *)mnl_nlmsg_get_payload_offset(nlh, sizeof(*m));
+	if (mnl_attr_parse(nlh, sizeof(*m), diag_attr_cb, &a) < 0)
 		return -EBADMSG;
+	/* mnl_attr_parse stops quietly at a malformed attribute: all must be used up */
+	if (a.end < (const char *)nlh + nlh->nlmsg_len ||
+	    a.end > (const char *)nlh + MNL_ALIGN(nlh->nlmsg_len))
+		return -EBADMSG;
+	if (a.tb[INET_DIAG_INFO]) {
+		const struct nlattr *attr = a.tb[INET_DIAG_INFO];
+		size_t have = mnl_attr_get_payload_len(attr);
+		struct tcp_info ti; /* payloads are only 4-byte aligned: copy out */
+
+		memset(&ti, 0, sizeof(ti));
+		memcpy(&ti, mnl_attr_get_payload(attr), have < sizeof(ti) ? have : sizeof(ti));
+		s->have_info = true;
+		s->probes = ti.tcpi_probes;
+		s->retransmits = ti.tcpi_retransmits;
+		s->unacked = ti.tcpi_unacked;
+		s->last_data_recv_ms = ti.tcpi_last_data_recv;
+		s->last_ack_recv_ms = ti.tcpi_last_ack_recv;
+		s->rtt_us = ti.tcpi_rtt;
+		s->segs_in = ti.tcpi_segs_in;
+		s->bytes_received = ti.tcpi_bytes_received;
+	}
 	return 0;
+}
+
+static int diag_data_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct diag_walk *w = data;
+	struct sock_rec s;
+	int r;
+
+	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	r = diag_parse(nlh, &s);
+	if (r == 0 && w->cb)
+		r = w->cb(&s, w->data);
+	if (r < 0) {
+		errno = -r;
+		return MNL_CB_ERROR;
+	}
+	/* An exact query answers with one message and no NLMSG_DONE. */
+	return nlh->nlmsg_flags & NLM_F_MULTI ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+static int diag_noop_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return MNL_CB_OK;
+}
+
+static int diag_error_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	if (e->error == 0)
+		return MNL_CB_STOP; /* an ACK */
+	errno = e->error < 0 ? -e->error : e->error;
+	return MNL_CB_ERROR;
+}
+
+/* A dump that failed in the kernel ends with NLMSG_DONE carrying the error, as
+ * iproute2's rtnl_dump_done reads it. */
+static int diag_done_cb(const struct nlmsghdr *nlh, void *data)
+{
+	int err;
+
+	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(err))) {
+		memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
+		if (err < 0) {
+			errno = -err;
+			return MNL_CB_ERROR;
+		}
+	}
+	return MNL_CB_STOP;
 }
 
 int diag_walk_buffer(struct diag_walk *w, const void *buf, size_t len)
 {
+	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { /* libmnl 1.0.4 takes it non-const */
+		[NLMSG_NOOP] = diag_noop_cb,
+		[NLMSG_ERROR] = diag_error_cb,
+		[NLMSG_DONE] = diag_done_cb,
+		[NLMSG_OVERRUN] = diag_noop_cb,
+	};
 	const struct nlmsghdr *nlh = buf;
-	long left = (long)len;
+	int left = (int)len, r;
 
-	while (left > 0) {
-		if (left < (long)sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) ||
-		    nlh->nlmsg_len > (unsigned long)left)
-			return -EBADMSG;
-		if (nlh->nlmsg_seq != w->seq)
-			goto next; /* a late reply to an earlier request */
-		if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-			w->interrupted = true;
-		switch (nlh->nlmsg_type) {
-		case NLMSG_DONE:
-			return 0;
-		case NLMSG_ERROR: {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-			if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(*e))
-				return -EBADMSG;
-			return e->error; /* 0 for an ACK */
-		}
-		case NLMSG_NOOP:
-			break;
-		case SOCK_DIAG_BY_FAMILY: {
-			struct sock_rec s;
-			int r = diag_parse(nlh, &s);
-
-			if (r < 0)
-				return r;
-			r = w->cb ? w->cb(&s, w->data) : 0;
-			if (r < 0)
-				return r;
-			/* An exact query answers with one message and no NLMSG_DONE. */
-			if (!(nlh->nlmsg_flags & NLM_F_MULTI))
-				return 0;
-			break;
-		}
-		default:
-			return -EBADMSG;
-		}
-next:
-		left -= NLMSG_ALIGN(nlh->nlmsg_len);
-		nlh = (const void *)((const char *)nlh + NLMSG_ALIGN(nlh->nlmsg_len));
-	}
-	return 1;
+	/* A receive buffer holds whole messages: one cut short is a broken reply. The
+	 * whole ones before it are still delivered. */
+	while (mnl_nlmsg_ok(nlh, left))
+		nlh = mnl_nlmsg_next(nlh, &left);
+	r = mnl_cb_run2(buf, len - (size_t)left, w->seq, w->portid, diag_data_cb, w, ctl,
+			NLMSG_MIN_TYPE);
+	if (r < 0)
+		return -errno;
+	if (r == MNL_CB_OK && left != 0)
+		return -EBADMSG;
+	return r;
 }

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "conf.h"
 #include "parse.h"
 
 /* What kareaper keeps of one dumped socket. */
@@ -50,13 +50,14 @@ bool diag_bc_run(const void *bc, size_t len, uint16_t sport, uint16_t dport);
 /* Parse one SOCK_DIAG_BY_FAMILY message. 0 or -EBADMSG. */
 int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *out);
 
-/* Walk one receive buffer of a dump or exact reply. For each socket, cb is called;
- * a negative return from cb stops the walk and is returned.
- * Returns 1 when more messages are to come, 0 when the reply is complete,
- * -EBADMSG for a truncated or malformed message, or the kernel's -errno. */
+/* Walk one receive buffer of a dump or exact reply with mnl_cb_run, which checks the
+ * sequence number (-EPROTO) and port id (-ESRCH; 0 takes any) and maps
+ * NLM_F_DUMP_INTR to -EINTR. For each socket cb is called; a negative return from cb
+ * stops the walk and is returned. Returns 1 when more messages are to come, 0 when
+ * the reply is complete, -EBADMSG for a truncated or malformed message, or the
+ * kernel's -errno (from NLMSG_ERROR or the payload of NLMSG_DONE). */
 struct diag_walk {
-	uint32_t seq;
-	bool interrupted;         /* NLM_F_DUMP_INTR seen: results may be inconsistent */
+	uint32_t seq, portid;
 	int (*cb)(const struct sock_rec *s, void *data);
 	void *data;
 };

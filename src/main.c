@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* kareaper: reap TCP connections whose peer is gone. Options, startup order, event loop. */
+/* kareaper: reap TCP connections whose peer is gone. Options, start-up order, event loop:
+ * the table of contents. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,8 +12,12 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "backend.h"
+#include "conf.h"
 #include "engine.h"
+#include "metrics.h"
+#include "report.h"
+#include "selftest.h"
 #include "service.h"
 
 #ifndef SYSCONFDIR
@@ -25,7 +30,7 @@ struct context {
 	bool once, dry_run, check_config, verbose, quiet;
 	struct keepalive_defaults defaults;
 	struct config *cfg;
-	struct engine engine;
+	struct engine *engine;
 	sd_event *event;
 	sd_event_source *scan_timer, *deadline_timer;
 	int exit_code;
@@ -119,9 +124,14 @@ static void write_metrics(struct context *c)
 
 	if (!c->cfg->metrics_file)
 		return;
-	r = engine_write_metrics(&c->engine, c->cfg->metrics_file);
+	r = metrics_write(engine_stats(c->engine), c->cfg, c->cfg->metrics_file);
 	if (r < 0)
 		log_msg(LOG_WARNING, NULL, "cannot write %s: %s", c->cfg->metrics_file, strerror(-r));
+}
+
+static void status_line(struct context *c, char *buf, size_t len)
+{
+	report_status(engine_stats(c->engine), buf, len);
 }
 
 /* After every round: a scan or a batch of verdicts. */
@@ -129,17 +139,15 @@ static void update_status(struct context *c)
 {
 	char st[256];
 
-	engine_status(&c->engine, st, sizeof(st));
+	status_line(c, st, sizeof(st));
 	notify_status(st);
 	write_metrics(c);
 }
 
-static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata);
-
 /* One timer for the earliest verdict due; re-armed after every scan and verdict. */
 static void schedule_deadline(struct context *c)
 {
-	uint64_t next = engine_next_deadline(&c->engine);
+	uint64_t next = engine_next_deadline(c->engine);
 
 	if (next == UINT64_MAX) {
 		sd_event_source_set_enabled(c->deadline_timer, SD_EVENT_OFF);
@@ -147,7 +155,7 @@ static void schedule_deadline(struct context *c)
 			sd_event_exit(c->event, 0);
 		return;
 	}
-	/* engine time is CLOCK_MONOTONIC in ms, like sd-event's */
+	/* engine time is CLOCK_MONOTONIC in ms, like sd-event's in us */
 	sd_event_source_set_time(c->deadline_timer, next * 1000);
 	sd_event_source_set_enabled(c->deadline_timer, SD_EVENT_ONESHOT);
 }
@@ -156,7 +164,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct context *c = userdata;
 
-	engine_check_deadlines(&c->engine, now_ms());
+	engine_check_deadlines(c->engine, usec / 1000);
 	schedule_deadline(c);
 	update_status(c);
 	return 0;
@@ -166,9 +174,9 @@ static int on_scan(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct context *c = userdata;
 
-	engine_scan(&c->engine, now_ms());
+	engine_scan(c->engine, usec / 1000);
 	if (!c->once)
-		sd_event_source_set_time(s, (now_ms() + c->cfg->scan_interval_ms) * 1000);
+		sd_event_source_set_time_relative(s, c->cfg->scan_interval_ms * 1000);
 	schedule_deadline(c);
 	update_status(c);
 	return 0;
@@ -190,7 +198,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
 	struct context *c = userdata;
 	struct config *nc;
-	char err[512];
+	char err[512], st[256];
 	int r;
 
 	notify_reloading();
@@ -200,33 +208,28 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		log_msg(LOG_ERR, MSGID_CONFIG_ERROR, "reload failed, keeping the running "
 			"configuration: %s", err);
 	} else {
-		engine_set_config(&c->engine, nc);
+		engine_set_config(c->engine, nc);
 		config_free(c->cfg);
 		c->cfg = nc;
 		log_set_level(c->verbose ? LOG_DEBUG : nc->log_level);
 		log_msg(LOG_INFO, MSGID_RELOADED, "configuration reloaded from %s (%zu policies)",
 			c->config_path, nc->n_policies);
-		sd_event_source_set_time(c->scan_timer, (now_ms() + 1) * 1000);
+		sd_event_source_set_time_relative(c->scan_timer, 1000);
 		sd_event_source_set_enabled(c->scan_timer, SD_EVENT_ON);
 	}
-	{
-		char st[256];
-
-		engine_status(&c->engine, st, sizeof(st));
-		notify_ready(st);
-	}
+	status_line(c, st, sizeof(st));
+	notify_ready(st);
 	return 0;
 }
 
-static int run(struct context *c)
+static int loop_setup(struct context *c)
 {
-	char st[256];
+	sigset_t mask;
 	int r;
 
 	r = sd_event_default(&c->event);
 	if (r < 0)
 		return r;
-	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -242,29 +245,41 @@ static int run(struct context *c)
 		return r;
 	sd_event_source_set_enabled(c->deadline_timer, SD_EVENT_OFF);
 	/* pings WATCHDOG=1 at half of WATCHDOG_USEC, from this loop */
-	sd_event_set_watchdog(c->event, true);
+	return sd_event_set_watchdog(c->event, true);
+}
 
+static int run(struct context *c)
+{
+	uint64_t usec;
+	char st[256];
+	int r;
+
+	r = loop_setup(c);
+	if (r < 0)
+		return r;
 	/* The first scan runs before READY=1, so "started" means "working". */
-	engine_scan(&c->engine, now_ms());
+	sd_event_now(c->event, CLOCK_MONOTONIC, &usec);
+	engine_scan(c->engine, usec / 1000);
 	if (!c->once) {
-		r = sd_event_add_time(c->event, &c->scan_timer, CLOCK_MONOTONIC,
-				      (now_ms() + c->cfg->scan_interval_ms) * 1000, 1000, on_scan, c);
+		r = sd_event_add_time_relative(c->event, &c->scan_timer, CLOCK_MONOTONIC,
+					       c->cfg->scan_interval_ms * 1000, 1000, on_scan, c);
 		if (r < 0)
 			return r;
-		sd_event_source_set_enabled(c->scan_timer, SD_EVENT_ON);
+		sd_event_source_set_enabled(c->scan_timer, SD_EVENT_ON); /* not oneshot */
 	}
-	engine_status(&c->engine, st, sizeof(st));
+	status_line(c, st, sizeof(st));
 	notify_ready(st);
 	write_metrics(c);
 	schedule_deadline(c);
 	r = sd_event_loop(c->event);
-	engine_restore_all(&c->engine);
+	engine_restore_all(c->engine);
 	return r;
 }
 
 int main(int argc, char **argv)
 {
 	struct context c = { .config_path = DEFAULT_CONFIG, .exit_code = 1 };
+	struct engine_options eo = { .backend = &backend_netlink };
 	char err[512];
 	int r;
 
@@ -293,14 +308,16 @@ int main(int argc, char **argv)
 	log_set_level(c.verbose ? LOG_DEBUG : c.cfg->log_level);
 
 	/* the table's rows (and their owners) are kept only when it will be printed */
-	r = engine_init(&c.engine, c.cfg, c.dry_run, c.once && !c.quiet);
+	eo.force_dry_run = c.dry_run;
+	eo.keep_rows = c.once && !c.quiet;
+	r = engine_new(c.cfg, &eo, &c.engine);
 	if (r < 0) {
 		log_msg(LOG_ERR, NULL, "cannot open sock_diag netlink sockets: %s", strerror(-r));
 		goto out;
 	}
-	if (c.engine.nns == 0)
+	if (engine_stats(c.engine)->namespaces == 0)
 		log_msg(LOG_WARNING, NULL, "no network namespace to watch yet");
-	r = engine_self_test(&c.engine, err, sizeof(err));
+	r = selftest_run(eo.backend, err, sizeof(err));
 	if (r < 0) {
 		log_msg(LOG_ERR, NULL, "%s", err);
 		goto out;
@@ -315,9 +332,9 @@ int main(int argc, char **argv)
 		c.exit_code = 1;
 	}
 	if (c.once && !c.quiet)
-		engine_print_table(&c.engine, stdout);
+		report_print(engine_report(c.engine), c.cfg, engine_stats(c.engine), stdout);
 out:
-	engine_free(&c.engine);
+	engine_free(c.engine);
 	sd_event_source_unref(c.scan_timer);
 	sd_event_source_unref(c.deadline_timer);
 	sd_event_unref(c.event);

@@ -101,3 +101,20 @@ const char *evidence_name(enum evidence e)
 	}
 	return "none";
 }
+
+void policy_arm_opts(const struct policy *p, uint64_t idle_ms, unsigned probes_out,
+		     struct ka_opts *o)
+{
+	unsigned cnt = probes_out + p->probes + KR_KEEPCNT_MARGIN;
+	uint64_t idle_s = idle_ms / 1000;
+
+	o->keepalive = 1;
+	o->intvl_s = (int)(p->interval_ms / 1000);
+	/* the kernel compares its running count (not reset by arming) with this */
+	o->cnt = (int)(cnt > KR_MAX_KEEPCNT ? KR_MAX_KEEPCNT : cnt);
+	/* Once keepalive is on, TCP_KEEPIDLE below the time already idle fires the first
+	 * probe at once; after an answer the next waits one interval. */
+	o->idle_s = o->intvl_s;
+	if (idle_s < (uint64_t)o->idle_s)
+		o->idle_s = idle_s > 0 ? (int)idle_s : 1;
+}

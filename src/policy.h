@@ -2,7 +2,7 @@
 /* Socket facts in, policy and evidence out. Pure: no I/O, no clock. */
 #pragma once
 
-#include "config.h"
+#include "conf.h"
 #include "diagmsg.h"
 
 #define MATCH_NONE       (-1)
@@ -21,6 +21,16 @@ uint64_t sock_idle_ms(const struct sock_rec *s);
 
 /* The smallest idle of any acting policy: below it, no socket can be a suspect. */
 uint64_t config_min_idle_ms(const struct config *c);
+
+/* The keepalive options kareaper changes on a socket, as getsockopt reads them. */
+struct ka_opts {
+	int keepalive, idle_s, intvl_s, cnt;
+};
+
+/* What to arm on a socket idle for idle_ms so that probes leave at once, every
+ * interval; probes_out: unanswered probes the kernel already counts. */
+void policy_arm_opts(const struct policy *p, uint64_t idle_ms, unsigned probes_out,
+		     struct ka_opts *o);
 
 enum evidence {
 	EVIDENCE_NONE,

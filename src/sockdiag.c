@@ -2,9 +2,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <libmnl/libmnl.h>
 #include <linux/sock_diag.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "sockdiag.h"
 
@@ -38,6 +38,7 @@ static int roundtrip(struct sockdiag *d, size_t reqlen, struct diag_walk *w)
 
 	if (mnl_socket_sendto(d->nl, d->buf, reqlen) < 0)
 		return -errno;
+	w->portid = d->portid;
 	do {
 		ssize_t n = mnl_socket_recvfrom(d->nl, d->buf, sizeof(d->buf));
 
@@ -49,11 +50,17 @@ static int roundtrip(struct sockdiag *d, size_t reqlen, struct diag_walk *w)
 }
 
 /* After an error mid-dump the rest of the reply is still queued: drain it, so the
- * next request does not read stale messages (their seq differs, but why keep them). */
+ * next request does not read it as its own (mnl_cb_run would refuse it: EPROTO). */
 static void drain(struct sockdiag *d)
 {
+	struct timeval tv = { 0, 100000 };
+	int fd = mnl_socket_get_fd(d->nl);
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	while (mnl_socket_recvfrom(d->nl, d->buf, sizeof(d->buf)) > 0)
 		;
+	tv.tv_usec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 int sockdiag_dump(struct sockdiag *d, uint8_t family, uint32_t states, const void *bc,
@@ -67,16 +74,8 @@ int sockdiag_dump(struct sockdiag *d, uint8_t family, uint32_t states, const voi
 	if (!len)
 		return -ENOSPC;
 	r = roundtrip(d, len, &w);
-	if (r == -EINTR || r == -EBADMSG || (r < 0 && r != -ENOENT)) {
-		struct timeval tv = { 0, 100000 };
-
-		setsockopt(mnl_socket_get_fd(d->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (r < 0 && r != -ENOENT)
 		drain(d);
-		tv.tv_usec = 0;
-		setsockopt(mnl_socket_get_fd(d->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	}
-	if (r == 0 && w.interrupted)
-		return -EINTR;
 	return r;
 }
 

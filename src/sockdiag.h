@@ -2,14 +2,22 @@
 /* sock_diag over netlink: dump, exact query, destroy. Negative errno returns. */
 #pragma once
 
+#include <libmnl/libmnl.h>
 #include <stdint.h>
 
 #include "diagmsg.h"
 
+/* The kernel fills about 32 KiB per recvmsg; libmnl >= 1.0.5 names that size. */
+#ifdef MNL_SOCKET_DUMP_SIZE
+#define SOCKDIAG_BUFSIZE MNL_SOCKET_DUMP_SIZE
+#else
+#define SOCKDIAG_BUFSIZE 32768
+#endif
+
 struct sockdiag {
 	struct mnl_socket *nl;
 	uint32_t portid, seq;
-	char buf[32768];          /* the kernel fills about 32 KiB per recvmsg */
+	char buf[SOCKDIAG_BUFSIZE];
 };
 
 int sockdiag_open(struct sockdiag *d);

@@ -2,6 +2,8 @@
 /* A 4-tuple reused by a new connection between dump and destroy must not be killed:
  * SOCK_DESTROY with the old cookie has to miss the new connection. Runs in a network
  * namespace of its own (root). */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>

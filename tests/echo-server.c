@@ -8,6 +8,8 @@
  * -W writes to every client every 200 ms (unacked data to a dead peer). Prints
  * "listening", then "closed PEER REASON" when a connection ends; on SIGUSR1 prints
  * "opts PEER keepalive=K idle=I intvl=V cnt=C" per client and "end". */
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

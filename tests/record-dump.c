@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Writes the raw netlink replies of one TCP dump (with tcp_info) to a file, for the
  * parser's tests: record-dump inet|inet6 FILE. How tests/data/ was made. */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

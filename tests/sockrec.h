@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "conf.h"
 #include "diagmsg.h"
 
 static inline struct sock_rec mkrec(const char *local, uint16_t lport, const char *peer,

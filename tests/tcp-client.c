@@ -8,6 +8,8 @@
  *          (A = connections that got any reply within 3 s)
  *   abort  close every connection with SO_LINGER {1,0} (an RST), print "aborted"
  * and exits at end of input. */
+#include "config.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>

@@ -2,6 +2,8 @@
 /* Netlink reply parsing on recorded dump bytes (tests/data, made with record-dump in a
  * namespace holding: 127.0.0.1:5000 with two clients, dual-stack [::]:5001 with one
  * client from 127.0.0.1 and one from ::1), plus damaged copies of them. */
+#include "config.h"
+
 #include <errno.h>
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
@@ -59,14 +61,11 @@ static uint32_t seq_of(const void *buf)
 	return ((const struct nlmsghdr *)buf)->nlmsg_seq;
 }
 
-static int walk(const void *buf, size_t len, struct tally *t, bool *intr)
+static int walk(const void *buf, size_t len, struct tally *t)
 {
 	struct diag_walk w = { .seq = seq_of(buf), .cb = count_cb, .data = t };
-	int r = diag_walk_buffer(&w, buf, len);
 
-	if (intr)
-		*intr = w.interrupted;
-	return r;
+	return diag_walk_buffer(&w, buf, len);
 }
 
 static void recorded(void)
@@ -78,7 +77,7 @@ static void recorded(void)
 	ok(b4 && b6, "recorded dumps present");
 	if (!b4 || !b6)
 		return;
-	is_u64(walk(b4, len4, &t, NULL), 0, "v4 dump parses to NLMSG_DONE");
+	is_u64(walk(b4, len4, &t), 0, "v4 dump parses to NLMSG_DONE");
 	is_u64(t.n, 6, "v4: 6 sockets (listener, 2+2 ends on 5000, 1 client of 5001)");
 	is_u64(t.listen, 1, "v4: one listener");
 	is_u64(t.lport5000, 2, "v4: two server ends on 5000");
@@ -87,7 +86,7 @@ static void recorded(void)
 	ok(t.segs >= 5, "v4: segs_in parsed");
 
 	memset(&t, 0, sizeof(t));
-	is_u64(walk(b6, len6, &t, NULL), 0, "v6 dump parses to NLMSG_DONE");
+	is_u64(walk(b6, len6, &t), 0, "v6 dump parses to NLMSG_DONE");
 	is_u64(t.n, 4, "v6: 4 sockets (listener, mapped server end, ::1 both ends)");
 	is_u64(t.lport5001, 2, "v6: two server ends on 5001");
 	is_u64(t.mapped_as_v4, 1, "v6: the v4-mapped end reads as v4");
@@ -99,7 +98,7 @@ static void recorded(void)
 		size_t cut = first->nlmsg_len + 20;
 
 		memset(&t, 0, sizeof(t));
-		is_u64((unsigned long long)-walk(b4, cut, &t, NULL), EBADMSG,
+		is_u64((unsigned long long)-walk(b4, cut, &t), EBADMSG,
 		       "truncated inside the 2nd message: EBADMSG");
 		is_u64(t.n, 1, "after delivering only the whole first");
 	}
@@ -110,7 +109,7 @@ static void recorded(void)
 			int r;
 
 			memset(&t, 0, sizeof(t));
-			r = walk(b4, cut, &t, NULL);
+			r = walk(b4, cut, &t);
 			if (r != -EBADMSG && r != 1)
 				all = false;
 		}
@@ -124,36 +123,36 @@ static void recorded(void)
 		memcpy(copy, b4, len4);
 		attr = (void *)(copy + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_msg)));
 		attr->nla_len = 0xfff0;
-		is_u64((unsigned long long)-walk(copy, len4, &t, NULL), EBADMSG,
+		is_u64((unsigned long long)-walk(copy, len4, &t), EBADMSG,
 		       "attribute longer than its message: EBADMSG");
 		attr->nla_len = 2;
-		is_u64((unsigned long long)-walk(copy, len4, &t, NULL), EBADMSG,
+		is_u64((unsigned long long)-walk(copy, len4, &t), EBADMSG,
 		       "attribute shorter than its header: EBADMSG");
 		memcpy(copy, b4, len4);
 		((struct nlmsghdr *)copy)->nlmsg_len = NLMSG_HDRLEN + 8;
-		is_u64((unsigned long long)-walk(copy, len4, &t, NULL), EBADMSG,
+		is_u64((unsigned long long)-walk(copy, len4, &t), EBADMSG,
 		       "message shorter than inet_diag_msg: EBADMSG");
 		memcpy(copy, b4, len4);
 		((struct nlmsghdr *)copy)->nlmsg_type = 0x77;
-		is_u64((unsigned long long)-walk(copy, len4, &t, NULL), EBADMSG,
+		is_u64((unsigned long long)-walk(copy, len4, &t), EBADMSG,
 		       "unknown message type: EBADMSG");
 		memcpy(copy, b4, len4);
 		((struct nlmsghdr *)copy)->nlmsg_flags |= NLM_F_DUMP_INTR;
-		{
-			bool intr = false;
-
-			ok(walk(copy, len4, &t, &intr) == 0 && intr, "NLM_F_DUMP_INTR noticed");
-		}
+		is_u64((unsigned long long)-walk(copy, len4, &t), EINTR,
+		       "NLM_F_DUMP_INTR: EINTR, the caller starts over");
 		memcpy(copy, b4, len4);
 		((struct nlmsghdr *)copy)->nlmsg_seq += 1000;
 		memset(&t, 0, sizeof(t));
-		ok(walk(b4, len4, &t, NULL) == 0, "baseline");
+		ok(walk(b4, len4, &t) == 0, "baseline");
 		{
 			struct diag_walk w = { .seq = seq_of(b4), .cb = count_cb, .data = &t };
 
 			memset(&t, 0, sizeof(t));
-			ok(diag_walk_buffer(&w, copy, len4) == 0 && t.n == 5,
-			   "a message of another request is skipped");
+			is_u64((unsigned long long)-diag_walk_buffer(&w, copy, len4), EPROTO,
+			       "a message of another request: EPROTO (mnl_cb_run's seq check)");
+			w.portid = 4242;
+			ok(diag_walk_buffer(&w, b4, len4) == -ESRCH,
+			   "a message for another port id: ESRCH");
 		}
 		free(copy);
 	}

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reaper.h"
+#include "verdict.h"
 
-int reaper_init(struct reaper *r)
+int verdict_init(struct verdict_table *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->nbuckets = 1024;
@@ -15,7 +15,7 @@ int reaper_init(struct reaper *r)
 	return r->buckets ? 0 : -ENOMEM;
 }
 
-void reaper_free(struct reaper *r)
+void verdict_free(struct verdict_table *r)
 {
 	for (size_t i = 0; i < r->nbuckets; i++) {
 		struct tracked *t = r->buckets[i], *n;
@@ -29,7 +29,7 @@ void reaper_free(struct reaper *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static size_t bucket_of(const struct reaper *r, uint64_t cookie)
+static size_t bucket_of(const struct verdict_table *r, uint64_t cookie)
 {
 	cookie ^= cookie >> 33;
 	cookie *= 0xff51afd7ed558ccdull;
@@ -37,7 +37,7 @@ static size_t bucket_of(const struct reaper *r, uint64_t cookie)
 	return (size_t)(cookie & (r->nbuckets - 1));
 }
 
-static void grow(struct reaper *r)
+static void grow(struct verdict_table *r)
 {
 	size_t old = r->nbuckets;
 	struct tracked **ob = r->buckets, **nb;
@@ -61,7 +61,7 @@ static void grow(struct reaper *r)
 	free(ob);
 }
 
-struct tracked *reaper_find(struct reaper *r, uint64_t cookie)
+struct tracked *verdict_find(struct verdict_table *r, uint64_t cookie)
 {
 	struct tracked *t = r->buckets[bucket_of(r, cookie)];
 
@@ -70,7 +70,7 @@ struct tracked *reaper_find(struct reaper *r, uint64_t cookie)
 	return t;
 }
 
-static struct tracked *track(struct reaper *r, const struct sock_rec *s)
+static struct tracked *track(struct verdict_table *r, const struct sock_rec *s)
 {
 	struct tracked *t = calloc(1, sizeof(*t));
 	size_t b;
@@ -80,7 +80,7 @@ static struct tracked *track(struct reaper *r, const struct sock_rec *s)
 	if (r->count >= r->nbuckets)
 		grow(r);
 	t->cookie = s->cookie;
-	t->fd = -1;
+	t->owner.fd = -1;
 	b = bucket_of(r, t->cookie);
 	t->next = r->buckets[b];
 	r->buckets[b] = t;
@@ -88,7 +88,7 @@ static struct tracked *track(struct reaper *r, const struct sock_rec *s)
 	return t;
 }
 
-void reaper_forget(struct reaper *r, struct tracked *t)
+void verdict_forget(struct verdict_table *r, struct tracked *t)
 {
 	struct tracked **pp = &r->buckets[bucket_of(r, t->cookie)];
 
@@ -106,27 +106,27 @@ uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now)
 	return now > t->quiet_since ? now - t->quiet_since : 0;
 }
 
-uint64_t reaper_grace_ms(const struct policy *p)
+uint64_t verdict_grace_ms(const struct policy *p)
 {
 	/* The last probe needs a round trip's time to be answered; half an interval is
 	 * generous and stays well inside the KR_KEEPCNT_MARGIN intervals the kernel waits. */
 	return p->interval_ms / 2;
 }
 
-void reaper_armed(struct tracked *t, const struct policy *p, uint64_t now)
+void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
 {
 	t->state = TS_PROBING;
 	t->armed = true;
 	t->armed_at = now;
 	t->armed_segs_in = t->rec.segs_in;
 	t->probes_base = t->rec.probes;
-	t->deadline = now + (uint64_t)p->probes * p->interval_ms + reaper_grace_ms(p);
+	t->deadline = now + (uint64_t)p->probes * p->interval_ms + verdict_grace_ms(p);
 }
 
-enum step reaper_observe(struct reaper *r, int policy_idx, const struct policy *p,
+enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,
 			 const struct sock_rec *s, uint64_t now, struct tracked **tp)
 {
-	struct tracked *t = reaper_find(r, s->cookie);
+	struct tracked *t = verdict_find(r, s->cookie);
 	uint64_t reported = sock_idle_ms(s), idle;
 	enum evidence ev;
 
@@ -172,7 +172,7 @@ enum step reaper_observe(struct reaper *r, int policy_idx, const struct policy *
 
 	if (idle < p->idle_ms) {
 		if (t) {
-			reaper_forget(r, t);
+			verdict_forget(r, t);
 			*tp = NULL;
 		}
 		return STEP_ACTIVE;
@@ -207,37 +207,6 @@ enum step reaper_observe(struct reaper *r, int policy_idx, const struct policy *
 		return STEP_LEFT_ALONE;
 	t->state = TS_SUSPECT;
 	return STEP_ARM;
-}
-
-unsigned reaper_take_budget(struct reaper *r, const struct config *c, unsigned want,
-			    unsigned used_this_round, uint64_t now)
-{
-	unsigned allow;
-
-	if (now - r->window_start >= 60000 || r->window_start == 0) {
-		r->window_start = now ? now : 1;
-		r->window_reaps = 0;
-	}
-	allow = want;
-	if (used_this_round >= c->max_reaps_per_scan)
-		allow = 0;
-	else if (allow > c->max_reaps_per_scan - used_this_round)
-		allow = c->max_reaps_per_scan - used_this_round;
-	if (r->window_reaps >= c->max_reaps_per_minute)
-		allow = 0;
-	else if (allow > c->max_reaps_per_minute - r->window_reaps)
-		allow = c->max_reaps_per_minute - r->window_reaps;
-	r->window_reaps += allow;
-	return allow;
-}
-
-bool reaper_breaker_trips(const struct config *c, unsigned dead, unsigned alive)
-{
-	unsigned total = dead + alive;
-
-	if (total < c->breaker_min)
-		return false;
-	return (uint64_t)dead * 100 > (uint64_t)c->breaker_share * total;
 }
 
 const char *reason_name(enum reason r)

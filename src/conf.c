@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
-#include "config.h"
+#include "conf.h"
 
 /* inih splits lines at INI_MAX_LINE (200) bytes including "\r\n\0"; reject anything
  * that would be split rather than let the rest be read as a line of its own. */

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The per-cookie table of suspects and its state machine. Pure: the caller passes the
- * time, does the I/O the returned step asks for, and reports back. */
+/* The per-cookie table of suspects and its verdict state machine. Pure: the caller
+ * passes the time, does the I/O the returned step asks for, and reports back. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "conf.h"
 #include "diagmsg.h"
+#include "owner.h"
 #include "policy.h"
 
 enum track_state {
@@ -30,10 +31,6 @@ enum reason {
 	REASON_NO_OWNER,
 };
 
-struct ka_opts {
-	int keepalive, idle_s, intvl_s, cnt;
-};
-
 struct tracked {
 	struct tracked *next;     /* hash chain */
 	uint64_t cookie;
@@ -47,9 +44,7 @@ struct tracked {
 	uint32_t armed_segs_in;
 	uint8_t probes_base;      /* probes the kernel counted before we armed */
 	unsigned probes_at_verdict;
-	pid_t pid;
-	int fd;
-	char comm[16];
+	struct owner owner;       /* pid 0: not known */
 	struct ka_opts saved;
 	bool armed;               /* saved holds the owner's options; restore them */
 	bool reported;            /* dry-run verdict already logged */
@@ -67,36 +62,26 @@ enum step {
 	STEP_LEFT_ALONE,          /* unprobeable, already logged */
 };
 
-struct reaper {
+struct verdict_table {
 	struct tracked **buckets;
 	size_t nbuckets, count;
 	uint64_t scan_gen;
-	/* per-minute reap limit, fixed window */
-	uint64_t window_start;
-	unsigned window_reaps;
 };
 
-int reaper_init(struct reaper *r);
-void reaper_free(struct reaper *r);
-struct tracked *reaper_find(struct reaper *r, uint64_t cookie);
-void reaper_forget(struct reaper *r, struct tracked *t);
+int verdict_init(struct verdict_table *r);
+void verdict_free(struct verdict_table *r);
+struct tracked *verdict_find(struct verdict_table *r, uint64_t cookie);
+void verdict_forget(struct verdict_table *r, struct tracked *t);
 
 /* Feed one matched socket; *tp gets its entry when one exists after the call. */
-enum step reaper_observe(struct reaper *r, int policy_idx, const struct policy *p,
+enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,
 			 const struct sock_rec *s, uint64_t now, struct tracked **tp);
 /* After arming: the verdict is due at now + probes * interval + grace. */
-void reaper_armed(struct tracked *t, const struct policy *p, uint64_t now);
-uint64_t reaper_grace_ms(const struct policy *p);
+void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now);
+uint64_t verdict_grace_ms(const struct policy *p);
 
 /* Idle as kareaper believes it: the kernel's u32 counter, corrected for its wrap. */
 uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now);
-
-/* Reaps allowed now under both limits; counts them when taken. */
-unsigned reaper_take_budget(struct reaper *r, const struct config *c, unsigned want,
-			    unsigned used_this_round, uint64_t now);
-
-/* Circuit breaker: too many of this round's probe verdicts say dead. */
-bool reaper_breaker_trips(const struct config *c, unsigned probed_dead, unsigned probed_alive);
 
 const char *reason_name(enum reason r);
 const char *track_state_name(enum track_state s);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The verdict state machine, driven by a synthetic clock and tcp_info values. */
+#include "config.h"
+
 #include <stdbool.h>
 
-#include "reaper.h"
+#include "verdict.h"
 #include "sockrec.h"
 #include "tap.h"
 
@@ -24,161 +26,135 @@ static struct sock_rec idle_rec(uint64_t cookie, uint32_t idle_ms, uint32_t segs
 static void lifecycle(void)
 {
 	const struct policy *p = &cfg->policies[0]; /* idle 60s, 5s x 3 */
-	struct reaper r;
+	struct verdict_table r;
 	struct tracked *t;
 	struct sock_rec s;
 	uint64_t now = 1000 * S;
 
-	reaper_init(&r);
+	verdict_init(&r);
 	s = idle_rec(1, 30 * S, 10);
-	ok(reaper_observe(&r, 0, p, &s, now, &t) == STEP_ACTIVE && !t, "recent peer: active, untracked");
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ACTIVE && !t, "recent peer: active, untracked");
 	s = idle_rec(1, 61 * S, 10);
-	ok(reaper_observe(&r, 0, p, &s, now, &t) == STEP_ARM && t && t->state == TS_SUSPECT,
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM && t && t->state == TS_SUSPECT,
 	   "idle beyond policy: suspect, arm");
-	reaper_armed(t, p, now);
+	verdict_armed(t, p, now);
 	is_u64(t->deadline, now + 3 * 5 * S + 2500, "deadline = probes x interval + half interval");
 	s.probes = 1;
-	ok(reaper_observe(&r, 0, p, &s, now + 6 * S, &t) == STEP_WAIT, "probing: wait");
+	ok(verdict_observe(&r, 0, p, &s, now + 6 * S, &t) == STEP_WAIT, "probing: wait");
 	s.probes = 3;
-	ok(reaper_observe(&r, 0, p, &s, now + 17 * S, &t) == STEP_WAIT, "before deadline: wait");
+	ok(verdict_observe(&r, 0, p, &s, now + 17 * S, &t) == STEP_WAIT, "before deadline: wait");
 	s.probes = 4; /* the kernel went one past ours: KR_KEEPCNT_MARGIN */
-	ok(reaper_observe(&r, 0, p, &s, now + 18 * S, &t) == STEP_DEAD &&
+	ok(verdict_observe(&r, 0, p, &s, now + 18 * S, &t) == STEP_DEAD &&
 	   t->reason == REASON_PROBES_UNANSWERED && t->probes_at_verdict == 4,
 	   "deadline, probes unanswered: dead");
-	ok(reaper_observe(&r, 0, p, &s, now + 48 * S, &t) == STEP_DEAD,
+	ok(verdict_observe(&r, 0, p, &s, now + 48 * S, &t) == STEP_DEAD,
 	   "dead stays dead while the peer stays silent");
 	s.segs_in = 11;
 	s.probes = 0; /* any ACK resets the kernel's count */
-	ok(reaper_observe(&r, 0, p, &s, now + 49 * S, &t) == STEP_ARM,
+	ok(verdict_observe(&r, 0, p, &s, now + 49 * S, &t) == STEP_ARM,
 	   "a dead verdict is dropped when the peer sends again");
 
 	/* an answer */
 	s = idle_rec(2, 100 * S, 50);
-	ok(reaper_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "second socket suspect");
-	reaper_armed(t, p, now);
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "second socket suspect");
+	verdict_armed(t, p, now);
 	s.segs_in = 51;
 	s.last_ack_recv_ms = 10;
-	ok(reaper_observe(&r, 0, p, &s, now + 1 * S, &t) == STEP_ALIVE &&
+	ok(verdict_observe(&r, 0, p, &s, now + 1 * S, &t) == STEP_ALIVE &&
 	   t->reason == REASON_ANSWERED, "any segment after arming: alive");
-	reaper_forget(&r, t);
-	ok(reaper_find(&r, 2) == NULL, "forgotten");
+	verdict_forget(&r, t);
+	ok(verdict_find(&r, 2) == NULL, "forgotten");
 
 	/* deadline without probes sent (data queued: retransmit timer instead) */
 	s = idle_rec(3, 100 * S, 50);
-	reaper_observe(&r, 0, p, &s, now, &t);
-	reaper_armed(t, p, now);
-	ok(reaper_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
+	verdict_observe(&r, 0, p, &s, now, &t);
+	verdict_armed(t, p, now);
+	ok(verdict_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
 	   "no probes went out by the deadline: inconclusive");
 
 	/* probes the kernel already counted before we armed do not count for us */
 	s = idle_rec(5, 100 * S, 50);
 	s.probes = 2;
-	reaper_observe(&r, 0, p, &s, now, &t);
-	reaper_armed(t, p, now);
+	verdict_observe(&r, 0, p, &s, now, &t);
+	verdict_armed(t, p, now);
 	s.probes = 4;
-	ok(reaper_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
+	ok(verdict_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
 	   "2 earlier + 2 ours: not yet 3 of ours");
 	t->state = TS_SUSPECT;
-	reaper_observe(&r, 0, p, &s, now + 21 * S, &t); /* 4 >= 3: now kernel evidence */
+	verdict_observe(&r, 0, p, &s, now + 21 * S, &t); /* 4 >= 3: now kernel evidence */
 	ok(t->state == TS_DEAD && t->reason == REASON_KEEPALIVE_EVIDENCE,
 	   "4 unanswered in all is evidence by itself");
 
 	/* the peer becomes active: entry dropped */
 	s = idle_rec(4, 100 * S, 5);
-	reaper_observe(&r, 0, p, &s, now, &t);
+	verdict_observe(&r, 0, p, &s, now, &t);
 	s = idle_rec(4, 1 * S, 6);
-	ok(reaper_observe(&r, 0, p, &s, now + 30 * S, &t) == STEP_ACTIVE && !reaper_find(&r, 4),
+	ok(verdict_observe(&r, 0, p, &s, now + 30 * S, &t) == STEP_ACTIVE && !verdict_find(&r, 4),
 	   "peer talked: active again, forgotten");
-	reaper_free(&r);
+	verdict_free(&r);
 }
 
 static void wraparound(void)
 {
 	const struct policy *p = &cfg->policies[0];
-	struct reaper r;
+	struct verdict_table r;
 	struct tracked *t;
 	struct sock_rec s;
 	uint64_t now = 100 * DAY;
 
-	reaper_init(&r);
+	verdict_init(&r);
 	/* 49 days idle: just below the u32 wrap */
 	s = idle_rec(7, 49 * 86400 * 1000u, 42);
-	ok(reaper_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "49 days idle: suspect");
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "49 days idle: suspect");
 	t->state = TS_UNPROBEABLE; /* e.g. owner unreachable: it stays tracked */
 	/* a day later the kernel's counter wrapped to a small value; nothing arrived */
 	s.last_data_recv_ms = s.last_ack_recv_ms = (uint32_t)(50 * DAY - 4294967296ull);
 	is_u64(s.last_data_recv_ms, 25032704, "kernel reports ~7h after the wrap");
-	ok(reaper_observe(&r, 0, p, &s, now + DAY, &t) == STEP_LEFT_ALONE,
+	ok(verdict_observe(&r, 0, p, &s, now + DAY, &t) == STEP_LEFT_ALONE,
 	   "wrapped idle with no new segments is not activity");
 	is_u64(tracked_idle_ms(t, now + DAY), 50 * DAY, "kareaper's idle keeps counting");
 	/* with a short reported idle and no new segments, still not active */
 	s.last_data_recv_ms = s.last_ack_recv_ms = 1000;
-	ok(reaper_observe(&r, 0, p, &s, now + DAY + 1, &t) == STEP_LEFT_ALONE,
+	ok(verdict_observe(&r, 0, p, &s, now + DAY + 1, &t) == STEP_LEFT_ALONE,
 	   "even a 1s reported idle after the wrap");
 	/* new segments: then a small idle is real */
 	s.segs_in = 43;
-	ok(reaper_observe(&r, 0, p, &s, now + DAY + 2, &t) == STEP_ACTIVE,
+	ok(verdict_observe(&r, 0, p, &s, now + DAY + 2, &t) == STEP_ACTIVE,
 	   "new segments make it active");
-	reaper_free(&r);
+	verdict_free(&r);
 }
 
 static void evidence_and_actions(void)
 {
-	struct reaper r;
+	struct verdict_table r;
 	struct tracked *t;
 	struct sock_rec s;
 	uint64_t now = 5000 * S;
 
-	reaper_init(&r);
+	verdict_init(&r);
 	s = idle_rec(10, 120 * S, 3);
 	s.timer = 2;
 	s.probes = 3;
-	ok(reaper_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_DEAD &&
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_DEAD &&
 	   t->reason == REASON_KEEPALIVE_EVIDENCE, "owner's keepalives unanswered: dead, no probe");
 	s = idle_rec(11, 120 * S, 3);
 	s.timer = 1;
 	s.unacked = 4;
 	s.retransmits = 3;
-	ok(reaper_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_DEAD &&
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_DEAD &&
 	   t->reason == REASON_RETRANSMIT_EVIDENCE, "unacked data retransmitted: dead");
 	s = idle_rec(12, 120 * S, 3);
-	ok(reaper_observe(&r, 1, &cfg->policies[1], &s, now, &t) == STEP_DEAD &&
+	ok(verdict_observe(&r, 1, &cfg->policies[1], &s, now, &t) == STEP_DEAD &&
 	   t->reason == REASON_IDLE, "kill-idle: idle alone is enough");
 	s = idle_rec(13, 10 * S, 3);
-	ok(reaper_observe(&r, 1, &cfg->policies[1], &s, now, &t) == STEP_ACTIVE,
+	ok(verdict_observe(&r, 1, &cfg->policies[1], &s, now, &t) == STEP_ACTIVE,
 	   "kill-idle leaves recent peers");
-	reaper_free(&r);
-}
-
-static void limits(void)
-{
-	struct reaper r;
-	uint64_t now = 10 * S;
-
-	reaper_init(&r);
-	/* max_reaps_per_scan = 3, max_reaps_per_minute = 5 */
-	is_u64(reaper_take_budget(&r, cfg, 10, 0, now), 3, "per-scan cap");
-	is_u64(reaper_take_budget(&r, cfg, 10, 3, now), 0, "nothing more this scan");
-	is_u64(reaper_take_budget(&r, cfg, 10, 0, now + S), 2, "per-minute cap: 5 - 3");
-	is_u64(reaper_take_budget(&r, cfg, 10, 0, now + 2 * S), 0, "minute exhausted");
-	is_u64(reaper_take_budget(&r, cfg, 10, 0, now + 61 * S), 3, "next minute");
-	reaper_free(&r);
-
-	/* breaker_share = 50%, breaker_min_probes = 4 */
-	ok(!reaper_breaker_trips(cfg, 3, 0), "below the minimum: no trip");
-	ok(reaper_breaker_trips(cfg, 4, 0), "all of 4 dead: trip");
-	ok(!reaper_breaker_trips(cfg, 2, 2), "exactly half: no trip");
-	ok(reaper_breaker_trips(cfg, 3, 2), "3 of 5: trip");
-	ok(!reaper_breaker_trips(cfg, 20, 20), "20 dead among 40: no trip");
+	verdict_free(&r);
 }
 
 int main(void)
 {
 	cfg = config_from("[global]\n"
-			  "max_reaps_per_scan = 3\n"
-			  "max_reaps_per_minute = 5\n"
-			  "breaker_share = 50%\n"
-			  "breaker_min_probes = 4\n"
 			  "[policy p]\nidle = 60s\ninterval = 5s\nprobes = 3\n"
 			  "[policy k]\nidle = 60s\naction = kill-idle\n");
 	ok(cfg != NULL, "config loads");
@@ -187,7 +163,6 @@ int main(void)
 	lifecycle();
 	wraparound();
 	evidence_and_actions();
-	limits();
 	config_free(cfg);
 	return done_testing();
 }

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The portable backend: sock_diag dumps and SOCK_DESTROY over netlink; the owner
+ * found through /proc/PID/fd, a duplicate of its descriptor taken with pidfd_getfd,
+ * and the keepalive options read and set on that duplicate. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cleanup.h"
+#include "procfs.h"
+#include "sockdiag.h"
+
+#define PROC "/proc"
+
+struct backend {
+	struct sockdiag diag;     /* dumps and queries */
+	struct sockdiag destroy;  /* destroys, so a dump in progress is never disturbed */
+};
+
+static void nl_close(struct backend *b)
+{
+	if (!b)
+		return;
+	sockdiag_close(&b->diag);
+	sockdiag_close(&b->destroy);
+	free(b);
+}
+
+static int nl_open(struct backend **ret)
+{
+	struct backend *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	r = sockdiag_open(&b->diag);
+	if (r == 0)
+		r = sockdiag_open(&b->destroy);
+	if (r < 0) {
+		nl_close(b);
+		return r;
+	}
+	*ret = b;
+	return 0;
+}
+
+static int nl_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
+{
+	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(families) && r == 0; i++)
+		r = sockdiag_dump(&b->diag, families[i], f->states, f->bclen ? f->bc : NULL,
+				  f->bclen, cb, data);
+	return r;
+}
+
+static int nl_query(struct backend *b, const struct sock_rec *s, struct sock_rec *out)
+{
+	return sockdiag_query(&b->diag, s, out);
+}
+
+static int nl_destroy(struct backend *b, const struct sock_rec *s)
+{
+	return sockdiag_destroy(&b->destroy, s);
+}
+
+static int nl_find_owners(struct owner_map *m)
+{
+	return proc_find_owners(m, PROC);
+}
+
+/* A duplicate of the owner's descriptor, checked to be the very socket. */
+static int dup_socket(const struct owner *o, uint64_t cookie, int *ret)
+{
+	_cleanup_close_ int pidfd = -1, sfd = -1;
+	socklen_t l = sizeof(uint64_t);
+	uint64_t c = 0;
+
+	pidfd = pidfd_open(o->pid, 0);
+	if (pidfd < 0)
+		return -errno;
+	sfd = pidfd_getfd(pidfd, o->fd, 0);
+	if (sfd < 0)
+		return -errno;
+	/* The descriptor number may have been reused for another socket since /proc
+	 * was read: only the cookie proves it is the one we mean. */
+	if (getsockopt(sfd, SOL_SOCKET, SO_COOKIE, &c, &l) < 0 || c != cookie)
+		return -ESTALE;
+	*ret = TAKE_FD(sfd);
+	return 0;
+}
+
+/* The socket through its owner: the known descriptor first, then (with search) one
+ * walk of /proc when it has moved (fd reused, process exited, socket passed on). */
+static int reach(const struct sock_rec *s, struct owner *o, bool search, int *sfd)
+{
+	struct owner_map m = { 0 };
+	const struct owner *found;
+	int r;
+
+	if (o->pid <= 0)
+		return -ESRCH; /* the caller's lookup found no process holding it */
+	r = dup_socket(o, s->cookie, sfd);
+	if (r == 0 || r == -EPERM || !search)
+		return r == -ESRCH || r == -EBADF ? -ESTALE : r;
+	if (owner_map_want(&m, s->inode) == 0 && proc_find_owners(&m, PROC) == 0 &&
+	    (found = owner_map_get(&m, s->inode))) {
+		*o = *found;
+		r = dup_socket(o, s->cookie, sfd);
+	}
+	owner_map_free(&m);
+	return r;
+}
+
+static int getint(int sfd, int level, int opt, int *v)
+{
+	socklen_t l = sizeof(*v);
+
+	return getsockopt(sfd, level, opt, v, &l) < 0 ? -errno : 0;
+}
+
+static int setint(int sfd, int level, int opt, int v)
+{
+	return setsockopt(sfd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
+}
+
+static int set_opts(int sfd, const struct ka_opts *o)
+{
+	int r = 0, q;
+
+	/* Timing first, then the switch: turning keepalive on last starts the timer
+	 * with our values, turning it off last stops it. TCP_KEEPIDLE after the switch
+	 * when arming: the kernel re-arms the timer from it. */
+	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, o->intvl_s)) < 0)
+		r = q;
+	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPCNT, o->cnt)) < 0)
+		r = q;
+	if (!o->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
+		r = q;
+	if ((q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, o->keepalive)) < 0)
+		r = q;
+	if (o->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
+		r = q;
+	return r;
+}
+
+static int nl_arm(struct backend *b, const struct sock_rec *s, struct owner *o,
+		  const struct ka_opts *want, struct ka_opts *saved)
+{
+	_cleanup_close_ int sfd = -1;
+	int r;
+
+	r = reach(s, o, true, &sfd);
+	if (r < 0)
+		return r;
+	if ((r = getint(sfd, SOL_SOCKET, SO_KEEPALIVE, &saved->keepalive)) < 0 ||
+	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, &saved->idle_s)) < 0 ||
+	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, &saved->intvl_s)) < 0 ||
+	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPCNT, &saved->cnt)) < 0)
+		return r;
+	r = set_opts(sfd, want);
+	if (r < 0)
+		set_opts(sfd, saved);
+	return r;
+}
+
+static int nl_restore(struct backend *b, const struct sock_rec *s, struct owner *o,
+		      const struct ka_opts *saved, bool search)
+{
+	_cleanup_close_ int sfd = -1;
+	int r;
+
+	r = reach(s, o, search, &sfd);
+	if (r < 0)
+		return r;
+	return set_opts(sfd, saved);
+}
+
+const struct backend_ops backend_netlink = {
+	.name = "netlink",
+	.open = nl_open,
+	.close = nl_close,
+	.enumerate = nl_enumerate,
+	.query = nl_query,
+	.arm = nl_arm,
+	.restore = nl_restore,
+	.destroy = nl_destroy,
+	.find_owners = nl_find_owners,
+	.owner_to_arm = true,
+};

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The seam between kareaper's verdicts and the kernel. Everything that touches one
+ * socket goes through these operations: enumerate the candidates, save the owner's
+ * keepalive options and arm probes, put them back, query one socket, destroy one by
+ * cookie, and (only when a row or a log line asks) find owners. Verdicts, rails,
+ * reporting and the probe journal never know which implementation runs.
+ *
+ * An instance is opened per network namespace, from inside it (the netlink socket or
+ * the iterator belongs to the namespace it is created in). Every call returns 0 or a
+ * negative errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diagmsg.h"
+#include "owner.h"
+#include "policy.h"
+
+/* Which sockets to list: the union of the policies' states, and a port filter the
+ * kernel runs (INET_DIAG_REQ_BYTECODE; NULL: none). Sockets outside it may still be
+ * listed: the caller matches every socket again. */
+struct scan_filter {
+	uint32_t states;
+	const void *bc;
+	size_t bclen;
+};
+
+typedef int (*sock_cb)(const struct sock_rec *s, void *data);
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	/* A new instance for the network namespace the calling thread is in. */
+	int (*open)(struct backend **ret);
+	void (*close)(struct backend *b);
+	/* Every TCP socket the filter lets through, v4 and v6. -EINTR: the listing was
+	 * inconsistent (the socket table changed under it); start over. */
+	int (*enumerate)(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data);
+	/* Fresh facts about one socket, by id and cookie. -ENOENT: it is gone. */
+	int (*query)(struct backend *b, const struct sock_rec *s, struct sock_rec *out);
+	/* Save the owner's options in saved, then set want. On failure nothing is left
+	 * changed. owner is a hint the backend may use and update (the netlink backend
+	 * reaches the socket through its owner's descriptor). */
+	int (*arm)(struct backend *b, const struct sock_rec *s, struct owner *owner,
+		   const struct ka_opts *want, struct ka_opts *saved);
+	/* Put saved back. With search false, a backend that needs the owner tries only
+	 * the hint and answers -ESTALE when it has moved, so that a caller restoring many
+	 * sockets can find all their owners in one pass first. */
+	int (*restore)(struct backend *b, const struct sock_rec *s, struct owner *owner,
+		       const struct ka_opts *saved, bool search);
+	/* SOCK_DESTROY semantics: by id and cookie. -ENOENT: gone, or the tuple now
+	 * belongs to another connection. */
+	int (*destroy)(struct backend *b, const struct sock_rec *s);
+	/* Owners of the inodes m asks for, in every namespace at once. */
+	int (*find_owners)(struct owner_map *m);
+	/* arm needs the owner found first (find_owners, batched by the caller);
+	 * -ESRCH from arm then means no process holds the socket. */
+	bool owner_to_arm;
+};
+
+/* sock_diag dumps, owners through /proc, pidfd_getfd + setsockopt, SOCK_DESTROY. */
+extern const struct backend_ops backend_netlink;

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "procfs.h"
+
+void proc_comm(const char *proc, pid_t pid, char comm[16])
+{
+	_cleanup_close_ int fd = -1;
+	char path[64];
+	ssize_t l;
+
+	snprintf(path, sizeof(path), "%s/%d/comm", proc, (int)pid);
+	strcpy(comm, "?");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	l = read(fd, comm, 15);
+	if (l <= 0) {
+		strcpy(comm, "?");
+		return;
+	}
+	comm[l] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+static bool parse_pid(const char *s, pid_t *pid)
+{
+	long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 4194304)
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	*pid = (pid_t)v;
+	return v > 0;
+}
+
+/* The sockets of one process that m asks for. */
+static void scan_fds(struct owner_map *m, const char *proc, pid_t pid)
+{
+	_cleanup_closedir_ DIR *fdd = NULL;
+	char path[64], link[64], comm[16] = "";
+	struct dirent *fe;
+	int dfd;
+
+	snprintf(path, sizeof(path), "%s/%d/fd", proc, (int)pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return; /* gone, or not ours to see */
+	fdd = fdopendir(dfd);
+	if (!fdd) {
+		close(dfd);
+		return;
+	}
+	while (!owner_map_complete(m) && (fe = readdir(fdd))) {
+		unsigned long ino;
+		struct owner *o;
+		ssize_t l;
+
+		if (fe->d_name[0] == '.')
+			continue;
+		l = readlinkat(dfd, fe->d_name, link, sizeof(link) - 1);
+		if (l < 9)
+			continue;
+		link[l] = '\0';
+		if (strncmp(link, "socket:[", 8) != 0)
+			continue;
+		ino = strtoul(link + 8, NULL, 10);
+		if (!ino || ino > UINT32_MAX || !(o = owner_map_slot(m, (uint32_t)ino)))
+			continue;
+		if (!comm[0])
+			proc_comm(proc, pid, comm); /* once per process */
+		o->pid = pid;
+		o->fd = atoi(fe->d_name);
+		memcpy(o->comm, comm, sizeof(o->comm));
+		m->found++;
+	}
+}
+
+int proc_find_owners(struct owner_map *m, const char *proc)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	pid_t pid;
+
+	if (owner_map_complete(m))
+		return 0;
+	d = opendir(proc);
+	if (!d)
+		return -errno;
+	while (!owner_map_complete(m) && (de = readdir(d)))
+		if (parse_pid(de->d_name, &pid))
+			scan_fds(m, proc, pid);
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What the engine counts, as the report, STATUS and the metrics read it. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verdict.h"
+
+#define REASON_COUNT (REASON_NO_OWNER + 1)
+
+struct stats {
+	uint64_t last_scanned;    /* sockets the last scan saw */
+	uint64_t last_scan_ms;    /* how long it took */
+	uint64_t scans, scanned, matched, suspects, probes_armed, alive, reaped, would_reap,
+		gone, rate_limited, breaker_trips, unprobeable, errors;
+	/* gauges, as of the snapshot */
+	size_t namespaces, suspect_now, probing_now;
+	/* [policy * REASON_COUNT + reason], since the config was loaded */
+	const uint64_t *reaped_by;
+	size_t n_policies;
+};
