@@ -132,56 +132,54 @@ static int setint(int sfd, int level, int opt, int v)
 	return setsockopt(sfd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
 }
 
-static int set_opts(int sfd, const struct ka_opts *o)
-{
-	int r = 0, q;
-
-	/* Timing first, then the switch: turning keepalive on last starts the timer
-	 * with our values, turning it off last stops it. TCP_KEEPIDLE after the switch
-	 * when arming: the kernel re-arms the timer from it. */
-	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, o->intvl_s)) < 0)
-		r = q;
-	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPCNT, o->cnt)) < 0)
-		r = q;
-	if (!o->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
-		r = q;
-	if ((q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, o->keepalive)) < 0)
-		r = q;
-	if (o->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
-		r = q;
-	return r;
-}
-
-static int nl_arm(struct backend *b, const struct sock_rec *s, struct owner *o,
-		  const struct ka_opts *want, struct ka_opts *saved)
+static int nl_get_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
+		       struct ka_opts *cur)
 {
 	_cleanup_close_ int sfd = -1;
-	int r;
+	int r, ut;
 
 	r = reach(s, o, true, &sfd);
 	if (r < 0)
 		return r;
-	if ((r = getint(sfd, SOL_SOCKET, SO_KEEPALIVE, &saved->keepalive)) < 0 ||
-	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, &saved->idle_s)) < 0 ||
-	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, &saved->intvl_s)) < 0 ||
-	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPCNT, &saved->cnt)) < 0)
+	if ((r = getint(sfd, SOL_SOCKET, SO_KEEPALIVE, &cur->keepalive)) < 0 ||
+	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, &cur->idle_s)) < 0 ||
+	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, &cur->intvl_s)) < 0 ||
+	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPCNT, &cur->cnt)) < 0 ||
+	    (r = getint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut)) < 0)
 		return r;
-	r = set_opts(sfd, want);
-	if (r < 0)
-		set_opts(sfd, saved);
-	return r;
+	cur->user_timeout_ms = (unsigned)ut;
+	return 0;
 }
 
-static int nl_restore(struct backend *b, const struct sock_rec *s, struct owner *o,
-		      const struct ka_opts *saved, bool search)
+static int nl_set_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
+		       const struct ka_opts *ka, bool search)
 {
 	_cleanup_close_ int sfd = -1;
-	int r;
+	int r = 0, q;
 
-	r = reach(s, o, search, &sfd);
-	if (r < 0)
-		return r;
-	return set_opts(sfd, saved);
+	q = reach(s, o, search, &sfd);
+	if (q < 0)
+		return q;
+	/* Arming: no user timeout before probes can go out; timing, then the switch,
+	 * then TCP_KEEPIDLE, from which the kernel re-arms the running timer. */
+	if (ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+					 (int)ka->user_timeout_ms)) < 0)
+		r = q;
+	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, ka->intvl_s)) < 0)
+		r = q;
+	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPCNT, ka->cnt)) < 0)
+		r = q;
+	if (!ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
+		r = q;
+	if ((q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, ka->keepalive)) < 0)
+		r = q;
+	if (ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
+		r = q;
+	/* Restoring: the owner's user timeout only once our probes are off. */
+	if (!ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+					  (int)ka->user_timeout_ms)) < 0)
+		r = q;
+	return r;
 }
 
 const struct backend_ops backend_netlink = {
@@ -190,8 +188,8 @@ const struct backend_ops backend_netlink = {
 	.close = nl_close,
 	.enumerate = nl_enumerate,
 	.query = nl_query,
-	.arm = nl_arm,
-	.restore = nl_restore,
+	.get_opts = nl_get_opts,
+	.set_opts = nl_set_opts,
 	.destroy = nl_destroy,
 	.find_owners = nl_find_owners,
 	.owner_to_arm = true,

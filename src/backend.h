@@ -41,16 +41,18 @@ struct backend_ops {
 	int (*enumerate)(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data);
 	/* Fresh facts about one socket, by id and cookie. -ENOENT: it is gone. */
 	int (*query)(struct backend *b, const struct sock_rec *s, struct sock_rec *out);
-	/* Save the owner's options in saved, then set want. On failure nothing is left
-	 * changed. owner is a hint the backend may use and update (the netlink backend
-	 * reaches the socket through its owner's descriptor). */
-	int (*arm)(struct backend *b, const struct sock_rec *s, struct owner *owner,
-		   const struct ka_opts *want, struct ka_opts *saved);
-	/* Put saved back. With search false, a backend that needs the owner tries only
-	 * the hint and answers -ESTALE when it has moved, so that a caller restoring many
-	 * sockets can find all their owners in one pass first. */
-	int (*restore)(struct backend *b, const struct sock_rec *s, struct owner *owner,
-		       const struct ka_opts *saved, bool search);
+	/* The socket's options as they are: what arming would change. owner is a hint
+	 * the backend may use and update (the netlink backend reaches the socket through
+	 * its owner's descriptor). */
+	int (*get_opts)(struct backend *b, const struct sock_rec *s, struct owner *owner,
+			struct ka_opts *cur);
+	/* Set every option of o, in an order that never lets the kernel act on a mix of
+	 * old and new: arming (o->keepalive) switches probes on last, restoring switches
+	 * them off before it puts back a user timeout. With search false, a backend that
+	 * needs the owner tries only the hint and answers -ESTALE when it has moved, so
+	 * that a caller restoring many sockets can find all their owners in one pass. */
+	int (*set_opts)(struct backend *b, const struct sock_rec *s, struct owner *owner,
+			const struct ka_opts *o, bool search);
 	/* SOCK_DESTROY semantics: by id and cookie. -ENOENT: gone, or the tuple now
 	 * belongs to another connection. */
 	int (*destroy)(struct backend *b, const struct sock_rec *s);

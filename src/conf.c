@@ -295,6 +295,7 @@ static char *read_line(char *str, int num, void *stream)
 enum key {
 	K_SCAN_INTERVAL, K_DRY_RUN, K_MAX_REAPS_PER_SCAN, K_MAX_REAPS_PER_MINUTE, K_BREAKER_SHARE,
 	K_BREAKER_MIN_PROBES, K_LOG_LEVEL, K_NAMESPACES, K_METRICS_FILE,
+	K_PROBE_JOURNAL,
 	K_LOCAL_PORT, K_REMOTE_PORT, K_LOCAL_ADDR, K_REMOTE_ADDR, K_STATES, K_PROCESS, K_IDLE,
 	K_INTERVAL, K_PROBES, K_ACTION, K_POLICY_DRY_RUN, K_NETNS,
 };
@@ -313,6 +314,7 @@ static const struct {
 	{ "log_level", SEC_GLOBAL, K_LOG_LEVEL },
 	{ "namespaces", SEC_GLOBAL, K_NAMESPACES },
 	{ "metrics_file", SEC_GLOBAL, K_METRICS_FILE },
+	{ "probe_journal", SEC_GLOBAL, K_PROBE_JOURNAL },
 	{ "local_port", SEC_POLICY, K_LOCAL_PORT },
 	{ "remote_port", SEC_POLICY, K_REMOTE_PORT },
 	{ "local_addr", SEC_POLICY, K_LOCAL_ADDR },
@@ -545,14 +547,18 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		}
 		break;
 	case K_METRICS_FILE:
+	case K_PROBE_JOURNAL: {
+		char **path = keys[i].key == K_METRICS_FILE ? &c->metrics_file : &c->probe_journal;
+
 		if (value[0] != '/') {
 			why = "must be an absolute path";
 			r = -EINVAL;
-		} else if (!(c->metrics_file = strdup(value))) {
+		} else if (!(*path = strdup(value))) {
 			why = "out of memory";
 			r = -ENOMEM;
 		}
 		break;
+	}
 	case K_IDLE:
 		r = set_seconds(value, 1000, 365 * 86400000ull, &pol->idle_ms, &why);
 		break;
@@ -562,7 +568,7 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	case K_PROBES:
 		r = parse_uint(value, 1000000, &u, &why);
 		if (r == 0 && (u < 1 || u > KR_MAX_PROBES)) {
-			why = "must be between 1 and 125";
+			why = "must be between 1 and 100";
 			r = -ERANGE;
 		}
 		if (r == 0)
@@ -709,6 +715,7 @@ void config_free(struct config *c)
 	free(c->policies);
 	strv_free(c->ns_paths);
 	free(c->metrics_file);
+	free(c->probe_journal);
 	free(c->path);
 	free(c);
 }
@@ -743,6 +750,7 @@ void config_print(const struct config *c, FILE *f)
 		fprintf(f, "namespaces = %s\n", c->namespaces == NS_ALL ? "all" : "self");
 	fprintf(f, "%smetrics_file = %s\n", c->metrics_file ? "" : "# ",
 		c->metrics_file ? c->metrics_file : "(none)");
+	fprintf(f, "probe_journal = %s\n", config_probe_journal(c));
 	for (size_t i = 0; i < c->n_policies; i++) {
 		const struct policy *p = &c->policies[i];
 		size_t off = 0;
@@ -771,4 +779,9 @@ void config_print(const struct config *c, FILE *f)
 		fprintf(f, "action = %s\n", policy_action_name(p->action));
 		fprintf(f, "dry_run = %s\n", p->dry_run ? "yes" : "no");
 	}
+}
+
+const char *config_probe_journal(const struct config *c)
+{
+	return c->probe_journal ? c->probe_journal : KR_DEFAULT_PROBE_JOURNAL;
 }

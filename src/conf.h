@@ -18,10 +18,13 @@ enum policy_action {
 #define KR_MAX_KEEPIDLE_S  32767
 #define KR_MAX_KEEPINTVL_S 32767
 #define KR_MAX_KEEPCNT     127
-/* TCP_KEEPCNT is armed this much above the policy's probes, so the kernel ends the
- * connection itself should kareaper die before it gives its verdict. */
-#define KR_KEEPCNT_MARGIN  2
-#define KR_MAX_PROBES      (KR_MAX_KEEPCNT - KR_KEEPCNT_MARGIN)
+/* TCP_KEEPCNT is armed at KR_MAX_KEEPCNT: the kernel gives up on its own only that
+ * many unanswered probes in a row after the last ACK. A policy's probes stay well
+ * below, so kareaper's verdict comes first even when it is many intervals late. */
+#define KR_MAX_PROBES      100
+
+/* Under systemd, RuntimeDirectory=kareaper with RuntimeDirectoryPreserve=yes. */
+#define KR_DEFAULT_PROBE_JOURNAL "/run/kareaper/probes"
 
 enum ns_mode {
 	NS_SELF,                  /* kareaper's own network namespace */
@@ -55,6 +58,7 @@ struct config {
 	enum ns_mode namespaces;
 	char **ns_paths;          /* NS_LIST: NULL-terminated */
 	char *metrics_file;       /* NULL: none */
+	char *probe_journal;      /* NULL: KR_DEFAULT_PROBE_JOURNAL */
 	struct policy *policies;
 	size_t n_policies;
 };
@@ -72,6 +76,7 @@ int config_load(const char *path, const struct keepalive_defaults *def, struct c
 		char *err, size_t errlen);
 void config_free(struct config *c);
 void config_print(const struct config *c, FILE *f);
+const char *config_probe_journal(const struct config *c);
 
 const char *policy_action_name(enum policy_action a);
 const char *tcp_state_name(unsigned state);

@@ -2,11 +2,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "engine.h"
+#include "journal.h"
 #include "netns.h"
 #include "policy.h"
 #include "rails.h"
@@ -17,6 +20,7 @@
 struct work_item {
 	struct tracked *t;        /* NULL once forgotten */
 	enum step step;
+	bool journaled;           /* STEP_ARM: its owner's options are in the journal */
 };
 
 struct engine {
@@ -26,6 +30,7 @@ struct engine {
 	struct netns_set netns;
 	struct netns *cur;        /* the one being listed */
 	struct verdict_table verdicts;
+	struct journal journal;   /* every socket whose options we may have changed */
 	struct rails rails;
 	struct report report;
 	struct scan_filter filter;
@@ -52,12 +57,27 @@ static uint64_t elapsed_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Counted by kind for the metrics, the latest kept for STATUS; the caller logs. */
+__attribute__((format(printf, 3, 4)))
+static void count_error(struct engine *e, enum error_kind k, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->stats.errors++;
+	e->stats.errors_by[k]++;
+	va_start(ap, fmt);
+	vsnprintf(e->stats.last_error, sizeof(e->stats.last_error), fmt, ap);
+	va_end(ap);
+}
+
 static void engine_compile(struct engine *e)
 {
 	int len;
 
 	free(e->reaped_by);
 	e->reaped_by = calloc(e->cfg->n_policies * REASON_COUNT, sizeof(*e->reaped_by));
+	if (!e->reaped_by)
+		count_error(e, ERR_MEMORY, "no memory for the per-policy reap counters");
 	e->filter.states = 0;
 	for (size_t i = 0; i < e->cfg->n_policies; i++)
 		e->filter.states |= e->cfg->policies[i].states;
@@ -76,7 +96,45 @@ static void engine_compile(struct engine *e)
 	e->filter.bclen = (size_t)len;
 }
 
-int engine_new(struct config *cfg, const struct engine_options *o, struct engine **ret)
+static void restore_journaled(struct engine *e);
+
+
+/* The probe journal of cfg: locked, read, and every socket in it put back as its
+ * owner had it, before anything new is probed. A corrupt one is reported and
+ * ignored; one another kareaper holds is an error. */
+static int journal_start(struct engine *e, char *errbuf, size_t errlen)
+{
+	const char *path = config_probe_journal(e->cfg);
+	char err[512];
+	int r;
+
+	r = journal_init(&e->journal, path);
+	if (r == -EBUSY || r == -ENOMEM) {
+		snprintf(errbuf, errlen, r == -EBUSY ? "another kareaper is running with the probe "
+			 "journal %s (a second one needs a probe_journal of its own)" :
+			 "%s: out of memory", path);
+		return r;
+	}
+	if (r < 0) {
+		count_error(e, ERR_JOURNAL, "%s: %s", path, strerror(-r));
+		log_msg(LOG_WARNING, NULL, "cannot lock the probe journal %s: %s", path,
+			strerror(-r));
+	}
+	r = journal_load(&e->journal, err, sizeof(err));
+	if (r < 0) {
+		count_error(e, ERR_JOURNAL, "probe journal ignored: %s", err);
+		log_msg(LOG_WARNING, NULL, "probe journal ignored: %s", err);
+	}
+	if (e->journal.n)
+		log_msg(LOG_NOTICE, NULL, "%zu probed sockets in the journal %s (an earlier run "
+			"did not finish): putting their owners' options back", e->journal.n,
+			e->journal.path);
+	restore_journaled(e);
+	return 0;
+}
+
+int engine_new(struct config *cfg, const struct engine_options *o, struct engine **ret,
+	       char *err, size_t errlen)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 	int r;
@@ -91,10 +149,17 @@ int engine_new(struct config *cfg, const struct engine_options *o, struct engine
 	r = netns_init(&e->netns, e->ops);
 	if (r == 0)
 		r = verdict_init(&e->verdicts);
-	if (r == 0) {
+	if (r < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+	} else {
 		engine_compile(e);
 		r = netns_discover(&e->netns, cfg);
+		if (r < 0)
+			snprintf(err, errlen, "cannot open sock_diag netlink sockets: %s",
+				 strerror(-r));
 	}
+	if (r >= 0)
+		r = journal_start(e, err, errlen);
 	if (r < 0) {
 		engine_free(e);
 		return r;
@@ -109,6 +174,7 @@ void engine_free(struct engine *e)
 		return;
 	netns_finalise(&e->netns);
 	verdict_free(&e->verdicts);
+	journal_finalise(&e->journal);
 	report_finalise(&e->report);
 	free(e->reaped_by);
 	free(e->work);
@@ -159,14 +225,18 @@ static void work_add(struct engine *e, struct tracked *t, enum step step)
 		size_t cap = e->capwork ? e->capwork * 2 : 64;
 		struct work_item *n = realloc(e->work, cap * sizeof(*n));
 
-		if (!n)
+		if (!n) {
+			count_error(e, ERR_MEMORY, "no memory for this round's work");
+			/* a verdict left undone is due again later, not at once */
+			if (t->state == TS_PROBING)
+				t->deadline = e->now + pol(e, t->policy)->interval_ms;
 			return;
+		}
 		e->work = n;
 		e->capwork = cap;
 	}
 	t->work_gen = e->work_gen;
-	e->work[e->nwork].t = t;
-	e->work[e->nwork].step = step;
+	e->work[e->nwork] = (struct work_item){ .t = t, .step = step };
 	e->nwork++;
 }
 
@@ -302,11 +372,16 @@ static void fill_owners(struct engine *e)
 	owner_map_free(&m);
 }
 
-static struct backend *backend_of(const struct engine *e, const struct tracked *t)
+static struct backend *backend_in(const struct engine *e, uint64_t netns)
 {
-	const struct netns *n = netns_find(&e->netns, t->rec.netns);
+	const struct netns *n = netns_find(&e->netns, netns);
 
 	return n ? n->be : NULL;
+}
+
+static struct backend *backend_of(const struct engine *e, const struct tracked *t)
+{
+	return backend_in(e, t->rec.netns);
 }
 
 static void forget(struct engine *e, struct work_item *w)
@@ -315,6 +390,14 @@ static void forget(struct engine *e, struct work_item *w)
 	w->t = NULL;
 }
 
+/* What set_opts answers when the socket, or every process holding it, is gone. */
+static bool socket_gone(int r)
+{
+	return r == -ENOENT || r == -ESRCH || r == -ESTALE || r == -EBADF;
+}
+
+/* Put the owner's options back. Restored or gone: it leaves the journal. Neither:
+ * it stays there, so that the next start tries again, and never arms it anew. */
 static void disarm(struct engine *e, struct tracked *t)
 {
 	struct backend *b;
@@ -323,11 +406,19 @@ static void disarm(struct engine *e, struct tracked *t)
 	if (!t->armed)
 		return;
 	b = backend_of(e, t);
-	r = b ? e->ops->restore(b, &t->rec, &t->owner, &t->saved, true) : -ENOENT;
-	if (r < 0)
-		log_msg(LOG_DEBUG, NULL, "cookie %llu: cannot restore keepalive options: %s",
-			(unsigned long long)t->cookie, strerror(-r));
+	r = b ? e->ops->set_opts(b, &t->rec, &t->owner, &t->saved, true) : -ENOENT;
 	t->armed = false;
+	if (r == 0 || socket_gone(r)) {
+		journal_remove(&e->journal, t->cookie);
+	} else {
+		struct sock_event ev = event_of(e, t, NULL);
+
+		count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
+			    (unsigned long long)t->cookie, strerror(-r));
+		ev.probes = -1;
+		log_sock(LOG_WARNING, NULL, &ev, "cannot put the owner's keepalive options back: %s",
+			 strerror(-r));
+	}
 }
 
 static void left_alone(struct engine *e, struct tracked *t, int err)
@@ -342,49 +433,130 @@ static void left_alone(struct engine *e, struct tracked *t, int err)
 	row_verdict(e, t, V_LEFT_ALONE, REASON_NO_OWNER);
 }
 
-static void arm(struct engine *e, struct tracked *t)
+/* Options still journaled for a socket we do not hold armed (an earlier round could
+ * not put them back): put them back now instead of saving what is there. */
+static void restore_stray(struct engine *e, struct tracked *t)
 {
-	const struct policy *p = pol(e, t->policy);
-	struct backend *b = backend_of(e, t);
-	struct sock_event ev;
-	struct ka_opts want;
-	int r;
+	const struct journal_entry *je = journal_find(&e->journal, t->cookie);
 
-	policy_arm_opts(p, tracked_idle_ms(t, e->now), t->rec.probes, &want);
-	r = b ? e->ops->arm(b, &t->rec, &t->owner, &want, &t->saved) : -ENOENT;
-	if (r < 0) {
-		left_alone(e, t, r);
-		return;
-	}
-	/* the deadline counts from now, not from the start of the round: finding owners
-	 * and arming a thousand sockets can take longer than an interval */
-	verdict_armed(t, p, elapsed_clock_ms());
-	e->stats.probes_armed++;
-	ev = event_of(e, t, NULL);
-	ev.probes = -1;
-	log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
-		 p->probes, (unsigned long long)(p->interval_ms / 1000));
-	row_verdict(e, t, V_PROBING, REASON_NONE);
+	t->saved = je->saved;
+	t->armed = true;
+	disarm(e, t);
+	t->state = TS_SUSPECT;
+	row_verdict(e, t, V_SUSPECT, REASON_NONE);
 }
 
-/* A socket that left the established table while we probed it. Before the kernel's
- * own keepalive could have given up, only an RST takes a socket out of the hash
- * without a trace: the peer answered a probe with one (it rebooted and lost the
- * connection) or sent one anyway. A socket still found in another state (TIME_WAIT,
- * FIN_WAIT, CLOSE_WAIT...) was closed normally by one side. */
-static void gone_while_probing(struct engine *e, struct tracked *t)
+/* Arm this round's suspects in three steps, so that a crash at any point leaves
+ * nothing the next start cannot undo: read the owners' options, write them all to
+ * the journal at once, then arm. No journal, no probes. */
+static void arm_round(struct engine *e)
+{
+	bool was_dirty = e->journal.dirty;
+	size_t journaled = 0;
+	int r;
+
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct work_item *w = &e->work[i];
+		struct tracked *t = w->t;
+		struct backend *b;
+		struct journal_entry je;
+
+		if (!t || w->step != STEP_ARM)
+			continue;
+		if (journal_find(&e->journal, t->cookie)) {
+			restore_stray(e, t);
+			continue;
+		}
+		b = backend_of(e, t);
+		r = b ? e->ops->get_opts(b, &t->rec, &t->owner, &t->saved) : -ENOENT;
+		if (r < 0) {
+			left_alone(e, t, r);
+			continue;
+		}
+		je = (struct journal_entry){ .netns = t->rec.netns, .cookie = t->cookie,
+					     .inode = t->rec.inode, .saved = t->saved };
+		if (journal_add(&e->journal, &je) < 0) {
+			count_error(e, ERR_MEMORY, "no memory for the probe journal");
+			continue;
+		}
+		w->journaled = true;
+		journaled++;
+	}
+	if (!journaled)
+		return;
+	r = journal_sync(&e->journal);
+	if (r < 0) {
+		count_error(e, ERR_JOURNAL, "cannot write %s: %s", e->journal.path, strerror(-r));
+		log_msg(LOG_ERR, NULL, "cannot write the probe journal %s: %s; probing none of "
+			"%zu suspects this round", e->journal.path, strerror(-r), journaled);
+		for (size_t i = 0; i < e->nwork; i++) {
+			struct work_item *w = &e->work[i];
+
+			if (!w->journaled)
+				continue;
+			journal_remove(&e->journal, w->t->cookie);
+			w->journaled = false;
+			row_verdict(e, w->t, V_SUSPECT, REASON_NONE);
+		}
+		e->journal.dirty = was_dirty; /* the file still holds what it held */
+		return;
+	}
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct work_item *w = &e->work[i];
+		struct tracked *t = w->t;
+		const struct policy *p;
+		struct sock_event ev;
+		struct ka_opts want;
+
+		if (!w->journaled)
+			continue;
+		p = pol(e, t->policy);
+		policy_arm_opts(p, tracked_idle_ms(t, e->now), &want);
+		r = e->ops->set_opts(backend_of(e, t), &t->rec, &t->owner, &want, true);
+		t->armed = true; /* whatever part was set is put back */
+		if (r < 0) {
+			disarm(e, t);
+			left_alone(e, t, r);
+			continue;
+		}
+		/* the deadline counts from now, not from the start of the round: finding
+		 * owners and arming a thousand sockets can take longer than an interval */
+		verdict_armed(t, p, elapsed_clock_ms());
+		e->stats.probes_armed++;
+		ev = event_of(e, t, NULL);
+		ev.probes = -1;
+		log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
+			 p->probes, (unsigned long long)(p->interval_ms / 1000));
+		row_verdict(e, t, V_PROBING, REASON_NONE);
+	}
+}
+
+/* A probed socket that left the established table, or no longer matches. Query it
+ * (query_r: the answer of a query already made, 1 for none): still there (another
+ * state, another policy, missed by a listing that is not atomic), its options go
+ * back. Not there before the kernel's own keepalive could have given up, only an
+ * RST takes a socket out of the hash without a trace: the peer answered a probe with
+ * one (it rebooted and lost the connection) or sent one anyway. */
+static void gone_while_probing(struct engine *e, struct tracked *t, int query_r)
 {
 	const struct policy *p = pol(e, t->policy);
-	uint64_t kernel_gives_up = t->armed_at +
-		(uint64_t)(p->probes + KR_KEEPCNT_MARGIN) * p->interval_ms;
+	unsigned left = KR_MAX_KEEPCNT > t->probes_base ? KR_MAX_KEEPCNT - t->probes_base : 0;
+	uint64_t kernel_gives_up = t->armed_at + (uint64_t)left * p->interval_ms;
 	enum reason why = REASON_CLOSED_WHILE_PROBING;
 	struct backend *b = backend_of(e, t);
 	struct sock_event ev;
 	struct sock_rec fresh;
 
-	if (b && e->ops->query(b, &t->rec, &fresh) == -ENOENT && e->now < kernel_gives_up)
-		why = REASON_RESET_ON_PROBE;
-	t->armed = false; /* nothing left to restore */
+	if (query_r == 1)
+		query_r = b ? e->ops->query(b, &t->rec, &fresh) : -ENOENT;
+	if (query_r == -ENOENT) {
+		if (e->now < kernel_gives_up)
+			why = REASON_RESET_ON_PROBE;
+		t->armed = false; /* nothing left to restore */
+		journal_remove(&e->journal, t->cookie);
+	} else {
+		disarm(e, t);
+	}
 	t->reason = why;
 	e->stats.gone++;
 	ev = event_of(e, t, reason_name(why));
@@ -395,6 +567,7 @@ static void gone_while_probing(struct engine *e, struct tracked *t)
 static unsigned process_work(struct engine *e)
 {
 	unsigned alive = 0;
+	bool arms = false;
 
 	for (size_t i = 0; i < e->nwork; i++) {
 		struct work_item *w = &e->work[i];
@@ -405,7 +578,7 @@ static unsigned process_work(struct engine *e)
 			continue;
 		switch (w->step) {
 		case STEP_ARM:
-			arm(e, t);
+			arms = true;
 			break;
 		case STEP_ALIVE:
 			disarm(e, t);
@@ -421,12 +594,18 @@ static unsigned process_work(struct engine *e)
 			/* No probe left (data queued: the retransmit timer runs instead). */
 			disarm(e, t);
 			t->state = TS_SUSPECT;
+			ev = event_of(e, t, NULL);
+			ev.probes = -1;
+			log_sock(LOG_DEBUG, NULL, &ev, "no probe went out by the deadline (data in "
+				 "flight): options restored, probing again later");
 			row_verdict(e, t, V_INCONCLUSIVE, REASON_NONE);
 			break;
 		default:
 			break;
 		}
 	}
+	if (arms)
+		arm_round(e);
 	return alive;
 }
 
@@ -440,7 +619,8 @@ static void reap(struct engine *e, struct work_item *w, const struct sock_event 
 
 	if (r == 0) {
 		e->stats.reaped++;
-		e->reaped_by[t->policy * REASON_COUNT + t->reason]++;
+		if (e->reaped_by)
+			e->reaped_by[t->policy * REASON_COUNT + t->reason]++;
 		log_sock(LOG_NOTICE, MSGID_REAPED, ev, "reaped");
 		row_verdict(e, t, V_REAPED, t->reason);
 	} else if (r == -ENOENT) {
@@ -449,7 +629,7 @@ static void reap(struct engine *e, struct work_item *w, const struct sock_event 
 		log_sock(LOG_DEBUG, MSGID_GONE, ev, "already gone");
 		row_verdict(e, t, V_GONE, t->reason);
 	} else {
-		e->stats.errors++;
+		count_error(e, ERR_DESTROY, "SOCK_DESTROY: %s", strerror(-r));
 		log_sock(LOG_ERR, NULL, ev, "SOCK_DESTROY failed: %s", strerror(-r));
 		row_verdict(e, t, V_ERROR, t->reason);
 	}
@@ -472,7 +652,7 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 	if (!dead || !items) {
 		free(dead);
 		free(items);
-		e->stats.errors++;
+		count_error(e, ERR_MEMORY, "no memory to judge %zu dead connections", n);
 		log_msg(LOG_ERR, NULL, "out of memory: %zu dead connections wait", n);
 		return;
 	}
@@ -550,8 +730,8 @@ static void sweep(struct engine *e)
 				continue;
 			if (n && !n->dumped)
 				continue; /* its namespace could not be listed this time */
-			if (n && t->state == TS_PROBING)
-				gone_while_probing(e, t);
+			if (t->state == TS_PROBING)
+				gone_while_probing(e, t, 1);
 			verdict_forget(vt, t);
 		}
 	}
@@ -559,6 +739,7 @@ static void sweep(struct engine *e)
 
 static void list_namespace(struct engine *e, struct netns *n)
 {
+	uint64_t scanned = e->stats.scanned, matched = e->stats.matched;
 	int r;
 
 	e->cur = n;
@@ -570,12 +751,27 @@ static void list_namespace(struct engine *e, struct netns *n)
 			break;
 		report_truncate(&e->report, rows_mark);
 		e->ndeferred = deferred_mark;
+		e->stats.scanned = scanned; /* counted again by the next attempt */
+		e->stats.matched = matched;
 		log_msg(LOG_DEBUG, NULL, "socket dump interrupted, starting over");
 	}
 	n->dumped = r == 0;
 	if (r < 0) {
-		e->stats.errors++;
+		count_error(e, ERR_DUMP, "dump of %s: %s", n->name, strerror(-r));
 		log_msg(LOG_ERR, NULL, "socket dump of network namespace %s failed: %s", n->name,
+			strerror(-r));
+	}
+}
+
+/* Removals from the journal are written once a round. Failing that, a restart would
+ * put back once more what is back already: harmless, but said. */
+static void sync_journal(struct engine *e)
+{
+	int r = journal_sync(&e->journal);
+
+	if (r < 0) {
+		count_error(e, ERR_JOURNAL, "cannot write %s: %s", e->journal.path, strerror(-r));
+		log_msg(LOG_ERR, NULL, "cannot write the probe journal %s: %s", e->journal.path,
 			strerror(-r));
 	}
 }
@@ -598,11 +794,12 @@ int engine_scan(struct engine *e, uint64_t now)
 		list_namespace(e, e->netns.ns[i]);
 	t_dump = elapsed_clock_ms();
 	e->stats.last_scanned = e->stats.scanned - scanned_before;
-	sweep(e);
 	fill_owners(e);
+	sweep(e);
 	t_owners = elapsed_clock_ms();
 	alive = process_work(e);
 	reap_dead(e, alive);
+	sync_journal(e);
 	e->stats.last_scan_ms = elapsed_clock_ms() - t0;
 	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets in %zu namespaces, dump %llu ms, owners %llu ms, "
 		"probes and reaps %llu ms", (unsigned long long)e->stats.last_scanned, e->netns.n,
@@ -642,11 +839,14 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 			fresh.netns = t->rec.netns;
 			if (r == -ENOENT || (r == 0 && (!sock_is_candidate(&fresh) ||
 							!(p->states & (1u << fresh.state))))) {
-				gone_while_probing(e, t);
+				gone_while_probing(e, t, r);
 				verdict_forget(vt, t);
 				continue;
 			}
 			if (r < 0) {
+				/* ask again an interval later, not at once: the deadline passed */
+				t->deadline = now + p->interval_ms;
+				count_error(e, ERR_QUERY, "query of a probed socket: %s", strerror(-r));
 				log_msg(LOG_WARNING, NULL, "query of a probed socket failed: %s",
 					strerror(-r));
 				continue;
@@ -659,6 +859,7 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 		}
 	}
 	reap_dead(e, process_work(e));
+	sync_journal(e);
 	log_msg(LOG_DEBUG, NULL, "verdicts: %u sockets due, %llu ms", due,
 		(unsigned long long)(elapsed_clock_ms() - t0));
 	return 0;
@@ -685,48 +886,94 @@ static size_t count_state(const struct engine *e, enum track_state st)
 	return n;
 }
 
-/* On stop and reload: at most one owner lookup for all the sockets whose descriptor
- * moved, not one per socket (thousands may be armed). */
-void engine_restore_all(struct engine *e)
+static void restore_failed(struct engine *e, const struct journal_entry *je, int r)
 {
-	struct verdict_table *vt = &e->verdicts;
+	count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
+		    (unsigned long long)je->cookie, strerror(-r));
+	log_msg(LOG_WARNING, NULL, "cannot put the owner's keepalive options back on socket "
+		"inode %u (cookie %llu): %s; kept in the journal", je->inode,
+		(unsigned long long)je->cookie, strerror(-r));
+}
+
+/* Every journaled socket back as its owner had it: at start (what a crashed run
+ * left), on reload and on stop (what we armed). The owners we know are tried first;
+ * the rest are found in one lookup, not one per socket (thousands may be armed). */
+static void restore_journaled(struct engine *e)
+{
+	struct journal *j = &e->journal;
 	struct owner_map m = { 0 };
+	size_t restored = 0, failed = 0;
+	int r;
 
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t b = 0; b < vt->nbuckets; b++) {
-			for (struct tracked *t = vt->buckets[b]; t; t = t->next) {
-				struct backend *be = backend_of(e, t);
-				const struct owner *o;
-				int r;
+	for (size_t i = 0; i < j->n;) {
+		struct journal_entry *je = &j->e[i];
+		struct tracked *t = verdict_find(&e->verdicts, je->cookie);
+		struct sock_rec s = { .cookie = je->cookie, .inode = je->inode, .netns = je->netns };
+		struct owner o = t ? t->owner : (struct owner){ .fd = -1 };
 
-				if (!t->armed)
-					continue;
-				if (pass == 1) {
-					if (!(o = owner_map_get(&m, t->rec.inode))) {
-						t->armed = false; /* no process holds it any more */
-						continue;
-					}
-					t->owner = *o;
-				}
-				r = be ? e->ops->restore(be, &t->rec, &t->owner, &t->saved, false)
-				       : -ENOENT;
-				if (r == 0 || pass == 1 || r != -ESTALE)
-					t->armed = false;
-				else
-					owner_map_want(&m, t->rec.inode);
-			}
+		if (t)
+			t->armed = false;
+		je->lookup = false;
+		r = o.pid ? e->ops->set_opts(backend_in(e, je->netns), &s, &o, &je->saved, false)
+			  : -ESTALE;
+		if (r == 0) {
+			restored++;
+			journal_remove(j, je->cookie);
+			continue;
 		}
-		if (m.n == 0 || e->ops->find_owners(&m) < 0)
-			break;
+		if (r == -ESTALE) {
+			je->lookup = true;
+			owner_map_want(&m, je->inode);
+		} else {
+			restore_failed(e, je, r);
+			failed++;
+		}
+		i++;
+	}
+	if (m.n)
+		e->ops->find_owners(&m);
+	for (size_t i = 0; i < j->n;) {
+		struct journal_entry *je = &j->e[i];
+		struct sock_rec s = { .cookie = je->cookie, .inode = je->inode, .netns = je->netns };
+		const struct owner *found;
+		struct owner o;
+
+		if (!je->lookup) {
+			i++;
+			continue;
+		}
+		if (!(found = owner_map_get(&m, je->inode))) {
+			journal_remove(j, je->cookie); /* no process holds it: gone */
+			continue;
+		}
+		o = *found;
+		r = e->ops->set_opts(backend_in(e, je->netns), &s, &o, &je->saved, false);
+		if (r == 0 || socket_gone(r)) {
+			restored += r == 0;
+			journal_remove(j, je->cookie);
+			continue;
+		}
+		restore_failed(e, je, r);
+		failed++;
+		i++;
 	}
 	owner_map_free(&m);
+	if (restored || failed)
+		log_msg(LOG_INFO, NULL, "put back the keepalive options of %zu probed sockets%s",
+			restored, failed ? ", some could not be" : "");
+	sync_journal(e);
+}
+
+void engine_restore_all(struct engine *e)
+{
+	restore_journaled(e);
 }
 
 void engine_set_config(struct engine *e, struct config *cfg)
 {
 	struct verdict_table *vt = &e->verdicts;
 
-	engine_restore_all(e);
+	restore_journaled(e);
 	/* Policy indexes and verdicts belong to the old config: start over. */
 	for (size_t b = 0; b < vt->nbuckets; b++) {
 		struct tracked *t = vt->buckets[b], *next;
@@ -738,6 +985,16 @@ void engine_set_config(struct engine *e, struct config *cfg)
 	}
 	e->cfg = cfg;
 	engine_compile(e);
+	/* the journal may have moved: what the new one holds is put back first */
+	if (strcmp(config_probe_journal(cfg), e->journal.path) != 0) {
+		char err[512];
+
+		journal_finalise(&e->journal);
+		if (journal_start(e, err, sizeof(err)) < 0) {
+			count_error(e, ERR_JOURNAL, "%s", err);
+			log_msg(LOG_ERR, NULL, "%s", err);
+		}
+	}
 }
 
 const struct stats *engine_stats(struct engine *e)

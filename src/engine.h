@@ -20,8 +20,10 @@ struct engine_options {
 	bool keep_rows;           /* --once: every matched socket, for the table */
 };
 
-/* 0, or -errno (of the namespace it could not open) with nothing allocated. */
-int engine_new(struct config *cfg, const struct engine_options *o, struct engine **ret);
+/* Opens the namespaces, takes the probe journal and puts back what it holds. 0, or
+ * -errno with a message in err and nothing allocated. */
+int engine_new(struct config *cfg, const struct engine_options *o, struct engine **ret,
+	       char *err, size_t errlen);
 void engine_free(struct engine *e);
 /* Take a new config: every armed socket is restored and verdicts start over. */
 void engine_set_config(struct engine *e, struct config *cfg);

@@ -237,7 +237,8 @@ static int loop_setup(struct context *c)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if ((r = sd_event_add_signal(c->event, NULL, SIGTERM, on_stop, c)) < 0 ||
 	    (r = sd_event_add_signal(c->event, NULL, SIGINT, on_stop, c)) < 0 ||
-	    (r = sd_event_add_signal(c->event, NULL, SIGHUP, c->once ? NULL : on_reload, c)) < 0)
+	    /* a hangup ends a one-shot run in the foreground (options put back) */
+	    (r = sd_event_add_signal(c->event, NULL, SIGHUP, c->once ? on_stop : on_reload, c)) < 0)
 		return r;
 	r = sd_event_add_time(c->event, &c->deadline_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000,
 			      on_deadline, c);
@@ -310,9 +311,9 @@ int main(int argc, char **argv)
 	/* the table's rows (and their owners) are kept only when it will be printed */
 	eo.force_dry_run = c.dry_run;
 	eo.keep_rows = c.once && !c.quiet;
-	r = engine_new(c.cfg, &eo, &c.engine);
+	r = engine_new(c.cfg, &eo, &c.engine, err, sizeof(err));
 	if (r < 0) {
-		log_msg(LOG_ERR, NULL, "cannot open sock_diag netlink sockets: %s", strerror(-r));
+		log_msg(LOG_ERR, NULL, "%s", err);
 		goto out;
 	}
 	if (engine_stats(c.engine)->namespaces == 0)

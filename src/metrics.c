@@ -51,6 +51,11 @@ int metrics_write(const struct stats *st, const struct config *c, const char *pa
 	       st->breaker_trips);
 	metric(f, "kareaper_unprobeable_total", "counter",
 	       "Connections left alone for want of a reachable owner.", st->unprobeable);
+	fprintf(f, "# HELP kareaper_errors_total Failures, by what failed.\n"
+		   "# TYPE kareaper_errors_total counter\n");
+	for (int k = 0; k < ERR_KIND_COUNT; k++)
+		fprintf(f, "kareaper_errors_total{kind=\"%s\"} %llu\n",
+			error_kind_name((enum error_kind)k), (unsigned long long)st->errors_by[k]);
 	fprintf(f, "# HELP kareaper_reaped_total Connections destroyed, by policy and reason.\n"
 		   "# TYPE kareaper_reaped_total counter\n");
 	for (size_t p = 0; p < c->n_policies && p < st->n_policies; p++)

@@ -78,10 +78,11 @@ uint64_t config_min_idle_ms(const struct config *c)
 enum evidence policy_kernel_evidence(const struct policy *p, const struct sock_rec *s)
 {
 	/* icsk_probes_out counts keepalive (or zero-window) probes since the last ACK:
-	 * every incoming ACK resets it. This many unanswered in a row is the verdict the
-	 * policy would reach itself, whoever armed the probes (the owner, or an earlier
-	 * round of ours whose verdict then waited: dry run, rate limit, breaker). */
-	if (s->probes >= p->probes)
+	 * every incoming ACK resets it. This many unanswered in a row while the keepalive
+	 * timer runs is the owner's own keepalive going unanswered. Probes left counted
+	 * by an earlier round of ours (whose options were put back, so no timer runs)
+	 * are not the owner's: such a socket is probed again and judged on new probes. */
+	if (s->timer == 2 && s->probes >= p->probes)
 		return EVIDENCE_KEEPALIVE;
 	/* Retransmitting the same data this many times with no ACK at all. */
 	if (s->timer == 1 && s->unacked > 0 && s->retransmits >= p->probes)
@@ -102,16 +103,18 @@ const char *evidence_name(enum evidence e)
 	return "none";
 }
 
-void policy_arm_opts(const struct policy *p, uint64_t idle_ms, unsigned probes_out,
-		     struct ka_opts *o)
+void policy_arm_opts(const struct policy *p, uint64_t idle_ms, struct ka_opts *o)
 {
-	unsigned cnt = probes_out + p->probes + KR_KEEPCNT_MARGIN;
 	uint64_t idle_s = idle_ms / 1000;
 
 	o->keepalive = 1;
 	o->intvl_s = (int)(p->interval_ms / 1000);
-	/* the kernel compares its running count (not reset by arming) with this */
-	o->cnt = (int)(cnt > KR_MAX_KEEPCNT ? KR_MAX_KEEPCNT : cnt);
+	/* The kernel ends the connection when its running count of unanswered probes
+	 * (not reset by arming) reaches this: at most, so that only kareaper kills. */
+	o->cnt = KR_MAX_KEEPCNT;
+	/* A non-zero user timeout makes the keepalive timer end the connection as soon
+	 * as one probe is outstanding past it. */
+	o->user_timeout_ms = 0;
 	/* Once keepalive is on, TCP_KEEPIDLE below the time already idle fires the first
 	 * probe at once; after an answer the next waits one interval. */
 	o->idle_s = o->intvl_s;

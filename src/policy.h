@@ -22,15 +22,17 @@ uint64_t sock_idle_ms(const struct sock_rec *s);
 /* The smallest idle of any acting policy: below it, no socket can be a suspect. */
 uint64_t config_min_idle_ms(const struct config *c);
 
-/* The keepalive options kareaper changes on a socket, as getsockopt reads them. */
+/* The options kareaper changes on a socket, as getsockopt reads them. */
 struct ka_opts {
 	int keepalive, idle_s, intvl_s, cnt;
+	unsigned user_timeout_ms; /* TCP_USER_TIMEOUT */
 };
 
 /* What to arm on a socket idle for idle_ms so that probes leave at once, every
- * interval; probes_out: unanswered probes the kernel already counts. */
-void policy_arm_opts(const struct policy *p, uint64_t idle_ms, unsigned probes_out,
-		     struct ka_opts *o);
+ * interval. TCP_KEEPCNT goes to the kernel's maximum and TCP_USER_TIMEOUT to 0, so
+ * the kernel never ends a connection before kareaper's verdict, however late that
+ * comes (frozen, crashed): kareaper counts the probes and kills through its rails. */
+void policy_arm_opts(const struct policy *p, uint64_t idle_ms, struct ka_opts *o);
 
 enum evidence {
 	EVIDENCE_NONE,

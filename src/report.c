@@ -166,9 +166,27 @@ void report_print(const struct report *r, const struct config *c, const struct s
 
 void report_status(const struct stats *st, char *buf, size_t len)
 {
-	snprintf(buf, len, "%llu scans, %llu sockets in the last; %zu suspect, %zu probing; "
-		 "%llu alive, %llu reaped, %llu would reap so far",
-		 (unsigned long long)st->scans, (unsigned long long)st->last_scanned,
-		 st->suspect_now, st->probing_now, (unsigned long long)st->alive,
-		 (unsigned long long)st->reaped, (unsigned long long)st->would_reap);
+	int n = snprintf(buf, len, "%llu scans, %llu sockets in the last; %zu suspect, %zu probing; "
+			 "%llu alive, %llu reaped, %llu would reap so far",
+			 (unsigned long long)st->scans, (unsigned long long)st->last_scanned,
+			 st->suspect_now, st->probing_now, (unsigned long long)st->alive,
+			 (unsigned long long)st->reaped, (unsigned long long)st->would_reap);
+
+	if (st->errors && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "; %llu errors, last: %s",
+			 (unsigned long long)st->errors, st->last_error);
+}
+
+const char *error_kind_name(enum error_kind k)
+{
+	static const char *const names[] = {
+		[ERR_DUMP] = "dump",
+		[ERR_QUERY] = "query",
+		[ERR_DESTROY] = "destroy",
+		[ERR_RESTORE] = "restore",
+		[ERR_JOURNAL] = "journal",
+		[ERR_MEMORY] = "memory",
+	};
+
+	return k < ERR_KIND_COUNT ? names[k] : "?";
 }

@@ -9,11 +9,25 @@
 
 #define REASON_COUNT (REASON_NO_OWNER + 1)
 
+/* What went wrong, for kareaper_errors_total{kind=...} and STATUS. */
+enum error_kind {
+	ERR_DUMP,                 /* listing a namespace's sockets */
+	ERR_QUERY,                /* asking after one probed socket */
+	ERR_DESTROY,
+	ERR_RESTORE,              /* putting an owner's options back */
+	ERR_JOURNAL,              /* reading or writing the probe journal */
+	ERR_MEMORY,
+	ERR_KIND_COUNT,
+};
+const char *error_kind_name(enum error_kind k);
+
 struct stats {
 	uint64_t last_scanned;    /* sockets the last scan saw */
 	uint64_t last_scan_ms;    /* how long it took */
 	uint64_t scans, scanned, matched, suspects, probes_armed, alive, reaped, would_reap,
 		gone, rate_limited, breaker_trips, unprobeable, errors;
+	uint64_t errors_by[ERR_KIND_COUNT];
+	char last_error[160];     /* the latest, for STATUS; "" when none */
 	/* gauges, as of the snapshot */
 	size_t namespaces, suspect_now, probing_now;
 	/* [policy * REASON_COUNT + reason], since the config was loaded */

@@ -109,7 +109,7 @@ uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now)
 uint64_t verdict_grace_ms(const struct policy *p)
 {
 	/* The last probe needs a round trip's time to be answered; half an interval is
-	 * generous and stays well inside the KR_KEEPCNT_MARGIN intervals the kernel waits. */
+	 * generous, and the kernel waits for KR_MAX_KEEPCNT probes. */
 	return p->interval_ms / 2;
 }
 

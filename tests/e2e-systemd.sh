@@ -133,7 +133,7 @@ case $EXEC in
 		>>"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
 	;;
 esac
-if ldd "$KAREAPER" | grep -q libasan; then
+if ldd "$KAREAPER_BIN" | grep -q libasan; then
 	printf 'Environment=ASAN_OPTIONS=detect_leaks=0\n' >>"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/test.conf"
 fi
 cat >"$TMP/good.conf" <<CONF

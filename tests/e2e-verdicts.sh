@@ -22,18 +22,6 @@ policy() { # policy PORT [KEY=VALUE...]: a config with one fast policy for PORT
 	for kv in "$@"; do case $kv in global:*) ;; *) echo "$kv" ;; esac; done
 }
 
-# opts NAME: the echo server's own view of its sockets' keepalive options
-opts() {
-	local n
-	n=$(grep -c '^end' "$TMP/$1.out")
-	kill -USR1 "$(cat "$TMP/$1.pid")"
-	wait_count "$TMP/$1.out" '^end' $((n + 1)) 10
-	awk -v n="$n" '/^end/ { seen++; next } seen == n && /^opts/' "$TMP/$1.out"
-}
-echo_srv() { # echo_srv NAME PORT [ARGS]: start an echo server, remember its pid
-	start_echo "$@"
-	echo "$SRV_PID" >"$TMP/$1.pid"
-}
 
 echo_srv s5101 5101 -k 600,30,5   # live peers of a server that set its own keepalive
 echo_srv s5102 5102 -k 1,1,50     # dead peers, the owner's keepalive already probing
@@ -120,8 +108,8 @@ is "$(opts s5106 | grep -c "keepalive=0 idle=$SYS_IDLE intvl=$SYS_INTVL cnt=$SYS
 	"their options are back as they were"
 policy 5106 "dry_run = yes" >"$TMP/5106p.conf"
 kareaper_once r5106p "$TMP/5106p.conf"
-is "$(rows "$TMP/r5106p.table" 'would reap (keepalive-unanswered)')" 4 \
-	"per-policy dry_run as well (on the probes the first run left unanswered)"
+is "$(rows "$TMP/r5106p.table" 'would reap (probes-unanswered)')" 4 \
+	"per-policy dry_run as well (probed anew: the first run's probes are not the owner's)"
 is "$(established "$NS_SRV" 5106 .)" 4 "still none killed"
 
 # ---- rate limit ----
@@ -133,8 +121,8 @@ is "$(rows "$TMP/r5107.table" 'dead, rate-limited')" 2 "2 left for a later round
 check "the wait is logged" grep -q '2 dead connections wait for a later round' "$TMP/r5107.log"
 is "$(established "$NS_SRV" 5107 .)" 2 "2 still there"
 kareaper_once r5107b "$TMP/5107.conf"
-is "$(rows "$TMP/r5107b.table" 'reaped (keepalive-unanswered)')" 2 \
-	"the next round reaps the rest on the probes already unanswered, without new ones"
+is "$(rows "$TMP/r5107b.table" 'reaped (probes-unanswered)')" 2 \
+	"the next round probes the rest again and reaps them"
 is "$(established "$NS_SRV" 5107 .)" 0 "none left"
 
 # ---- circuit breaker ----
@@ -169,7 +157,8 @@ ip netns exec "$NS_SRV" "$KAREAPER" -c "$TMP/5109.conf" 2>"$TMP/d5109.log" &
 KR=$!
 T_PIDS+=("$KR")
 check "three sockets armed" wait_count "$TMP/d5109.log" 'probing with 5 keepalives' 3 20
-is "$(opts s5109 | grep -c 'keepalive=1 idle=5 intvl=5 cnt=7')" 3 "armed: our probes, keepcnt 5 + 2"
+is "$(opts s5109 | grep -c 'keepalive=1 idle=5 intvl=5 cnt=127 ut=0')" 3 \
+	"armed: our probes, TCP_KEEPCNT at the kernel's maximum"
 kill -TERM "$KR"
 wait "$KR"
 is $? 0 "SIGTERM while probing: exit 0"

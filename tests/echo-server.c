@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A small TCP echo server for the end-to-end tests.
  *
- *   echo-server -p PORT [-k IDLE,INTVL,CNT] [-W]
+ *   echo-server -p PORT [-k IDLE,INTVL,CNT] [-u USER_TIMEOUT_MS] [-W]
  *
  * Listens dual-stack on [::]:PORT (v4 clients appear v4-mapped, as on many real
- * servers). -k sets the server's own keepalive options on every accepted socket;
+ * servers). -k sets the server's own keepalive options on every accepted socket, -u
+ * its TCP_USER_TIMEOUT;
  * -W writes to every client every 200 ms (unacked data to a dead peer). Prints
  * "listening", then "closed PEER REASON" when a connection ends; on SIGUSR1 prints
- * "opts PEER keepalive=K idle=I intvl=V cnt=C" per client and "end". */
+ * "opts PEER keepalive=K idle=I intvl=V cnt=C ut=U" per client and "end". */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -57,15 +58,16 @@ static void drop(int i, const char *why)
 static void report(void)
 {
 	for (int i = 0; i < nclients; i++) {
-		int k = -1, idle = -1, intvl = -1, cnt = -1;
+		int k = -1, idle = -1, intvl = -1, cnt = -1, ut = -1;
 		socklen_t l = sizeof(int);
 
 		getsockopt(clients[i].fd, SOL_SOCKET, SO_KEEPALIVE, &k, &l);
 		getsockopt(clients[i].fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l);
 		getsockopt(clients[i].fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l);
 		getsockopt(clients[i].fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l);
-		printf("opts %s keepalive=%d idle=%d intvl=%d cnt=%d\n", clients[i].peer, k, idle,
-		       intvl, cnt);
+		getsockopt(clients[i].fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, &l);
+		printf("opts %s keepalive=%d idle=%d intvl=%d cnt=%d ut=%d\n", clients[i].peer, k,
+		       idle, intvl, cnt, ut);
 	}
 	printf("end\n");
 	fflush(stdout);
@@ -74,11 +76,11 @@ static void report(void)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
-	int port = 0, ka[3] = { 0 }, o, lfd, sfd, one = 1, zero = 0;
+	int port = 0, ka[3] = { 0 }, o, lfd, sfd, one = 1, zero = 0, user_timeout = 0;
 	bool keepalive = false, writer = false;
 	sigset_t mask;
 
-	while ((o = getopt(argc, argv, "p:k:W")) != -1) {
+	while ((o = getopt(argc, argv, "p:k:u:W")) != -1) {
 		switch (o) {
 		case 'p':
 			port = atoi(optarg);
@@ -87,6 +89,9 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%d,%d,%d", &ka[0], &ka[1], &ka[2]) != 3)
 				return 2;
 			keepalive = true;
+			break;
+		case 'u':
+			user_timeout = atoi(optarg);
 			break;
 		case 'W':
 			writer = true;
@@ -160,6 +165,9 @@ int main(int argc, char **argv)
 					setsockopt(c, IPPROTO_TCP, TCP_KEEPINTVL, &ka[1], sizeof(int));
 					setsockopt(c, IPPROTO_TCP, TCP_KEEPCNT, &ka[2], sizeof(int));
 				}
+				if (user_timeout)
+					setsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
+						   sizeof(int));
 				clients[nclients].fd = c;
 				peer_name(c, clients[nclients].peer, sizeof(clients[nclients].peer));
 				nclients++;

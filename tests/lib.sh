@@ -25,6 +25,19 @@ NS_SRV="$ID-srv"
 NS_LIVE="$ID-live"
 NS_DEAD="$ID-dead"
 
+# Every test its own /run/kareaper (the default probe journal and its lock, which
+# one kareaper at a time holds): kareaper runs in a mount namespace of its own (a
+# slave: namespaces that tests add still show in /run/netns) with
+# $TMP/run bound there, so what a killed run journaled is there for the next.
+KAREAPER_BIN=$KAREAPER
+mkdir -p "$TMP/run"
+cat >"$TMP/kareaper" <<WRAP
+#!/bin/sh
+exec unshare -m --propagation slave sh -c 'mkdir -p /run/kareaper && mount --bind "\$0" /run/kareaper && exec "\$@"' "$TMP/run" "$KAREAPER_BIN" "\$@"
+WRAP
+chmod +x "$TMP/kareaper"
+KAREAPER=$TMP/kareaper
+
 cleanup() {
 	local p ns
 	for p in "${T_AT_EXIT[@]}"; do
@@ -189,6 +202,20 @@ ping_clients() {
 	send "$1" ping
 	wait_count "$TMP/$1.out" '^answered' $((before + 1)) 30 || return 1
 	grep '^answered' "$TMP/$1.out" | tail -n 1
+}
+
+# opts NAME: the echo server NAME's own view of its sockets' options (its pid in
+# $TMP/NAME.pid), one "opts PEER keepalive=K idle=I intvl=V cnt=C ut=U" line each
+opts() {
+	local n
+	n=$(grep -c '^end' "$TMP/$1.out")
+	kill -USR1 "$(cat "$TMP/$1.pid")"
+	wait_count "$TMP/$1.out" '^end' $((n + 1)) 10
+	awk -v n="$n" '/^end/ { seen++; next } seen == n && /^opts/' "$TMP/$1.out"
+}
+echo_srv() { # echo_srv NAME PORT [ARGS]: start an echo server, remember its pid
+	start_echo "$@"
+	echo "$SRV_PID" >"$TMP/$1.pid"
 }
 
 # kareaper_once NAME CONFIG [ARGS...]: run --once in the server namespace

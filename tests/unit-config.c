@@ -62,7 +62,7 @@ static void bad_configs(void)
 	bad("[policy a]\nidle = 1500ms\n", 2, "whole seconds");
 	bad("[policy a]\nidle = 0s\n", 2, "too short");
 	bad("[policy a]\ninterval = 40000s\n", 2, "too long");
-	bad("[policy a]\nprobes = 0\n", 2, "between 1 and 125");
+	bad("[policy a]\nprobes = 0\n", 2, "between 1 and 100");
 	bad("[policy a]\nprobes = 99999999999999999999999\n", 2, "out of range");
 	bad("[policy a]\nlocal_port = 7010-7000\n", 2, "reversed port range");
 	bad("[policy a]\nlocal_port = 70000\n", 2, "bad port");

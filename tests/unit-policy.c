@@ -101,8 +101,8 @@ int main(void)
 		s.probes = 9;
 		ok(policy_kernel_evidence(p, &s) == EVIDENCE_KEEPALIVE, "9 keepalives unanswered");
 		s.timer = 0;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_KEEPALIVE,
-		   "9 unanswered, keepalive since switched off: still evidence");
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE,
+		   "9 unanswered, keepalive switched off (our options put back): not the owner's");
 		s.timer = 1;
 		s.probes = 0;
 		s.unacked = 2;

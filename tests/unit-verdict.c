@@ -43,7 +43,7 @@ static void lifecycle(void)
 	ok(verdict_observe(&r, 0, p, &s, now + 6 * S, &t) == STEP_WAIT, "probing: wait");
 	s.probes = 3;
 	ok(verdict_observe(&r, 0, p, &s, now + 17 * S, &t) == STEP_WAIT, "before deadline: wait");
-	s.probes = 4; /* the kernel went one past ours: KR_KEEPCNT_MARGIN */
+	s.probes = 4; /* the kernel goes on probing past ours */
 	ok(verdict_observe(&r, 0, p, &s, now + 18 * S, &t) == STEP_DEAD &&
 	   t->reason == REASON_PROBES_UNANSWERED && t->probes_at_verdict == 4,
 	   "deadline, probes unanswered: dead");
@@ -81,9 +81,12 @@ static void lifecycle(void)
 	ok(verdict_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
 	   "2 earlier + 2 ours: not yet 3 of ours");
 	t->state = TS_SUSPECT;
-	verdict_observe(&r, 0, p, &s, now + 21 * S, &t); /* 4 >= 3: now kernel evidence */
+	ok(verdict_observe(&r, 0, p, &s, now + 21 * S, &t) == STEP_ARM,
+	   "options put back (no keepalive timer): 4 in all is not the owner's, probe again");
+	s.timer = 2;
+	verdict_observe(&r, 0, p, &s, now + 22 * S, &t);
 	ok(t->state == TS_DEAD && t->reason == REASON_KEEPALIVE_EVIDENCE,
-	   "4 unanswered in all is evidence by itself");
+	   "4 unanswered with the owner's keepalive timer running is evidence by itself");
 
 	/* the peer becomes active: entry dropped */
 	s = idle_rec(4, 100 * S, 5);

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "journal.h"
+
+#define MAGIC "# kareaper probe journal 1"
+#define MAX_ENTRIES (1u << 22)
+
+static int open_dir(const char *path, char *dir, size_t len, const char **base);
+
+int journal_init(struct journal *j, const char *path)
+{
+	_cleanup_close_ int dfd = -1;
+	char dir[PATH_MAX], lock[NAME_MAX + 1];
+	const char *base;
+
+	memset(j, 0, sizeof(*j));
+	j->lock_fd = -1;
+	j->path = strdup(path);
+	if (!j->path)
+		return -ENOMEM;
+	dfd = open_dir(path, dir, sizeof(dir), &base);
+	if (dfd < 0)
+		return dfd;
+	if (snprintf(lock, sizeof(lock), "%s.lock", base) >= (int)sizeof(lock))
+		return -ENAMETOOLONG;
+	j->lock_fd = openat(dfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (j->lock_fd < 0)
+		return -errno;
+	if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		close(j->lock_fd);
+		j->lock_fd = -1;
+		return r;
+	}
+	return 0;
+}
+
+void journal_finalise(struct journal *j)
+{
+	if (j->path && j->lock_fd >= 0)
+		close(j->lock_fd);
+	free(j->path);
+	free(j->e);
+	memset(j, 0, sizeof(*j));
+	j->lock_fd = -1;
+}
+
+int journal_add(struct journal *j, const struct journal_entry *e)
+{
+	if (journal_find(j, e->cookie))
+		return -EEXIST;
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 64;
+		struct journal_entry *n = realloc(j->e, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		j->e = n;
+		j->cap = cap;
+	}
+	j->e[j->n++] = *e;
+	j->dirty = true;
+	return 0;
+}
+
+const struct journal_entry *journal_find(const struct journal *j, uint64_t cookie)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->e[i].cookie == cookie)
+			return &j->e[i];
+	return NULL;
+}
+
+bool journal_remove(struct journal *j, uint64_t cookie)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->e[i].cookie == cookie) {
+			j->e[i] = j->e[--j->n];
+			j->dirty = true;
+			return true;
+		}
+	return false;
+}
+
+/* One line: netns cookie inode keepalive idle intvl cnt user_timeout */
+static int parse_line(const char *l, struct journal_entry *e)
+{
+	uint64_t netns, cookie;
+	unsigned inode, ut;
+	int ka, idle, intvl, cnt, end = 0;
+
+	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u %d %d %d %d %u%n", &netns, &cookie, &inode,
+		   &ka, &idle, &intvl, &cnt, &ut, &end) != 8 || l[end] != '\0')
+		return -EBADMSG;
+	if (!cookie || !inode || (ka != 0 && ka != 1) || idle < 1 || idle > KR_MAX_KEEPIDLE_S ||
+	    intvl < 1 || intvl > KR_MAX_KEEPINTVL_S || cnt < 1 || cnt > KR_MAX_KEEPCNT ||
+	    ut > INT_MAX)
+		return -EBADMSG;
+	*e = (struct journal_entry){
+		.netns = netns, .cookie = cookie, .inode = inode,
+		.saved = { .keepalive = ka, .idle_s = idle, .intvl_s = intvl, .cnt = cnt,
+			   .user_timeout_ms = ut },
+	};
+	return 0;
+}
+
+int journal_parse(struct journal *j, const char *text, size_t len, char *err, size_t errlen)
+{
+	size_t pos = 0, lineno = 0, want = SIZE_MAX, got = 0;
+	char line[256];
+
+	j->n = 0;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t l;
+
+		if (!nl) {
+			snprintf(err, errlen, "line %zu: cut short (no newline)", lineno + 1);
+			goto bad;
+		}
+		l = (size_t)(nl - (text + pos));
+		lineno++;
+		if (l >= sizeof(line) || memchr(text + pos, '\0', l)) {
+			snprintf(err, errlen, "line %zu: not a journal line", lineno);
+			goto bad;
+		}
+		memcpy(line, text + pos, l);
+		line[l] = '\0';
+		pos += l + 1;
+		if (lineno == 1) {
+			if (strcmp(line, MAGIC) != 0) {
+				snprintf(err, errlen, "line 1: not a kareaper probe journal");
+				goto bad;
+			}
+			continue;
+		}
+		if (want != SIZE_MAX) {
+			snprintf(err, errlen, "line %zu: text after the end", lineno);
+			goto bad;
+		}
+		if (strncmp(line, "# end ", 6) == 0) {
+			char *e;
+			unsigned long long n = strtoull(line + 6, &e, 10);
+
+			if (*e || n != got) {
+				snprintf(err, errlen, "line %zu: the end says %s entries, %zu read",
+					 lineno, line + 6, got);
+				goto bad;
+			}
+			want = got;
+			continue;
+		}
+		{
+			struct journal_entry e;
+
+			if (got >= MAX_ENTRIES || parse_line(line, &e) < 0 ||
+			    journal_add(j, &e) < 0) {
+				snprintf(err, errlen, "line %zu: not a valid entry", lineno);
+				goto bad;
+			}
+			got++;
+		}
+	}
+	if (lineno == 0)
+		return 0; /* empty: nothing journaled */
+	if (want == SIZE_MAX) {
+		snprintf(err, errlen, "cut short: no end line after %zu entries", got);
+		goto bad;
+	}
+	j->dirty = false;
+	return 0;
+bad:
+	j->n = 0;
+	j->dirty = true; /* the file is not what memory says: rewrite it */
+	return -EBADMSG;
+}
+
+int journal_load(struct journal *j, char *err, size_t len)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *text = NULL;
+	size_t n = 0, cap = 0;
+	char why[160];
+	int r;
+
+	j->n = 0;
+	j->dirty = false;
+	f = fopen(j->path, "re");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, len, "%s: %s", j->path, strerror(errno));
+		return -errno;
+	}
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			char *t = realloc(text, cap = cap ? cap * 2 : 65536);
+
+			if (!t) {
+				snprintf(err, len, "%s: out of memory", j->path);
+				return -ENOMEM;
+			}
+			text = t;
+		}
+		got = fread(text + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, len, "%s: read error", j->path);
+		return -EIO;
+	}
+	r = journal_parse(j, text, n, why, sizeof(why));
+	if (r < 0)
+		snprintf(err, len, "%s: %s", j->path, why);
+	return r;
+}
+
+/* The directory of path, created (0700) when missing: /run/kareaper when run by hand
+ * (systemd's RuntimeDirectory= makes it for the service). */
+static int open_dir(const char *path, char *dir, size_t len, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || (size_t)(slash - path) >= len)
+		return -EINVAL;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash == path ? 1 : slash - path] = '\0';
+	*base = slash + 1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int journal_sync(struct journal *j)
+{
+	_cleanup_close_ int dfd = -1, fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	char dir[PATH_MAX], tmp[NAME_MAX + 1];
+	const char *base;
+	size_t len = 0, cap;
+	uint64_t rnd;
+	int r;
+
+	if (!j->dirty)
+		return 0;
+	if (j->lock_fd < 0)
+		return -ENOLCK; /* not ours to write: journal_init could not lock it */
+	dfd = open_dir(j->path, dir, sizeof(dir), &base);
+	if (dfd < 0)
+		return dfd;
+	if (j->n == 0) {
+		if (unlinkat(dfd, base, 0) < 0 && errno != ENOENT)
+			return -errno;
+		j->dirty = false;
+		return 0;
+	}
+	cap = 64 + j->n * 96;
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	len += (size_t)snprintf(buf + len, cap - len, MAGIC "\n");
+	for (size_t i = 0; i < j->n; i++) {
+		const struct journal_entry *e = &j->e[i];
+
+		len += (size_t)snprintf(buf + len, cap - len,
+					"%" PRIu64 " %" PRIu64 " %u %d %d %d %d %u\n", e->netns,
+					e->cookie, e->inode, e->saved.keepalive, e->saved.idle_s,
+					e->saved.intvl_s, e->saved.cnt, e->saved.user_timeout_ms);
+	}
+	len += (size_t)snprintf(buf + len, cap - len, "# end %zu\n", j->n);
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -errno;
+	snprintf(tmp, sizeof(tmp), ".%s.%016" PRIx64, base, rnd);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, buf, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dfd, tmp, dfd, base) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	fsync(dfd);
+	j->dirty = false;
+	return 0;
+}
