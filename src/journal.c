@@ -37,7 +37,8 @@ int journal_init(struct journal *j, const char *path)
 		return dfd;
 	if (snprintf(lock, sizeof(lock), "%s.lock", base) >= (int)sizeof(lock))
 		return -ENAMETOOLONG;
-	j->lock_fd = openat(dfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* read-only: a lock taken before the file system turned read-only stays ours */
+	j->lock_fd = openat(dfd, lock, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (j->lock_fd < 0)
 		return -errno;
 	if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {

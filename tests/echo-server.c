@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A small TCP echo server for the end-to-end tests.
  *
- *   echo-server -p PORT [-k IDLE,INTVL,CNT] [-u USER_TIMEOUT_MS] [-W]
+ *   echo-server -p PORT [-k IDLE,INTVL,CNT] [-u USER_TIMEOUT_MS] [-W] [-H]
  *
  * Listens dual-stack on [::]:PORT (v4 clients appear v4-mapped, as on many real
  * servers). -k sets the server's own keepalive options on every accepted socket, -u
  * its TCP_USER_TIMEOUT;
- * -W writes to every client every 200 ms (unacked data to a dead peer). Prints
+ * -W writes to every client every 200 ms (unacked data to a dead peer); -H keeps a
+ * connection the client shut down open (CLOSE_WAIT), printing "eof PEER". Prints
  * "listening", then "closed PEER REASON" when a connection ends; on SIGUSR1 prints
  * "opts PEER keepalive=K idle=I intvl=V cnt=C ut=U" per client and "end". */
 #include "config.h"
@@ -30,6 +31,7 @@
 static struct client {
 	int fd;
 	char peer[64];
+	bool eof;                 /* -H: the client shut down; kept in CLOSE_WAIT */
 } clients[MAXC];
 static int nclients;
 
@@ -77,10 +79,10 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
 	int port = 0, ka[3] = { 0 }, o, lfd, sfd, one = 1, zero = 0, user_timeout = 0;
-	bool keepalive = false, writer = false;
+	bool keepalive = false, writer = false, hold = false;
 	sigset_t mask;
 
-	while ((o = getopt(argc, argv, "p:k:u:W")) != -1) {
+	while ((o = getopt(argc, argv, "p:k:u:WH")) != -1) {
 		switch (o) {
 		case 'p':
 			port = atoi(optarg);
@@ -95,6 +97,9 @@ int main(int argc, char **argv)
 			break;
 		case 'W':
 			writer = true;
+			break;
+		case 'H':
+			hold = true;
 			break;
 		default:
 			return 2;
@@ -122,7 +127,8 @@ int main(int argc, char **argv)
 		p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		for (int i = 0; i < nclients; i++)
-			p[i + 2] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+			p[i + 2] = (struct pollfd){ .fd = clients[i].eof ? -1 : clients[i].fd,
+						    .events = POLLIN };
 		n = poll(p, (nfds_t)nclients + 2, writer ? 200 : -1);
 		if (n < 0 && errno != EINTR)
 			return 1;
@@ -144,7 +150,11 @@ int main(int argc, char **argv)
 			r = recv(clients[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (r > 0)
 				send(clients[i].fd, buf, (size_t)r, MSG_DONTWAIT | MSG_NOSIGNAL);
-			else if (r == 0)
+			else if (r == 0 && hold) {
+				clients[i].eof = true;
+				printf("eof %s\n", clients[i].peer);
+				fflush(stdout);
+			} else if (r == 0)
 				drop(i, "eof");
 			else if (errno != EAGAIN)
 				drop(i, strerrorname_np(errno));
@@ -169,6 +179,7 @@ int main(int argc, char **argv)
 					setsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
 						   sizeof(int));
 				clients[nclients].fd = c;
+				clients[nclients].eof = false;
 				peer_name(c, clients[nclients].peer, sizeof(clients[nclients].peer));
 				nclients++;
 			}

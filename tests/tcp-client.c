@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Holds N idle TCP connections for the end-to-end tests.
  *
- *   tcp-client -n N HOST PORT
+ *   tcp-client -n N [-s SPORT] HOST PORT
  *
+ * -s binds the connections to source ports SPORT, SPORT+1, ...
  * Prints "connected N", then reads commands on stdin:
  *   ping   send "PING\r\n" on each connection, print "answered A of N"
  *          (A = connections that got any reply within 3 s)
  *   abort  close every connection with SO_LINGER {1,0} (an RST), print "aborted"
+ *   close  shut every connection down for writing (a FIN), print "shut"
  * and exits at end of input. */
 #include "config.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +35,14 @@ int main(int argc, char **argv)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	char line[64];
-	int n = 1, o, *fds;
+	int n = 1, sport = 0, o, *fds;
 
-	while ((o = getopt(argc, argv, "n:")) != -1)
+	while ((o = getopt(argc, argv, "n:s:")) != -1) {
 		if (o == 'n')
 			n = atoi(optarg);
+		else if (o == 's')
+			sport = atoi(optarg);
+	}
 	if (optind + 2 != argc || n < 1) {
 		fprintf(stderr, "usage: tcp-client -n N HOST PORT\n");
 		return 2;
@@ -47,8 +53,15 @@ int main(int argc, char **argv)
 	}
 	fds = calloc((size_t)n, sizeof(*fds));
 	for (int i = 0; i < n; i++) {
+		struct sockaddr_storage src = { .ss_family = (sa_family_t)ai->ai_family };
+
+		/* the port sits at the same offset in sockaddr_in and sockaddr_in6 */
+		((struct sockaddr_in *)&src)->sin_port = htons((uint16_t)(sport + i));
 		fds[i] = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fds[i] < 0 || connect(fds[i], ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (fds[i] < 0 ||
+		    (sport && bind(fds[i], (void *)&src, ai->ai_family == AF_INET6 ?
+				   sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0) ||
+		    connect(fds[i], ai->ai_addr, ai->ai_addrlen) < 0) {
 			perror("tcp-client: connect");
 			return 1;
 		}
@@ -82,6 +95,11 @@ int main(int argc, char **argv)
 				fds[i] = -1;
 			}
 			printf("aborted\n");
+		} else if (strncmp(line, "close", 5) == 0) {
+			for (int i = 0; i < n; i++)
+				if (fds[i] >= 0)
+					shutdown(fds[i], SHUT_WR);
+			printf("shut\n");
 		}
 		fflush(stdout);
 	}

@@ -1,0 +1,216 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# kareaper's promises under faults: kill -9 mid-probe, SIGSTOP through a dry run, an
+# owner's TCP_USER_TIMEOUT, process= policies across scans, SIGHUP while probing, a
+# connection closing while probed, the per-minute limit, a 4-tuple alive in another
+# namespace, a journal on a full or read-only file system, a corrupt journal. What
+# counts is what the kernel does (ss -o timers, connections still there) and what
+# the owner sees (its own getsockopt), not what kareaper says.
+. "$TESTS_SRC/lib.sh"
+
+topo_setup
+SYS_IDLE=$(cat /proc/sys/net/ipv4/tcp_keepalive_time)
+SYS_INTVL=$(cat /proc/sys/net/ipv4/tcp_keepalive_intvl)
+SYS_CNT=$(cat /proc/sys/net/ipv4/tcp_keepalive_probes)
+UNTOUCHED="keepalive=0 idle=$SYS_IDLE intvl=$SYS_INTVL cnt=$SYS_CNT ut=0"
+ARMED="keepalive=1 idle=[0-9]* intvl=[0-9]* cnt=127 ut=0"
+
+# conf PORT GLOBALS POLICY-LINES: a config with one policy for PORT
+conf() {
+	printf '[global]\n%b\n[policy p%s]\nlocal_port = %s\n%b\n' "$2" "$1" "$1" "$3"
+}
+# daemon NAME CONFIG [ARGS]: kareaper in the server namespace; sets KR
+daemon() {
+	ip netns exec "$NS_SRV" "$KAREAPER" -c "$2" "${@:3}" 2>"$TMP/$1.log" &
+	KR=$!
+	T_PIDS+=("$KR")
+}
+stop() { # stop PID: SIGTERM, and its exit status
+	kill -TERM "$1"
+	wait "$1"
+}
+# timers PORT KIND: established sockets on local PORT whose ss -o timer is KIND
+timers() {
+	ip netns exec "$NS_SRV" ss -Htno state established "sport = :$1" | grep -c "timer:($2"
+}
+
+echo_srv s6101 6101               # kill -9: live peers, the owner set nothing
+echo_srv s6102 6102 -k 600,30,5   # kill -9: live peers, the owner's own keepalive
+echo_srv s6103 6103               # SIGSTOP during a dry run
+echo_srv s6104 6104 -u 3000       # the owner's TCP_USER_TIMEOUT
+echo_srv s6105 6105               # process = across scans
+echo_srv s6106 6106               # SIGHUP while probing
+echo_srv s6107 6107 -H            # CLOSE_WAIT while probed
+echo_srv s6108 6108               # max_reaps_per_minute
+echo_srv s6110 6110               # journal on a full file system
+echo_srv s6111 6111               # journal on a read-only file system
+clients c6101 "$NS_LIVE" 2 198.18.1.1 6101
+clients c6102 "$NS_LIVE" 2 2001:db8:1::1 6102
+clients c6103 "$NS_DEAD" 3 198.18.2.1 6103
+clients c6104 "$NS_DEAD" 2 198.18.2.1 6104
+clients c6105 "$NS_DEAD" 2 2001:db8:2::1 6105
+clients c6106 "$NS_DEAD" 2 198.18.2.1 6106
+clients c6107 "$NS_LIVE" 2 198.18.1.1 6107
+clients c6108 "$NS_DEAD" 5 198.18.2.1 6108
+clients c6110 "$NS_DEAD" 2 198.18.2.1 6110
+clients c6111 "$NS_DEAD" 2 198.18.2.1 6111
+kill_peer "$NS_DEAD"
+sleep 2.5 # every connection passes idle = 2s
+
+# ---- kill -9 mid-probe, restart, stop: every socket as its owner left it ----
+conf 6101-6102 'scan_interval = 60s' 'idle = 2s\ninterval = 5s\nprobes = 5' >"$TMP/k.conf"
+daemon k1 "$TMP/k.conf"
+check "four live sockets armed" wait_count "$TMP/k1.log" 'probing with 5' 4 20
+is "$(opts s6101 | grep -c "$ARMED")" 2 "armed: TCP_KEEPCNT 127, no user timeout"
+check "the journal holds all four before kill -9" grep -q '^# end 4$' "$TMP/run/probes"
+kill -KILL "$KR"
+wait "$KR" 2>/dev/null
+is "$(timers 6101 keepalive)" 2 "after kill -9 our keepalive timers run on (the trace to undo)"
+daemon k2 "$TMP/k.conf"
+check "the restart puts the journaled options back first" \
+	wait_for "$TMP/k2.log" 'put back the keepalive options of 4 probed sockets' 20
+check "before it probes anything" sh -c "grep -m1 'probing\|put back' '$TMP/k2.log' | grep -q 'put back'"
+stop "$KR"
+is $? 0 "then a clean stop"
+is "$(opts s6101 | grep -c "$UNTOUCHED")" 2 "owner that set nothing: its options exactly as before"
+is "$(opts s6102 | grep -c 'keepalive=1 idle=600 intvl=30 cnt=5 ut=0')" 2 \
+	"owner with its own keepalive: its own values, not ours"
+is "$(timers 6101 keepalive)" 0 "ss -o: no keepalive timer where the owner set none"
+check "the journal is empty, and gone" test ! -e "$TMP/run/probes"
+is "$(ping_clients c6101)" "answered 2 of 2" "the live peers still talk"
+
+# ---- SIGSTOP for many intervals in a dry run: nothing killed ----
+conf 6103 'scan_interval = 60s\ndry_run = yes' 'idle = 2s\ninterval = 1s\nprobes = 3' >"$TMP/s.conf"
+daemon s "$TMP/s.conf"
+check "three dead peers armed" wait_count "$TMP/s.log" 'probing with 3' 3 20
+kill -STOP "$KR"
+check "frozen: the kernel probes on, 12 intervals and more" wait_timer "$NS_SRV" 6103 keepalive 12
+is "$(established "$NS_SRV" 6103 .)" 3 "and ends none of them (before: at probes + 2)"
+kill -CONT "$KR"
+check "thawed: the verdicts come, as a dry run's" wait_count "$TMP/s.log" 'dry run: would reap' 3 20
+is "$(established "$NS_SRV" 6103 .)" 3 "still none killed"
+stop "$KR"
+is "$(opts s6103 | grep -c "$UNTOUCHED")" 3 "options back as they were"
+
+# ---- the owner's TCP_USER_TIMEOUT: saved, neutralised, restored ----
+conf 6104 '' 'idle = 2s\ninterval = 1s\nprobes = 3' >"$TMP/u.conf"
+kareaper_once u1 "$TMP/u.conf" --dry-run
+diag "$TMP/u1.table"
+is "$(rows "$TMP/u1.table" 'would reap (probes-unanswered)')" 2 "dry run: would reap both"
+is "$(established "$NS_SRV" 6104 .)" 2 "none killed, though a 3 s user timeout ran out with probes out"
+is "$(opts s6104 | grep -c "keepalive=0 idle=$SYS_IDLE intvl=$SYS_INTVL cnt=$SYS_CNT ut=3000")" 2 \
+	"the owner's user timeout is back"
+kareaper_once u2 "$TMP/u.conf"
+is "$(rows "$TMP/u2.table" 'reaped (probes-unanswered)')" 2 "a real run reaps them through the rails"
+is "$(established "$NS_SRV" 6104 .)" 0 "gone"
+
+# ---- process = in daemon mode, across several scans ----
+conf 6105 'scan_interval = 1s\ndry_run = yes' 'process = echo-server\nidle = 2s\ninterval = 5s\nprobes = 5' \
+	>"$TMP/p.conf"
+daemon p "$TMP/p.conf" -v
+check "two armed" wait_count "$TMP/p.log" 'probing with 5' 2 20
+n=$(grep -c '^.*scan: ' "$TMP/p.log")
+check "four more scans" wait_count "$TMP/p.log" 'scan: ' $((n + 4)) 20
+is "$(grep -c 'probing with 5' "$TMP/p.log")" 2 "armed once, not again every scan"
+is "$(opts s6105 | grep -c "$ARMED")" 2 "still armed"
+stop "$KR"
+is $? 0 "stopped"
+is "$(opts s6105 | grep -c "$UNTOUCHED")" 2 "the owner's options restored on stop"
+
+# ---- SIGHUP while probing: armed sockets restored by the reload ----
+conf 6106 'scan_interval = 60s\ndry_run = yes' 'idle = 2s\ninterval = 5s\nprobes = 5' >"$TMP/h.conf"
+daemon h "$TMP/h.conf"
+check "two armed" wait_count "$TMP/h.log" 'probing with 5' 2 20
+conf 6106 'scan_interval = 60s\ndry_run = yes' 'action = ignore' >"$TMP/h.conf"
+kill -HUP "$KR"
+check "reloaded" wait_for "$TMP/h.log" 'configuration reloaded' 10
+is "$(opts s6106 | grep -c "$UNTOUCHED")" 2 "the reload put the owner's options back"
+is "$(timers 6106 keepalive)" 0 "no keepalive timer left"
+stop "$KR"
+
+# ---- a probed connection moves to CLOSE_WAIT ----
+conf 6107 'scan_interval = 60s' 'idle = 2s\ninterval = 2s\nprobes = 2' >"$TMP/c.conf"
+daemon c "$TMP/c.conf"
+check "two live sockets armed" wait_count "$TMP/c.log" 'probing with 2' 2 20
+send c6107 close
+check "the clients shut down: the server's ends in CLOSE_WAIT" wait_count "$TMP/s6107.out" '^eof' 2 10
+check "at the deadline: ended while probing" wait_count "$TMP/c.log" 'connection ended while probing' 2 20
+is "$(opts s6107 | grep -c "$UNTOUCHED")" 2 "still there, so its options are put back"
+is "$(ip netns exec "$NS_SRV" ss -Htno state close-wait 'sport = :6107' | grep -c 'timer:(keepalive')" 0 \
+	"no keepalive timer on the CLOSE_WAIT sockets"
+stop "$KR"
+
+# ---- max_reaps_per_minute ----
+conf 6108 'scan_interval = 1s\nmax_reaps_per_minute = 2\nbreaker_share = 100%' \
+	'idle = 2s\ninterval = 1s\nprobes = 2' >"$TMP/m.conf"
+daemon m "$TMP/m.conf" -v
+check "two reaped" wait_count "$TMP/m.log" 'reaped:' 2 30
+check "the rest wait" wait_for "$TMP/m.log" 'wait for a later round' 20
+n=$(grep -c 'scan: ' "$TMP/m.log")
+check "three more scans" wait_count "$TMP/m.log" 'scan: ' $((n + 3)) 20
+is "$(grep -c 'reaped:' "$TMP/m.log")" 2 "still two within the minute"
+is "$(established "$NS_SRV" 6108 .)" 3 "three left for the next minute"
+stop "$KR"
+
+# ---- the same 4-tuple in two namespaces, namespaces = a path list ----
+NS_A="$ID-a" NS_CA="$ID-ca" NS_B="$ID-b" NS_CB="$ID-cb"
+for ns in "$NS_A" "$NS_CA" "$NS_B" "$NS_CB"; do ns_add "$ns"; done
+link "$NS_A" v 198.18.9.1 2001:db8:9::1 "$NS_CA" eth0 198.18.9.2 2001:db8:9::2
+link "$NS_B" v 198.18.9.1 2001:db8:9::1 "$NS_CB" eth0 198.18.9.2 2001:db8:9::2
+start sa "$NS_A" "$TESTS_BIN/echo-server" -p 6109
+start sb "$NS_B" "$TESTS_BIN/echo-server" -p 6109
+wait_for "$TMP/sa.out" '^listening' 10 && wait_for "$TMP/sb.out" '^listening' 10 || bail "servers"
+start ca "$NS_CA" "$TESTS_BIN/tcp-client" -n 1 -s 40009 198.18.9.1 6109
+start cb "$NS_CB" "$TESTS_BIN/tcp-client" -n 1 -s 40009 198.18.9.1 6109
+wait_for "$TMP/ca.out" '^connected' 10 && wait_for "$TMP/cb.out" '^connected' 10 || bail "clients"
+kill_peer "$NS_CA"
+sleep 2.5
+conf 6109 "namespaces = /run/netns/$NS_A, /run/netns/$NS_B" 'idle = 2s\ninterval = 1s\nprobes = 2' \
+	>"$TMP/t.conf"
+"$KAREAPER" --once -c "$TMP/t.conf" >"$TMP/t.table" 2>"$TMP/t.log"
+diag "$TMP/t.table"
+is "$(grep -c "^$NS_A .*198.18.9.2:40009 .*reaped (probes-unanswered)" "$TMP/t.table")" 1 \
+	"the dead one reaped in its namespace"
+is "$(grep -c "^$NS_B .*198.18.9.2:40009 .*alive" "$TMP/t.table")" 1 \
+	"its twin, same 4-tuple, alive in the other"
+is "$(ip netns exec "$NS_B" ss -Htn state established 'sport = :6109' | grep -c ':40009')" 1 \
+	"and still established"
+is "$(ping_clients cb)" "answered 1 of 1" "and still talking"
+
+# ---- the journal cannot be written: nothing is armed, and it says so ----
+mkdir "$TMP/full"
+mount -t tmpfs -o size=16k tmpfs "$TMP/full" || bail "tmpfs"
+at_exit "umount -l '$TMP/full' 2>/dev/null"
+dd if=/dev/zero of="$TMP/full/fill" bs=4k 2>/dev/null
+conf 6110 "scan_interval = 1s\nprobe_journal = $TMP/full/probes\nmetrics_file = $TMP/m6110.prom" \
+	'idle = 2s\ninterval = 1s\nprobes = 2' >"$TMP/f.conf"
+daemon f "$TMP/f.conf"
+check "full file system: the error is logged" \
+	wait_for "$TMP/f.log" 'cannot write the probe journal .*No space left on device; probing none of 2' 20
+check "in the metrics" wait_for "$TMP/m6110.prom" '^kareaper_errors_total{kind="journal"} [1-9]' 10
+is "$(grep -c 'probing with' "$TMP/f.log")" 0 "nothing armed"
+is "$(opts s6110 | grep -c "$UNTOUCHED")" 2 "the owner's options untouched"
+rm -f "$TMP/full/fill"
+check "room again: probed" wait_count "$TMP/f.log" 'probing with 2' 2 20
+check "and reaped" wait_count "$TMP/f.log" 'reaped:' 2 20
+stop "$KR"
+conf 6111 "scan_interval = 1s\nprobe_journal = $TMP/full/probes" 'idle = 2s\ninterval = 1s\nprobes = 2' \
+	>"$TMP/r.conf"
+mount -o remount,ro "$TMP/full"
+daemon r "$TMP/r.conf"
+check "read-only file system: the error is logged" \
+	wait_for "$TMP/r.log" 'cannot write the probe journal .*Read-only file system; probing none' 20
+is "$(grep -c 'probing with' "$TMP/r.log")" 0 "nothing armed"
+is "$(opts s6111 | grep -c "$UNTOUCHED")" 2 "the owner's options untouched"
+is "$(established "$NS_SRV" 6111 .)" 2 "nothing killed"
+stop "$KR"
+mount -o remount,rw "$TMP/full"
+
+# ---- a corrupt journal is reported and ignored ----
+printf 'not a journal\n' >"$TMP/run/probes"
+kareaper_once j "$TMP/u.conf"
+is $? 0 "a corrupt journal does not stop kareaper"
+check "it is reported" grep -q 'probe journal ignored: .*not a kareaper probe journal' "$TMP/j.log"
+check "and replaced" test ! -e "$TMP/run/probes"
+
+done_testing

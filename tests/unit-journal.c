@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The probe journal: its text, what a damaged one does, atomic rewrite, the lock. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "tap.h"
+
+#define HDR "# kareaper probe journal 1\n"
+
+static int parse(const char *text, size_t *n, char *why)
+{
+	struct journal j = { .lock_fd = -1 };
+	int r = journal_parse(&j, text, strlen(text), why, 160);
+
+	*n = j.n;
+	free(j.e);
+	return r;
+}
+
+static void text(void)
+{
+	char why[160];
+	size_t n;
+
+	ok(parse("", &n, why) == 0 && n == 0, "an empty file: nothing journaled");
+	ok(parse(HDR "4026531840 77 1234 0 7200 75 9 0\n"
+		     "4026531840 78 1235 1 600 30 5 3000\n# end 2\n", &n, why) == 0 && n == 2,
+	   "two entries");
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "garbage\n", "not a kareaper probe journal" },
+		{ HDR "4026531840 77 1234 0 7200 75 9 0\n", "cut short" },
+		{ HDR "4026531840 77 1234 0 7200 75 9 0\n# end 2\n", "the end says 2" },
+		{ HDR "4026531840 77 1234 0 7200 75 9 0\n# end 1", "no newline" },
+		{ HDR "4026531840 77 1234 2 7200 75 9 0\n# end 1\n", "not a valid entry" },
+		{ HDR "4026531840 77 1234 0 7200 75 128 0\n# end 1\n", "not a valid entry" },
+		{ HDR "4026531840 0 1234 0 7200 75 9 0\n# end 1\n", "not a valid entry" },
+		{ HDR "4026531840 77 1234 0 7200 75 9\n# end 1\n", "not a valid entry" },
+		{ HDR "4026531840 77 1234 0 7200 75 9 0 x\n# end 1\n", "not a valid entry" },
+		{ HDR "1 77 1234 0 7200 75 9 0\n1 77 1234 0 7200 75 9 0\n# end 2\n",
+		  "not a valid entry" },
+		{ HDR "# end 0\n1 77 1234 0 7200 75 9 0\n", "text after the end" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = parse(bad[i].text, &n, why);
+
+		ok(r == -EBADMSG && n == 0 && strstr(why, bad[i].why),
+		   "damaged journal %zu refused, nothing kept (%s)", i, why);
+	}
+	{
+		char nul[] = HDR "1 77 1234 0 7200 75 9 0\n# end 1\n";
+		struct journal j = { .lock_fd = -1 };
+
+		nul[sizeof(HDR) + 3] = '\0';
+		ok(journal_parse(&j, nul, sizeof(nul) - 1, why, sizeof(why)) == -EBADMSG,
+		   "a NUL inside a line refused");
+		free(j.e);
+	}
+}
+
+static void file(void)
+{
+	char dir[] = "/tmp/kareaper-journal.XXXXXX", path[256], err[256], tmp[300];
+	struct journal j, k;
+	struct journal_entry e = { .netns = 4026531840u, .cookie = 99, .inode = 4242,
+				   .saved = { 1, 600, 30, 5, 3000 } };
+	struct stat st;
+
+	ok(mkdtemp(dir) != NULL, "a directory");
+	snprintf(path, sizeof(path), "%s/run/probes", dir);
+	ok(journal_init(&j, path) == 0, "journal_init creates its directory and takes the lock");
+	ok(journal_init(&k, path) == -EBUSY, "a second holder is refused: EBUSY");
+	journal_finalise(&k);
+	ok(journal_load(&j, err, sizeof(err)) == 0 && j.n == 0, "no file yet: empty");
+	ok(journal_add(&j, &e) == 0 && journal_add(&j, &e) == -EEXIST, "one entry per cookie");
+	ok(journal_sync(&j) == 0 && stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+	   "written, mode 0600");
+	j.n = 0;
+	ok(journal_load(&j, err, sizeof(err)) == 0 && j.n == 1 &&
+	   memcmp(&j.e[0].saved, &e.saved, sizeof(e.saved)) == 0 && j.e[0].inode == 4242,
+	   "read back as written");
+	ok(journal_remove(&j, 99) && journal_sync(&j) == 0 && stat(path, &st) < 0,
+	   "the last entry removed: the file is gone");
+	journal_add(&j, &e);
+	journal_finalise(&j);
+	ok(journal_init(&k, path) == 0, "the lock is free once finalised");
+	/* a planted link where the file goes is replaced, never written through */
+	snprintf(tmp, sizeof(tmp), "%s/victim", dir);
+	fclose(fopen(tmp, "w"));
+	ok(symlink(tmp, path) == 0, "a symlink planted at the journal's path");
+	ok(journal_add(&k, &e) == 0 && journal_sync(&k) == 0, "written");
+	ok(lstat(path, &st) == 0 && S_ISREG(st.st_mode), "the link replaced by the file");
+	ok(stat(tmp, &st) == 0 && st.st_size == 0, "the link's target untouched");
+	journal_remove(&k, 99);
+	journal_sync(&k);
+	journal_finalise(&k);
+	snprintf(tmp, sizeof(tmp), "rm -rf '%s'", dir);
+	ok(system(tmp) == 0, "cleaned up");
+}
+
+int main(void)
+{
+	text();
+	file();
+	return done_testing();
+}
