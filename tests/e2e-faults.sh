@@ -44,6 +44,8 @@ echo_srv s6107 6107 -H            # CLOSE_WAIT while probed
 echo_srv s6108 6108               # max_reaps_per_minute
 echo_srv s6110 6110               # journal on a full file system
 echo_srv s6111 6111               # journal on a read-only file system
+echo_srv s6112 6112 -W            # data in flight: no probe goes out
+echo_srv s6113 6113               # SIGHUP under --once
 clients c6101 "$NS_LIVE" 2 198.18.1.1 6101
 clients c6102 "$NS_LIVE" 2 2001:db8:1::1 6102
 clients c6103 "$NS_DEAD" 3 198.18.2.1 6103
@@ -54,6 +56,11 @@ clients c6107 "$NS_LIVE" 2 198.18.1.1 6107
 clients c6108 "$NS_DEAD" 5 198.18.2.1 6108
 clients c6110 "$NS_DEAD" 2 198.18.2.1 6110
 clients c6111 "$NS_DEAD" 2 198.18.2.1 6111
+clients c6113 "$NS_DEAD" 2 198.18.2.1 6113
+NS_D2="$ID-d2" # its peers die later, on their own clock
+ns_add "$NS_D2"
+link "$NS_SRV" vd2 198.18.4.1 2001:db8:4::1 "$NS_D2" eth0 198.18.4.2 2001:db8:4::2
+clients c6112 "$NS_D2" 2 198.18.4.1 6112
 kill_peer "$NS_DEAD"
 sleep 2.5 # every connection passes idle = 2s
 
@@ -205,6 +212,30 @@ is "$(opts s6111 | grep -c "$UNTOUCHED")" 2 "the owner's options untouched"
 is "$(established "$NS_SRV" 6111 .)" 2 "nothing killed"
 stop "$KR"
 mount -o remount,rw "$TMP/full"
+
+# ---- no probe went out by the deadline (data in flight): options put back ----
+kill_peer "$NS_D2"
+sleep 2.5
+conf 6112 'scan_interval = 60s' 'idle = 2s\ninterval = 1s\nprobes = 9' >"$TMP/i.conf"
+daemon i "$TMP/i.conf" -v
+check "two armed" wait_count "$TMP/i.log" 'probing with 9' 2 20
+check "inconclusive at the deadline: the kernel retransmits instead of probing" \
+	wait_count "$TMP/i.log" 'no probe went out by the deadline' 2 30
+is "$(opts s6112 | grep -c "$UNTOUCHED")" 2 "options put back at once, not left for a later round"
+stop "$KR"
+
+# ---- SIGHUP ends a --once run like SIGTERM ----
+conf 6113 '' 'idle = 2s\ninterval = 5s\nprobes = 5' >"$TMP/o.conf"
+ip netns exec "$NS_SRV" "$KAREAPER" --once -c "$TMP/o.conf" >"$TMP/o.table" 2>"$TMP/o.log" &
+KR=$!
+T_PIDS+=("$KR")
+check "two armed" wait_count "$TMP/o.log" 'probing with 5' 2 20
+kill -HUP "$KR"
+wait "$KR"
+is $? 0 "SIGHUP under --once: exit 0"
+check "as a stop" grep -q 'stopping on signal Hangup' "$TMP/o.log"
+is "$(opts s6113 | grep -c "$UNTOUCHED")" 2 "options put back"
+is "$(established "$NS_SRV" 6113 .)" 2 "nothing killed"
 
 # ---- a corrupt journal is reported and ignored ----
 printf 'not a journal\n' >"$TMP/run/probes"
