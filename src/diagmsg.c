@@ -263,6 +263,8 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 	m = mnl_nlmsg_get_payload(nlh);
 	if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
 		return -EBADMSG;
+	if (m->idiag_state >= 32) /* TCP_* states are bits of a u32 mask everywhere */
+		return -EBADMSG;
 
 	memset(s, 0, sizeof(*s));
 	s->family = m->idiag_family;
@@ -335,6 +337,16 @@ static int diag_noop_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* The kernel's error, as a positive errno; anything else is not a kernel reply. */
+static int errno_of(int err)
+{
+	if (err < 0 && err > -4096)
+		return -err;
+	if (err > 0 && err < 4096) /* some subsystems send it positive */
+		return err;
+	return EPROTO;
+}
+
 static int diag_error_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
@@ -345,7 +357,7 @@ static int diag_error_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (e->error == 0)
 		return MNL_CB_STOP; /* an ACK */
-	errno = e->error < 0 ? -e->error : e->error;
+	errno = errno_of(e->error);
 	return MNL_CB_ERROR;
 }
 
@@ -358,7 +370,7 @@ static int diag_done_cb(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(err))) {
 		memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
 		if (err < 0) {
-			errno = -err;
+			errno = errno_of(err);
 			return MNL_CB_ERROR;
 		}
 	}
@@ -373,18 +385,25 @@ int diag_walk_buffer(struct diag_walk *w, const void *buf, size_t len)
 		[NLMSG_DONE] = diag_done_cb,
 		[NLMSG_OVERRUN] = diag_noop_cb,
 	};
-	const struct nlmsghdr *nlh = buf;
-	int left = (int)len, r;
+	const char *p = buf;
+	size_t whole = 0;
+	int r;
 
 	/* A receive buffer holds whole messages: one cut short is a broken reply. The
-	 * whole ones before it are still delivered. */
-	while (mnl_nlmsg_ok(nlh, left))
-		nlh = mnl_nlmsg_next(nlh, &left);
-	r = mnl_cb_run2(buf, len - (size_t)left, w->seq, w->portid, diag_data_cb, w, ctl,
-			NLMSG_MIN_TYPE);
+	 * whole ones before it are still delivered. Lengths are checked here, unsigned:
+	 * mnl_nlmsg_ok compares them as int, and takes 2 GiB and more for negative. */
+	while (len - whole >= sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *nlh = (const void *)(p + whole);
+
+		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len - whole)
+			break;
+		whole += NLMSG_ALIGN(nlh->nlmsg_len) < len - whole ? NLMSG_ALIGN(nlh->nlmsg_len)
+								   : len - whole;
+	}
+	r = mnl_cb_run2(buf, whole, w->seq, w->portid, diag_data_cb, w, ctl, NLMSG_MIN_TYPE);
 	if (r < 0)
 		return -errno;
-	if (r == MNL_CB_OK && left != 0)
+	if (r == MNL_CB_OK && whole != len)
 		return -EBADMSG;
 	return r;
 }

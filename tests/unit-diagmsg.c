@@ -212,6 +212,22 @@ static void synthetic(void)
 		       "NLMSG_ERROR carries the kernel's errno");
 		e->error = 0;
 		is_u64(diag_walk_buffer(&w, buf, nlh->nlmsg_len), 0, "an ACK is success");
+		/* found by fuzz-diag */
+		e->error = -2147483647 - 1;
+		is_u64((unsigned long long)-diag_walk_buffer(&w, buf, nlh->nlmsg_len), EPROTO,
+		       "an error no kernel sends (INT_MIN): EPROTO, not UB");
+		nlh->nlmsg_len = 0x80000010u;
+		is_u64((unsigned long long)-diag_walk_buffer(&w, buf, 64), EBADMSG,
+		       "a length of 2 GiB and more (negative as int to libmnl): EBADMSG");
+	}
+	{
+		memset(buf, 0, sizeof(buf));
+		m->idiag_family = AF_INET;
+		m->idiag_state = 42;
+		nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+		nlh->nlmsg_len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*m));
+		is_u64((unsigned long long)-diag_parse(nlh, &s), EBADMSG,
+		       "a TCP state past 31 (found by fuzz-diag): EBADMSG");
 	}
 }
 
