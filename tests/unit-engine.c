@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The engine against a scripted backend behind the seam: no sockets, no privileges,
+ * a synthetic clock. What a kernel cannot be made to do on demand: an interrupted
+ * listing, a failing exact query, a journal that cannot be written, a crash between
+ * arming and restoring. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "service.h"
+#include "sockrec.h"
+#include "tap.h"
+
+#define S 1000ull
+#define N 3
+
+struct backend {
+	int unused;
+};
+
+static struct {
+	struct sock_rec socks[N];
+	struct ka_opts opts[N];   /* as the owner's getsockopt would see them */
+	bool gone[N];
+	int eintr_once;           /* enumerate: every socket, then -EINTR, once */
+	int query_err;
+	unsigned gets, arms, restores, arms_unjournaled;
+	const char *journal;
+} F;
+
+static const struct ka_opts OWNER = { 0, 7200, 75, 9, 0 };
+
+static int idx(uint64_t cookie)
+{
+	for (int i = 0; i < N; i++)
+		if (F.socks[i].cookie == cookie && !F.gone[i])
+			return i;
+	return -1;
+}
+
+static int f_open(struct backend **ret)
+{
+	*ret = calloc(1, sizeof(**ret));
+	return *ret ? 0 : -ENOMEM;
+}
+
+static void f_close(struct backend *b)
+{
+	free(b);
+}
+
+static int f_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
+{
+	for (int i = 0; i < N; i++)
+		if (!F.gone[i])
+			cb(&F.socks[i], data);
+	if (F.eintr_once) {
+		F.eintr_once = 0;
+		return -EINTR;
+	}
+	return 0;
+}
+
+static int f_query(struct backend *b, const struct sock_rec *s, struct sock_rec *out)
+{
+	int i = idx(s->cookie);
+
+	if (F.query_err)
+		return F.query_err;
+	if (i < 0)
+		return -ENOENT;
+	*out = F.socks[i];
+	return 0;
+}
+
+/* Whether the journal file names this cookie right now. */
+static bool journaled(uint64_t cookie)
+{
+	char line[256], want[32];
+	bool found = false;
+	FILE *f = fopen(F.journal, "r");
+
+	snprintf(want, sizeof(want), " %llu ", (unsigned long long)cookie);
+	while (f && fgets(line, sizeof(line), f))
+		found |= strstr(line, want) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static int f_get_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
+		      struct ka_opts *cur)
+{
+	int i = idx(s->cookie);
+
+	if (i < 0)
+		return -ESRCH;
+	F.gets++;
+	*cur = F.opts[i];
+	return 0;
+}
+
+static int f_set_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
+		      const struct ka_opts *ka, bool search)
+{
+	int i = idx(s->cookie);
+
+	if (i < 0)
+		return -ESRCH;
+	if (ka->cnt == KR_MAX_KEEPCNT) {
+		F.arms++;
+		F.arms_unjournaled += !journaled(s->cookie);
+	} else {
+		F.restores++;
+	}
+	F.opts[i] = *ka;
+	return 0;
+}
+
+static int f_destroy(struct backend *b, const struct sock_rec *s)
+{
+	int i = idx(s->cookie);
+
+	if (i < 0)
+		return -ENOENT;
+	F.gone[i] = true;
+	return 0;
+}
+
+static int f_find_owners(struct owner_map *m)
+{
+	for (int i = 0; i < N; i++) {
+		struct owner *o = owner_map_slot(m, F.socks[i].inode);
+
+		if (o) {
+			*o = (struct owner){ .pid = getpid(), .fd = 3 + i, .comm = "echo-server" };
+			m->found++;
+		}
+	}
+	return 0;
+}
+
+static const struct backend_ops fake = {
+	.name = "fake",
+	.open = f_open,
+	.close = f_close,
+	.enumerate = f_enumerate,
+	.query = f_query,
+	.get_opts = f_get_opts,
+	.set_opts = f_set_opts,
+	.destroy = f_destroy,
+	.find_owners = f_find_owners,
+	.owner_to_arm = true,
+};
+
+/* Three sockets on :6379, silent for idle_s, owners with keepalive off. */
+static void reset(uint32_t idle_s)
+{
+	memset(&F.socks, 0, sizeof(F.socks));
+	for (int i = 0; i < N; i++) {
+		F.socks[i] = mkrec("192.0.2.1", 6379, "198.51.100.7", (uint16_t)(40000 + i),
+				   (uint64_t)(100 + i));
+		F.socks[i].last_data_recv_ms = F.socks[i].last_ack_recv_ms = idle_s * 1000;
+		F.socks[i].segs_in = 10;
+		F.opts[i] = OWNER;
+		F.gone[i] = false;
+	}
+	F.gets = F.arms = F.restores = F.arms_unjournaled = 0;
+	F.query_err = 0;
+	F.eintr_once = 0;
+}
+
+static struct engine *start(struct config *c, bool dry)
+{
+	struct engine_options o = { .backend = &fake, .force_dry_run = dry };
+	struct engine *e = NULL;
+	char err[512];
+
+	if (engine_new(c, &o, &e, err, sizeof(err)) < 0)
+		printf("# engine_new: %s\n", err);
+	return e;
+}
+
+static bool all_owner(void)
+{
+	for (int i = 0; i < N; i++)
+		if (memcmp(&F.opts[i], &OWNER, sizeof(OWNER)) != 0)
+			return false;
+	return true;
+}
+
+static struct config *cfg_text(const char *dir, const char *policy_extra)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\n"
+		 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n%s",
+		 dir, policy_extra);
+	return config_from(text);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/kareaper-unit-engine.XXXXXX", path[256], cmd[300];
+	uint64_t now = 1000 * S;
+	struct config *c, *cp, *cbad;
+	struct engine *e;
+
+	log_setup(LOG_ERR);
+	ok(mkdtemp(dir) != NULL, "a directory for the journal");
+	snprintf(path, sizeof(path), "%s/probes", dir);
+	F.journal = path;
+	c = cfg_text(dir, "");
+	cp = cfg_text(dir, "process = echo-server\n");
+	{
+		char text[512];
+
+		/* the journal's directory would be a regular file: it cannot be written */
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes/x\n"
+			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n",
+			 path);
+		cbad = config_from(text);
+	}
+	ok(c && cp && cbad, "configs load");
+	if (!c || !cp || !cbad)
+		return done_testing();
+
+	/* an interrupted listing counts each socket once */
+	reset(1);
+	e = start(c, true);
+	F.eintr_once = 1;
+	engine_scan(e, now);
+	is_u64(engine_stats(e)->scanned, N, "a listing interrupted and done again: scanned once");
+	is_u64(engine_stats(e)->matched, N, "matched once");
+	engine_free(e);
+
+	/* arming: the journal first, always */
+	reset(100);
+	e = start(c, true);
+	engine_scan(e, now);
+	is_u64(F.arms, N, "three suspects armed");
+	is_u64(F.arms_unjournaled, 0, "each already in the journal when armed");
+
+	/* the exact query fails at the deadline: asked again later, not at once */
+	F.query_err = -EIO;
+	{
+		uint64_t due = engine_next_deadline(e);
+
+		engine_check_deadlines(e, due);
+		ok(engine_next_deadline(e) > due, "a failed query moves the deadline on (no spin)");
+		is_u64(engine_stats(e)->errors_by[ERR_QUERY], N, "counted as query errors");
+	}
+
+	/* kill -9: nothing restored; the next start puts the owners' options back */
+	engine_free(e); /* what a crash leaves: armed sockets, a journal */
+	ok(!all_owner() && access(path, F_OK) == 0, "after the crash: armed, journaled");
+	F.gets = F.restores = 0;
+	F.query_err = 0;
+	e = start(c, true);
+	is_u64(F.restores, N, "the restart restores every journaled socket");
+	ok(all_owner(), "to the owners' options exactly");
+	is_u64(F.gets, 0, "before reading (saving) anything");
+	ok(access(path, F_OK) < 0, "the journal is empty, and removed");
+	engine_restore_all(e);
+	engine_free(e);
+
+	/* process = : armed once across scans, not forgotten before the owner lookup */
+	reset(100);
+	e = start(cp, true);
+	for (int i = 0; i < 4; i++)
+		engine_scan(e, now + (uint64_t)i * 100);
+	is_u64(F.gets, N, "process= policy: options read once per socket over four scans");
+	is_u64(F.arms, N, "armed once");
+	engine_restore_all(e);
+	ok(all_owner(), "restored on stop");
+	engine_free(e);
+
+	/* the journal cannot be written: nothing is armed, and it is counted */
+	reset(100);
+	e = start(cbad, true);
+	engine_scan(e, now);
+	is_u64(F.arms, 0, "no journal, no probes");
+	ok(engine_stats(e)->errors_by[ERR_JOURNAL] >= 1, "a journal error is counted");
+	ok(all_owner(), "the owners' options untouched");
+	engine_free(e);
+
+	config_free(c);
+	config_free(cp);
+	config_free(cbad);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ok(system(cmd) == 0, "cleaned up");
+	return done_testing();
+}
