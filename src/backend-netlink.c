@@ -103,7 +103,6 @@ static int dup_socket(const struct owner *o, uint64_t cookie, int *ret)
 static int reach(const struct sock_rec *s, struct owner *o, bool search, int *sfd)
 {
 	struct owner_map m = { 0 };
-	const struct owner *found;
 	int r;
 
 	if (o->pid <= 0)
@@ -112,8 +111,7 @@ static int reach(const struct sock_rec *s, struct owner *o, bool search, int *sf
 	if (r == 0 || r == -EPERM || !search)
 		return r == -ESRCH || r == -EBADF ? -ESTALE : r;
 	if (owner_map_want(&m, s->inode) == 0 && proc_find_owners(&m, PROC) == 0 &&
-	    (found = owner_map_get(&m, s->inode))) {
-		*o = *found;
+	    owner_map_get(&m, s->inode, o)) {
 		r = dup_socket(o, s->cookie, sfd);
 	}
 	owner_map_free(&m);

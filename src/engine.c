@@ -330,7 +330,7 @@ static int scan_cb(const struct sock_rec *s, void *data)
 static void fill_owners(struct engine *e)
 {
 	struct owner_map m = { 0 };
-	const struct owner *o;
+	struct owner o;
 	size_t i;
 
 	for (i = 0; i < e->ndeferred; i++)
@@ -347,26 +347,26 @@ static void fill_owners(struct engine *e)
 		log_msg(LOG_WARNING, NULL, "cannot look up the owners of sockets: %m");
 
 	for (i = 0; i < e->report.n; i++)
-		if ((o = owner_map_get(&m, e->report.rows[i].inode)))
-			report_set_owner(&e->report, (uint32_t)i + 1, o->pid, o->comm);
+		if (owner_map_get(&m, e->report.rows[i].inode, &o))
+			report_set_owner(&e->report, (uint32_t)i + 1, o.pid, o.comm);
 	for (i = 0; i < e->nwork; i++) {
 		struct tracked *t = e->work[i].t;
 
-		if (!t->owner.pid && (o = owner_map_get(&m, t->rec.inode)))
-			t->owner = *o;
+		if (!t->owner.pid)
+			owner_map_get(&m, t->rec.inode, &t->owner);
 	}
 	/* Sockets whose policy depends on the owning process: decide now. */
 	for (i = 0; i < e->ndeferred; i++) {
 		const struct sock_rec *s = &e->deferred[i];
+		bool found = owner_map_get(&m, s->inode, &o);
 		int idx;
 
-		o = owner_map_get(&m, s->inode);
 		e->cur = netns_find(&e->netns, s->netns);
 		if (!e->cur)
 			continue;
-		idx = policy_match(e->cfg, s, e->cur->name, o ? o->comm : "");
+		idx = policy_match(e->cfg, s, e->cur->name, found ? o.comm : "");
 		if (idx >= 0)
-			handle_matched(e, idx, s, o);
+			handle_matched(e, idx, s, found ? &o : NULL);
 	}
 	e->ndeferred = 0;
 	owner_map_free(&m);
@@ -935,18 +935,16 @@ static void restore_journaled(struct engine *e)
 	for (size_t i = 0; i < j->n;) {
 		struct journal_entry *je = &j->e[i];
 		struct sock_rec s = { .cookie = je->cookie, .inode = je->inode, .netns = je->netns };
-		const struct owner *found;
 		struct owner o;
 
 		if (!je->lookup) {
 			i++;
 			continue;
 		}
-		if (!(found = owner_map_get(&m, je->inode))) {
+		if (!owner_map_get(&m, je->inode, &o)) {
 			journal_remove(j, je->cookie); /* no process holds it: gone */
 			continue;
 		}
-		o = *found;
 		r = e->ops->set_opts(backend_in(e, je->netns), &s, &o, &je->saved, false);
 		if (r == 0 || socket_gone(r)) {
 			restored += r == 0;

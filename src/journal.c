@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "journal.h"
 
 #define MAGIC "# kareaper probe journal 1"
@@ -251,30 +251,13 @@ static int open_dir(const char *path, char *dir, size_t len, const char **base)
 	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int journal_sync(struct journal *j)
 {
-	_cleanup_close_ int dfd = -1, fd = -1;
+	_cleanup_close_ int dfd = -1;
 	_cleanup_free_ char *buf = NULL;
-	char dir[PATH_MAX], tmp[NAME_MAX + 1];
+	char dir[PATH_MAX];
 	const char *base;
 	size_t len = 0, cap;
-	uint64_t rnd;
 	int r;
 
 	if (!j->dirty)
@@ -304,22 +287,9 @@ int journal_sync(struct journal *j)
 					e->saved.intvl_s, e->saved.cnt, e->saved.user_timeout_ms);
 	}
 	len += (size_t)snprintf(buf + len, cap - len, "# end %zu\n", j->n);
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return -errno;
-	snprintf(tmp, sizeof(tmp), ".%s.%016" PRIx64, base, rnd);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && renameat(dfd, tmp, dfd, base) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dfd, tmp, 0);
+	r = atomic_replace(dfd, base, buf, len, 0600);
+	if (r < 0)
 		return r;
-	}
-	fsync(dfd);
 	j->dirty = false;
 	return 0;
 }

@@ -24,6 +24,8 @@
 #define SYSCONFDIR "/etc"
 #endif
 #define DEFAULT_CONFIG SYSCONFDIR "/kareaper.conf"
+/* sysexits' EX_CONFIG: the unit's RestartPreventExitStatus= stops a restart loop */
+#define EXIT_CONFIG 78
 
 struct context {
 	const char *config_path;
@@ -46,7 +48,8 @@ static void help(void)
 	       "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
 	       "      --once          one scan, wait for the verdicts of its probes, reap,\n"
 	       "                      print a table of every matched socket, exit\n"
-	       "  -q, --quiet         with --once: print no table (verdicts are still logged)\n"
+	       "  -q, --quiet         with --once: print no table (verdicts are still logged);\n"
+	       "                      with --check-config: print nothing when valid\n"
 	       "  -n, --dry-run       reap nothing; report what would be reaped\n"
 	       "      --check-config  validate the configuration, print it with defaults\n"
 	       "                      filled in, exit 0 if valid or 1 if not\n"
@@ -295,14 +298,16 @@ int main(int argc, char **argv)
 			"defaults are 7200s, 75s, 9", strerror(-r));
 	r = config_load(c.config_path, &c.defaults, &c.cfg, err, sizeof(err));
 	if (r < 0) {
-		if (c.check_config)
+		if (c.check_config) {
 			fprintf(stderr, "%s\n", err);
-		else
-			log_msg(LOG_ERR, MSGID_CONFIG_ERROR, "%s", err);
-		return 1;
+			return 1;
+		}
+		log_msg(LOG_ERR, MSGID_CONFIG_ERROR, "%s", err);
+		return EXIT_CONFIG;
 	}
 	if (c.check_config) {
-		config_print(c.cfg, stdout);
+		if (!c.quiet)
+			config_print(c.cfg, stdout);
 		config_free(c.cfg);
 		return 0;
 	}

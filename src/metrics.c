@@ -2,10 +2,10 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
-#include <unistd.h>
+#include <stdlib.h>
 
+#include "fileio.h"
 #include "metrics.h"
 
 static void metric(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
@@ -18,13 +18,12 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
  * escaping needed. */
 int metrics_write(const struct stats *st, const struct config *c, const char *path)
 {
-	char tmp[PATH_MAX];
+	char *buf = NULL;
+	size_t len = 0;
 	FILE *f;
 	int r = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "we");
+	f = open_memstream(&buf, &len);
 	if (!f)
 		return -errno;
 	metric(f, "kareaper_scans_total", "counter", "Full scans of the socket tables.", st->scans);
@@ -67,13 +66,13 @@ int metrics_write(const struct stats *st, const struct config *c, const char *pa
 					c->policies[p].name, reason_name((enum reason)why),
 					(unsigned long long)v);
 		}
-	if (fflush(f) != 0 || ferror(f))
-		r = -EIO;
+	if (ferror(f))
+		r = -ENOMEM;
 	if (fclose(f) != 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
+		r = -ENOMEM;
+	/* readable by node_exporter, whatever the service's umask */
+	if (r == 0)
+		r = atomic_replace_path(path, buf, len, 0644);
+	free(buf);
 	return r;
 }

@@ -5,5 +5,6 @@
 #include "conf.h"
 #include "stats.h"
 
-/* Written to path.tmp and renamed over path. 0 or -errno. */
+/* path replaced atomically, mode 0644, never written through a planted link.
+ * 0 or -errno. */
 int metrics_write(const struct stats *st, const struct config *c, const char *path);

@@ -2,12 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "owner.h"
 
-static size_t slot(const struct owner_map *m, uint32_t inode)
+static size_t slot_of(const struct owner_map *m, uint32_t inode)
 {
 	size_t i = (inode * 2654435761u) & (m->cap - 1);
 
@@ -18,24 +19,28 @@ static size_t slot(const struct owner_map *m, uint32_t inode)
 
 static int grow(struct owner_map *m)
 {
-	struct owner_map nm = { .cap = m->cap ? m->cap * 2 : 64, .found = m->found };
+	size_t cap = m->cap ? m->cap * 2 : 64;
+	uint32_t *inode = calloc(cap, sizeof(*inode));
+	struct owner_slot *slot = calloc(cap, sizeof(*slot));
+	struct owner_map old = *m;
 
-	nm.inode = calloc(nm.cap, sizeof(*nm.inode));
-	nm.owner = calloc(nm.cap, sizeof(*nm.owner));
-	if (!nm.inode || !nm.owner) {
-		owner_map_free(&nm);
+	if (!inode || !slot) {
+		free(inode);
+		free(slot);
 		return -ENOMEM;
 	}
-	for (size_t j = 0; j < m->cap; j++)
-		if (m->inode[j]) {
-			size_t k = slot(&nm, m->inode[j]);
+	m->inode = inode;
+	m->slot = slot;
+	m->cap = cap;
+	for (size_t j = 0; j < old.cap; j++)
+		if (old.inode[j]) {
+			size_t k = slot_of(m, old.inode[j]);
 
-			nm.inode[k] = m->inode[j];
-			nm.owner[k] = m->owner[j];
-			nm.n++;
+			m->inode[k] = old.inode[j];
+			m->slot[k] = old.slot[j];
 		}
-	owner_map_free(m);
-	*m = nm;
+	free(old.inode);
+	free(old.slot);
 	return 0;
 }
 
@@ -47,33 +52,63 @@ int owner_map_want(struct owner_map *m, uint32_t inode)
 		return -EINVAL;
 	if ((m->n + 1) * 2 > m->cap && grow(m) < 0)
 		return -ENOMEM;
-	i = slot(m, inode);
+	i = slot_of(m, inode);
 	if (!m->inode[i]) {
 		m->inode[i] = inode;
-		m->owner[i] = (struct owner){ .fd = -1 };
+		m->slot[i] = (struct owner_slot){ .fd = -1 };
 		m->n++;
 	}
 	return 0;
 }
 
-struct owner *owner_map_slot(struct owner_map *m, uint32_t inode)
+static struct owner_slot *find(const struct owner_map *m, uint32_t inode)
 {
 	size_t i;
 
 	if (!m->cap || !inode)
 		return NULL;
-	i = slot(m, inode);
-	return m->inode[i] == inode && m->owner[i].pid == 0 ? &m->owner[i] : NULL;
+	i = slot_of(m, inode);
+	return m->inode[i] == inode ? &m->slot[i] : NULL;
 }
 
-const struct owner *owner_map_get(const struct owner_map *m, uint32_t inode)
+bool owner_map_wants(const struct owner_map *m, uint32_t inode)
 {
-	size_t i;
+	const struct owner_slot *s = find(m, inode);
 
-	if (!m->cap || !inode)
-		return NULL;
-	i = slot(m, inode);
-	return m->inode[i] == inode && m->owner[i].pid ? &m->owner[i] : NULL;
+	return s && s->pid == 0;
+}
+
+bool owner_map_set(struct owner_map *m, uint32_t inode, pid_t pid, int fd, const char *comm)
+{
+	struct owner_slot *s = find(m, inode);
+
+	if (!s || s->pid)
+		return false;
+	if (!m->ncomms || strncmp(m->comms[m->ncomms - 1], comm, sizeof(*m->comms)) != 0) {
+		char (*c)[16] = realloc(m->comms, (m->ncomms + 1) * sizeof(*c));
+
+		if (c) {
+			m->comms = c;
+			snprintf(m->comms[m->ncomms++], sizeof(*c), "%s", comm);
+		}
+	}
+	s->pid = pid;
+	s->fd = fd;
+	s->comm = m->ncomms ? (uint32_t)(m->ncomms - 1) : UINT32_MAX;
+	m->found++;
+	return true;
+}
+
+bool owner_map_get(const struct owner_map *m, uint32_t inode, struct owner *out)
+{
+	const struct owner_slot *s = find(m, inode);
+
+	if (!s || !s->pid)
+		return false;
+	out->pid = s->pid;
+	out->fd = s->fd;
+	snprintf(out->comm, sizeof(out->comm), "%s", s->comm < m->ncomms ? m->comms[s->comm] : "?");
+	return true;
 }
 
 bool owner_map_complete(const struct owner_map *m)
@@ -84,6 +119,7 @@ bool owner_map_complete(const struct owner_map *m)
 void owner_map_free(struct owner_map *m)
 {
 	free(m->inode);
-	free(m->owner);
+	free(m->slot);
+	free(m->comms);
 	memset(m, 0, sizeof(*m));
 }

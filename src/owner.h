@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Which process holds a socket: a map from socket inode to owner, filled by the
- * backend's owner service for the inodes asked for. Pure: no I/O. */
+ * backend's owner service for the inodes asked for. Pure: no I/O. Compact: a table
+ * of 100 000 rows asks for 100 000 owners, most of them of a few processes. */
 #pragma once
 
 #include <stdbool.h>
@@ -16,16 +17,23 @@ struct owner {
 
 struct owner_map {
 	uint32_t *inode;          /* open addressing; 0: empty slot */
-	struct owner *owner;
+	struct owner_slot {
+		pid_t pid;
+		int fd;
+		uint32_t comm;    /* index into comms */
+	} *slot;
+	char (*comms)[16];        /* process names, one per run of the same name */
+	size_t ncomms;
 	size_t cap, n, found;
 };
 
 /* Ask for the owner of inode. 0 or -ENOMEM / -EINVAL (inode 0). */
 int owner_map_want(struct owner_map *m, uint32_t inode);
-/* The slot of a wanted inode whose owner is still unknown, else NULL: what a lookup
- * fills in (then counts it in found). */
-struct owner *owner_map_slot(struct owner_map *m, uint32_t inode);
-/* The owner found for inode, or NULL. */
-const struct owner *owner_map_get(const struct owner_map *m, uint32_t inode);
+/* Whether inode is asked for and not found yet: what a lookup fills in. */
+bool owner_map_wants(const struct owner_map *m, uint32_t inode);
+/* Record the owner of an inode asked for; false when it was not (or is found). */
+bool owner_map_set(struct owner_map *m, uint32_t inode, pid_t pid, int fd, const char *comm);
+/* The owner found for inode into out; false when none was. */
+bool owner_map_get(const struct owner_map *m, uint32_t inode, struct owner *out);
 bool owner_map_complete(const struct owner_map *m);
 void owner_map_free(struct owner_map *m);

@@ -66,7 +66,6 @@ static void scan_fds(struct owner_map *m, const char *proc, pid_t pid)
 	}
 	while (!owner_map_complete(m) && (fe = readdir(fdd))) {
 		unsigned long ino;
-		struct owner *o;
 		ssize_t l;
 
 		if (fe->d_name[0] == '.')
@@ -78,14 +77,11 @@ static void scan_fds(struct owner_map *m, const char *proc, pid_t pid)
 		if (strncmp(link, "socket:[", 8) != 0)
 			continue;
 		ino = strtoul(link + 8, NULL, 10);
-		if (!ino || ino > UINT32_MAX || !(o = owner_map_slot(m, (uint32_t)ino)))
+		if (!ino || ino > UINT32_MAX || !owner_map_wants(m, (uint32_t)ino))
 			continue;
 		if (!comm[0])
 			proc_comm(proc, pid, comm); /* once per process */
-		o->pid = pid;
-		o->fd = atoi(fe->d_name);
-		memcpy(o->comm, comm, sizeof(o->comm));
-		m->found++;
+		owner_map_set(m, (uint32_t)ino, pid, atoi(fe->d_name), comm);
 	}
 }
 

@@ -191,10 +191,13 @@ at_exit "umount -l '$TMP/full' 2>/dev/null"
 dd if=/dev/zero of="$TMP/full/fill" bs=4k 2>/dev/null
 conf 6110 "scan_interval = 1s\nprobe_journal = $TMP/full/probes\nmetrics_file = $TMP/m6110.prom" \
 	'idle = 2s\ninterval = 1s\nprobes = 2' >"$TMP/f.conf"
-daemon f "$TMP/f.conf"
+start notify "$NS_SRV" python3 "$TESTS_SRC/notify-listener.py" "$TMP/notify.sock" "$TMP/notify.msgs"
+wait_for "$TMP/notify.msgs" '^bound' 10 || bail "notify listener did not start"
+NOTIFY_SOCKET="$TMP/notify.sock" daemon f "$TMP/f.conf"
 check "full file system: the error is logged" \
 	wait_for "$TMP/f.log" 'cannot write the probe journal .*No space left on device; probing none of 2' 20
 check "in the metrics" wait_for "$TMP/m6110.prom" '^kareaper_errors_total{kind="journal"} [1-9]' 10
+check "in STATUS" wait_for "$TMP/notify.msgs" '^STATUS=.*errors, last: cannot write .*No space left on device' 10
 is "$(grep -c 'probing with' "$TMP/f.log")" 0 "nothing armed"
 is "$(opts s6110 | grep -c "$UNTOUCHED")" 2 "the owner's options untouched"
 rm -f "$TMP/full/fill"

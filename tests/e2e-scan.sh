@@ -83,12 +83,14 @@ ok $? "the printed effective config is itself valid"
 printf '[policy a]\nidle = 5m\nprobes = lots\n' >"$TMP/bad.conf"
 "$KAREAPER" --check-config -c "$TMP/bad.conf" >"$TMP/bad.out" 2>&1
 is $? 1 "--check-config on a bad file exits 1"
+"$KAREAPER" --check-config --quiet -c "$TMP/match.conf" >"$TMP/quiet.out" 2>&1
+is "$? $(wc -c <"$TMP/quiet.out")" "0 0" "--check-config --quiet on a good file: exit 0, silent"
 check "and names FILE:LINE" grep -q "^$TMP/bad.conf:3: probes = lots: " "$TMP/bad.out"
 ip netns exec "$NS_SRV" "$KAREAPER" --once -c "$TMP/bad.conf" >/dev/null 2>"$TMP/bad.start"
-is $? 1 "the daemon refuses to start on a bad config"
+is $? 78 "the daemon refuses to start on a bad config (EX_CONFIG)"
 check "with the same FILE:LINE message" grep -q "$TMP/bad.conf:3: probes" "$TMP/bad.start"
 "$KAREAPER" --once -c /nonexistent.conf >/dev/null 2>"$TMP/missing"
-is $? 1 "a missing config exits 1"
+is $? 78 "a missing config exits 78 (EX_CONFIG)"
 check "saying it cannot open it" grep -q "/nonexistent.conf: cannot open" "$TMP/missing"
 
 # Without CAP_NET_ADMIN: one clear error, exit 1.

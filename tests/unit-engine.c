@@ -135,14 +135,8 @@ static int f_destroy(struct backend *b, const struct sock_rec *s)
 
 static int f_find_owners(struct owner_map *m)
 {
-	for (int i = 0; i < N; i++) {
-		struct owner *o = owner_map_slot(m, F.socks[i].inode);
-
-		if (o) {
-			*o = (struct owner){ .pid = getpid(), .fd = 3 + i, .comm = "echo-server" };
-			m->found++;
-		}
-	}
+	for (int i = 0; i < N; i++)
+		owner_map_set(m, F.socks[i].inode, getpid(), 3 + i, "echo-server");
 	return 0;
 }
 
