@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The probe journal: its text, what a damaged one does, atomic rewrite, the lock. */
+/* The probe journal: its text, what a damaged one does, atomic rewrite, the lock.
+ * And the metrics file, written by the same atomic writer, with planted links. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "metrics.h"
+#include "sockrec.h"
 #include "tap.h"
 
 #define HDR "# kareaper probe journal 1\n"
@@ -107,9 +110,46 @@ static void file(void)
 	ok(system(tmp) == 0, "cleaned up");
 }
 
+static void metrics(void)
+{
+	char dir[] = "/tmp/kareaper-metrics.XXXXXX", path[256], link[300], victim[300], cmd[300];
+	struct config *c = config_from("[policy p]\nlocal_port = 1\n");
+	struct stats st = { .scans = 7 };
+	struct stat sb;
+	FILE *f;
+	char line[128];
+	bool seen = false;
+
+	ok(c && mkdtemp(dir) != NULL, "a config and a directory");
+	if (!c)
+		return;
+	snprintf(path, sizeof(path), "%s/kareaper.prom", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	fclose(fopen(victim, "w"));
+	/* the names an attacker could guess: the file itself and the old path.tmp */
+	snprintf(link, sizeof(link), "%s.tmp", path);
+	ok(symlink(victim, link) == 0 && symlink(victim, path) == 0, "links planted");
+	umask(077);
+	ok(metrics_write(&st, c, path) == 0, "metrics written under umask 077");
+	ok(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0777) == 0644,
+	   "a regular file, mode 0644, where the link was");
+	ok(stat(victim, &sb) == 0 && sb.st_size == 0, "the links' target untouched");
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		seen |= strcmp(line, "kareaper_scans_total 7\n") == 0;
+	if (f)
+		fclose(f);
+	ok(seen, "with the counters");
+	umask(022);
+	config_free(c);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ok(system(cmd) == 0, "cleaned up");
+}
+
 int main(void)
 {
 	text();
 	file();
+	metrics();
 	return done_testing();
 }
