@@ -4,7 +4,7 @@
 # --help is in kareaper(8), every config key in kareaper.conf(5) and in the shipped
 # kareaper.conf, every MESSAGE_ID in kareaper(8); the pages are lint-clean troff.
 set -u
-: "${KAREAPER:?}" "${MAN_DIR:?}" "${CONF_DIR:?}" "${TESTS_SRC:?}"
+: "${KAREAPER:?}" "${MAN_DIR:?}" "${CONF_DIR:?}" "${TESTS_SRC:?}" "${UNIT:?}"
 n=0
 fail=0
 ok() {
@@ -47,6 +47,16 @@ done
 
 "$KAREAPER" --check-config -c "$CONF_DIR/kareaper.conf" >/dev/null
 ok $? "the shipped kareaper.conf is valid"
+
+# one set of paths: the file the binary reads by default is the one the unit, the
+# man pages and the install name, whatever ./configure was given
+conf=$("$KAREAPER" --help | sed -n 's/.*configuration file (default \(.*\))$/\1/p')
+ok $([ -n "$conf" ]; echo $?) "--help names the default config ($conf)"
+ok $(grep -q -- "^ExecStart=.* --config $conf\$" "$UNIT"; echo $?) "the unit's ExecStart reads it"
+ok $(grep -q -- "^ExecReload=.* --check-config .*--config $conf\$" "$UNIT"; echo $?) \
+	"and its ExecReload checks it"
+ok $(grep -q "^ *$conf\$" "$TMP/k8"; echo $?) "kareaper(8) FILES names it"
+ok $(grep -q "$conf" "$TMP/k5"; echo $?) "kareaper.conf(5) names it"
 
 echo "1..$n"
 exit $fail

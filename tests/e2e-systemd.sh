@@ -114,7 +114,7 @@ cexec tar -C /run/kareaper-stage -cf - . | nsenter -t "$LEADER" -a tar -C / -xf 
 ok $? "make install DESTDIR= tree copied into the container"
 UNIT_PATH=${UNIT_SRC#"$STAGE"}
 case $UNIT_PATH in
-/lib/systemd/system/* | /usr/lib/systemd/system/* | /etc/systemd/system/*) ;;
+/lib/systemd/system/* | /usr/lib/systemd/system/* | /usr/local/lib/systemd/system/* | /etc/systemd/system/*) ;;
 *) cexec systemctl link "$UNIT_PATH" >/dev/null 2>&1 ;; # make distcheck's own prefix
 esac
 cexec mkdir -p /etc/systemd/system/kareaper.service.d
