@@ -684,6 +684,7 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 		ev = event_of(e, t, reason_name(t->reason));
 		switch (items[i].decision) {
 		case RAIL_HELD:
+			e->stats.held++;
 			row_verdict(e, t, V_HELD, t->reason);
 			forget(e, dead[i]);
 			break;

@@ -26,10 +26,12 @@
 #define DEFAULT_CONFIG SYSCONFDIR "/kareaper.conf"
 /* sysexits' EX_CONFIG: the unit's RestartPreventExitStatus= stops a restart loop */
 #define EXIT_CONFIG 78
+/* --once: dead connections were found (reaped, would be, or held back) */
+#define EXIT_FOUND_DEAD 3
 
 struct context {
 	const char *config_path;
-	bool once, dry_run, check_config, verbose, quiet;
+	bool once, dry_run, check_config, verbose, quiet, json;
 	struct keepalive_defaults defaults;
 	struct config *cfg;
 	struct engine *engine;
@@ -48,6 +50,7 @@ static void help(void)
 	       "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
 	       "      --once          one scan, wait for the verdicts of its probes, reap,\n"
 	       "                      print a table of every matched socket, exit\n"
+	       "  -j, --json          with --once: one JSON object per socket, then a summary\n"
 	       "  -q, --quiet         with --once: print no table (verdicts are still logged);\n"
 	       "                      with --check-config: print nothing when valid\n"
 	       "  -n, --dry-run       reap nothing; report what would be reaped\n"
@@ -57,6 +60,10 @@ static void help(void)
 	       "  -v, --verbose       log at debug level\n"
 	       "  -V, --version       print the version and exit\n"
 	       "  -h, --help          print this help and exit\n"
+	       "\n"
+	       "Exit status: 0 success; with --once, 0 when no connection was found dead and\n"
+	       "3 when some were (reaped, or would be in a dry run, or held back by the\n"
+	       "rails); 1 failure; 2 bad command line; 78 bad configuration.\n"
 	       "\n"
 	       "Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT stop.\n"
 	       "See kareaper(8) and kareaper.conf(5).\n");
@@ -71,6 +78,7 @@ static int parse_args(struct context *c, int argc, char **argv)
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -80,7 +88,7 @@ static int parse_args(struct context *c, int argc, char **argv)
 	};
 	int o;
 
-	while ((o = getopt_long(argc, argv, "c:nqfvVh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:nqjfvVh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			c->config_path = optarg;
@@ -93,6 +101,9 @@ static int parse_args(struct context *c, int argc, char **argv)
 			break;
 		case 'q':
 			c->quiet = true;
+			break;
+		case 'j':
+			c->json = true;
 			break;
 		case OPT_CHECK_CONFIG:
 			c->check_config = true;
@@ -116,6 +127,11 @@ static int parse_args(struct context *c, int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "kareaper: unexpected argument '%s'\n"
 			"Try 'kareaper --help' for more information.\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (c->json && (!c->once || c->quiet)) {
+		fprintf(stderr, "kareaper: --json goes with --once, and not with --quiet\n"
+			"Try 'kareaper --help' for more information.\n");
 		return -EINVAL;
 	}
 	return 1;
@@ -337,8 +353,16 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, NULL, "event loop failed: %s", strerror(-r));
 		c.exit_code = 1;
 	}
-	if (c.once && !c.quiet)
-		report_print(engine_report(c.engine), c.cfg, engine_stats(c.engine), stdout);
+	if (c.once) {
+		const struct stats *st = engine_stats(c.engine);
+
+		if (c.json)
+			report_print_json(engine_report(c.engine), c.cfg, st, stdout);
+		else if (!c.quiet)
+			report_print(engine_report(c.engine), c.cfg, st, stdout);
+		if (c.exit_code == 0 && st->reaped + st->would_reap + st->held + st->rate_limited)
+			c.exit_code = EXIT_FOUND_DEAD;
+	}
 out:
 	engine_free(c.engine);
 	sd_event_source_unref(c.scan_timer);

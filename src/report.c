@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "report.h"
 
@@ -123,37 +124,72 @@ void report_set_owner(struct report *r, uint32_t id, pid_t pid, const char *comm
 	}
 }
 
+static void row_addrs(const struct report_row *row, char l[KADDR_STRLEN], char p[KADDR_STRLEN])
+{
+	struct kaddr la = { .family = row->family }, pa = { .family = row->family };
+
+	memcpy(la.a, row->local, sizeof(la.a));
+	memcpy(pa.a, row->peer, sizeof(pa.a));
+	kaddr_format(&la, row->lport, l, KADDR_STRLEN);
+	kaddr_format(&pa, row->rport, p, KADDR_STRLEN);
+}
+
+static void row_owner(const struct report *r, const struct report_row *row, char *buf,
+		      size_t len)
+{
+	if (row->pid)
+		snprintf(buf, len, "%d/%s", (int)row->pid,
+			 row->comm < r->ncomms ? r->comms[row->comm] : "?");
+	else
+		snprintf(buf, len, "-");
+}
+
+static const char *row_netns(const struct report *r, const struct report_row *row)
+{
+	return row->ns < r->nnames ? r->names[row->ns] : "?";
+}
+
+static int max_int(int a, size_t b)
+{
+	return (size_t)a > b ? a : (int)b;
+}
+
 void report_print(const struct report *r, const struct config *c, const struct stats *st,
 		  FILE *f)
 {
 	char l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN], owner[40];
 	bool show_ns = c->namespaces != NS_SELF;
+	int wn = 5, wp = 6, wl = 5, wr = 4, wo = 5;
 	size_t active = 0;
 
-	if (show_ns)
-		fprintf(f, "%-16s ", "NETNS");
-	fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s\n", "POLICY", "LOCAL", "PEER",
-		"STATE", "IDLE", "OWNER", "VERDICT");
+	/* columns as wide as their widest cell (an IPv6 address and port: 47) */
 	for (size_t i = 0; i < r->n; i++) {
 		const struct report_row *row = &r->rows[i];
-		struct kaddr la = { .family = row->family }, pa = { .family = row->family };
+
+		row_addrs(row, l, p);
+		row_owner(r, row, owner, sizeof(owner));
+		wn = max_int(wn, strlen(row_netns(r, row)));
+		wp = max_int(wp, strlen(c->policies[row->policy].name));
+		wl = max_int(wl, strlen(l));
+		wr = max_int(wr, strlen(p));
+		wo = max_int(wo, strlen(owner));
+	}
+	if (show_ns)
+		fprintf(f, "%-*s ", wn, "NETNS");
+	fprintf(f, "%-*s %-*s %-*s %-11s %-10s %-*s %s\n", wp, "POLICY", wl, "LOCAL", wr, "PEER",
+		"STATE", "IDLE", wo, "OWNER", "VERDICT");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct report_row *row = &r->rows[i];
 		const char *why = row->why != REASON_NONE ? reason_name(row->why) : NULL;
 
-		memcpy(la.a, row->local, sizeof(la.a));
-		memcpy(pa.a, row->peer, sizeof(pa.a));
-		if (row->pid)
-			snprintf(owner, sizeof(owner), "%d/%s", (int)row->pid,
-				 row->comm < r->ncomms ? r->comms[row->comm] : "?");
-		else
-			snprintf(owner, sizeof(owner), "-");
+		row_addrs(row, l, p);
+		row_owner(r, row, owner, sizeof(owner));
 		active += row->verdict == V_ACTIVE;
 		if (show_ns)
-			fprintf(f, "%-16s ", row->ns < r->nnames ? r->names[row->ns] : "?");
-		fprintf(f, "%-12s %-26s %-26s %-11s %-10s %-22s %s%s%s%s\n",
-			c->policies[row->policy].name,
-			kaddr_format(&la, row->lport, l, sizeof(l)),
-			kaddr_format(&pa, row->rport, p, sizeof(p)), tcp_state_name(row->state),
-			format_duration((uint64_t)row->idle_s * 1000, idle, sizeof(idle)), owner,
+			fprintf(f, "%-*s ", wn, row_netns(r, row));
+		fprintf(f, "%-*s %-*s %-*s %-11s %-10s %-*s %s%s%s%s\n", wp,
+			c->policies[row->policy].name, wl, l, wr, p, tcp_state_name(row->state),
+			format_duration((uint64_t)row->idle_s * 1000, idle, sizeof(idle)), wo, owner,
 			verdict_names[row->verdict], why ? " (" : "", why ? why : "", why ? ")" : "");
 	}
 	fprintf(f, "# %llu sockets scanned, %zu matched, %zu active, %llu probed, %llu alive, "
@@ -162,6 +198,99 @@ void report_print(const struct report *r, const struct config *c, const struct s
 		(unsigned long long)st->probes_armed, (unsigned long long)st->alive,
 		(unsigned long long)st->reaped, (unsigned long long)st->would_reap,
 		(unsigned long long)st->gone, (unsigned long long)st->unprobeable);
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped; bytes that
+ * are not UTF-8 (a process may name itself anything) as U+FFFD. */
+static void json_str(FILE *f, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	fputc('"', f);
+	while (*u) {
+		unsigned char ch = *u;
+		int n = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3 :
+			(ch & 0xf8) == 0xf0 ? 4 : 0;
+		int k;
+
+		if (ch == '"' || ch == '\\') {
+			fprintf(f, "\\%c", ch);
+		} else if (ch < 0x20) {
+			fprintf(f, "\\u%04x", ch);
+		} else if (n == 1) {
+			fputc(ch, f);
+		} else {
+			for (k = 1; n > 1 && k < n && (u[k] & 0xc0) == 0x80; k++)
+				;
+			if (n == 0 || k != n) {
+				fputs("\\ufffd", f);
+				u++;
+				continue;
+			}
+			fwrite(u, 1, (size_t)n, f);
+		}
+		u += n ? n : 1;
+	}
+	fputc('"', f);
+}
+
+static void json_addr(FILE *f, const char *key, const char *formatted, uint16_t port)
+{
+	char a[KADDR_STRLEN];
+	const char *colon = strrchr(formatted, ':');
+	size_t len = colon ? (size_t)(colon - formatted) : strlen(formatted);
+
+	if (len && formatted[0] == '[') { /* [v6]:port */
+		formatted++;
+		len -= 2;
+	}
+	snprintf(a, sizeof(a), "%.*s", (int)len, formatted);
+	fprintf(f, "\"%s_addr\":", key);
+	json_str(f, a);
+	fprintf(f, ",\"%s_port\":%u,", key, port);
+}
+
+void report_print_json(const struct report *r, const struct config *c, const struct stats *st,
+		       FILE *f)
+{
+	char l[KADDR_STRLEN], p[KADDR_STRLEN];
+	size_t active = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct report_row *row = &r->rows[i];
+
+		row_addrs(row, l, p);
+		active += row->verdict == V_ACTIVE;
+		fputs("{\"netns\":", f);
+		json_str(f, row_netns(r, row));
+		fputs(",\"policy\":", f);
+		json_str(f, c->policies[row->policy].name);
+		fprintf(f, ",\"family\":\"%s\",", row->family == AF_INET6 ? "inet6" : "inet");
+		json_addr(f, "local", l, row->lport);
+		json_addr(f, "peer", p, row->rport);
+		fprintf(f, "\"state\":\"%s\",\"idle_ms\":%llu,\"inode\":%u,",
+			tcp_state_name(row->state), (unsigned long long)row->idle_s * 1000, row->inode);
+		if (row->pid) {
+			fprintf(f, "\"pid\":%d,\"comm\":", (int)row->pid);
+			json_str(f, row->comm < r->ncomms ? r->comms[row->comm] : "?");
+		} else {
+			fputs("\"pid\":null,\"comm\":null", f);
+		}
+		fprintf(f, ",\"verdict\":\"%s\",\"reason\":", verdict_names[row->verdict]);
+		if (row->why != REASON_NONE)
+			fprintf(f, "\"%s\"}\n", reason_name(row->why));
+		else
+			fputs("null}\n", f);
+	}
+	fprintf(f, "{\"summary\":{\"scanned\":%llu,\"matched\":%zu,\"active\":%zu,"
+		"\"probed\":%llu,\"alive\":%llu,\"reaped\":%llu,\"would_reap\":%llu,"
+		"\"gone\":%llu,\"left_alone\":%llu,\"held\":%llu,\"rate_limited\":%llu,"
+		"\"errors\":%llu}}\n",
+		(unsigned long long)st->scanned, r->n, active, (unsigned long long)st->probes_armed,
+		(unsigned long long)st->alive, (unsigned long long)st->reaped,
+		(unsigned long long)st->would_reap, (unsigned long long)st->gone,
+		(unsigned long long)st->unprobeable, (unsigned long long)st->held,
+		(unsigned long long)st->rate_limited, (unsigned long long)st->errors);
 }
 
 void report_status(const struct stats *st, char *buf, size_t len)

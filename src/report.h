@@ -58,4 +58,8 @@ void report_set_owner(struct report *r, uint32_t id, pid_t pid, const char *comm
 
 void report_print(const struct report *r, const struct config *c, const struct stats *st,
 		  FILE *f);
+/* One JSON object per row on a line, every column a typed field, then a summary
+ * object: {"summary":{...}}. */
+void report_print_json(const struct report *r, const struct config *c, const struct stats *st,
+		       FILE *f);
 void report_status(const struct stats *st, char *buf, size_t len);

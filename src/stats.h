@@ -25,7 +25,7 @@ struct stats {
 	uint64_t last_scanned;    /* sockets the last scan saw */
 	uint64_t last_scan_ms;    /* how long it took */
 	uint64_t scans, scanned, matched, suspects, probes_armed, alive, reaped, would_reap,
-		gone, rate_limited, breaker_trips, unprobeable, errors;
+		gone, rate_limited, breaker_trips, unprobeable, held, errors;
 	uint64_t errors_by[ERR_KIND_COUNT];
 	char last_error[160];     /* the latest, for STATUS; "" when none */
 	/* gauges, as of the snapshot */

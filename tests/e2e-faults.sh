@@ -102,6 +102,7 @@ is "$(opts s6103 | grep -c "$UNTOUCHED")" 3 "options back as they were"
 # ---- the owner's TCP_USER_TIMEOUT: saved, neutralised, restored ----
 conf 6104 '' 'idle = 2s\ninterval = 1s\nprobes = 3' >"$TMP/u.conf"
 kareaper_once u1 "$TMP/u.conf" --dry-run
+is $? 3 "--once found dead connections (would reap): exit 3"
 diag "$TMP/u1.table"
 is "$(rows "$TMP/u1.table" 'would reap (probes-unanswered)')" 2 "dry run: would reap both"
 is "$(established "$NS_SRV" 6104 .)" 2 "none killed, though a 3 s user timeout ran out with probes out"
@@ -239,6 +240,34 @@ is $? 0 "SIGHUP under --once: exit 0"
 check "as a stop" grep -q 'stopping on signal Hangup' "$TMP/o.log"
 is "$(opts s6113 | grep -c "$UNTOUCHED")" 2 "options put back"
 is "$(established "$NS_SRV" 6113 .)" 2 "nothing killed"
+
+# ---- output for people and for scripts ----
+conf 6101-6102 '' 'idle = 1h' >"$TMP/out.conf"
+kareaper_once out "$TMP/out.conf"
+is $? 0 "--once, nothing found dead: exit 0"
+diag "$TMP/out.table"
+is "$(awk '!/^#/ { print index($0, $NF == "active" ? "active" : "VERDICT") }' "$TMP/out.table" | sort -u | wc -l)" 1 \
+	"the verdict column lines up, IPv6 peers included"
+check "an IPv6 peer in full" grep -q '\[2001:db8:1::2\]:[0-9]' "$TMP/out.table"
+kareaper_once json "$TMP/out.conf" --json
+is $? 0 "--json: exit 0"
+python3 - "$TMP/json.table" >"$TMP/json.check" 2>&1 <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+rows = [json.loads(l) for l in lines[:-1]]
+summary = json.loads(lines[-1])["summary"]
+assert len(rows) == 4 == summary["matched"], (len(rows), summary)
+for r in rows:
+    assert isinstance(r["local_port"], int) and isinstance(r["peer_port"], int)
+    assert isinstance(r["idle_ms"], int) and isinstance(r["pid"], int)
+    assert r["comm"] == "echo-server" and r["verdict"] == "active" and r["reason"] is None
+    assert r["family"] in ("inet", "inet6") and r["state"] == "established"
+assert sorted(r["peer_addr"] for r in rows) == ["198.18.1.2"] * 2 + ["2001:db8:1::2"] * 2, rows
+print("ok")
+PY
+is "$(cat "$TMP/json.check")" ok "one JSON object per socket, typed fields, then the summary"
+ip netns exec "$NS_SRV" "$KAREAPER" --json -c "$TMP/out.conf" >/dev/null 2>&1
+is $? 2 "--json without --once: a usage error"
 
 # ---- a corrupt journal is reported and ignored ----
 printf 'not a journal\n' >"$TMP/run/probes"
