@@ -80,7 +80,7 @@ is "$(( $(srv_count 1 .) + $(srv_count 2 .) + $(srv_count 3 .) ))" 12 "all 12 co
 # ---- netns = a*: only A ----
 policy all "$ID-a*" >"$TMP/a.conf"
 "$KAREAPER" --once -c "$TMP/a.conf" >"$TMP/a.table" 2>"$TMP/a.log"
-ok $? "netns = $ID-a*: exit 0"
+is $? 3 "netns = $ID-a*: exit 3 (dead peers found)"
 diag "$TMP/a.table"
 is "$(rows "$TMP/a.table" "^$NS_A .* reaped (probes-unanswered)")" 2 "A's two dead peers reaped"
 is "$(rows "$TMP/a.table" "^$NS_A .* alive (answered-probe)")" 2 "A's two live peers alive"
@@ -93,7 +93,7 @@ check "journal text names the namespace" grep -q "reaped: .* netns=$NS_A " "$TMP
 # ---- all: every dead one, no live one ----
 policy all "$ID-*, $CNAME" "metrics_file = $TMP/kareaper.prom" >"$TMP/all.conf"
 "$KAREAPER" --once -c "$TMP/all.conf" >"$TMP/all.table" 2>"$TMP/all.log"
-ok $? "namespaces = all: exit 0"
+is $? 3 "namespaces = all: exit 3 (dead peers found)"
 diag "$TMP/all.table"
 is "$(rows "$TMP/all.table" "^$NS_B .* reaped (probes-unanswered)")" 2 "B's dead peers reaped"
 is "$(rows "$TMP/all.table" "^$CNAME .* reaped (probes-unanswered)")" 2 \

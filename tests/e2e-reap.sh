@@ -50,7 +50,7 @@ probes = 3
 CONF
 sleep 2.5 # let every connection pass `idle`: the policy's threshold, not a race
 kareaper_once reap "$TMP/reap.conf"
-ok $? "--once exits 0"
+is $? 3 "--once exits 3: dead peers found (and reaped)"
 diag "$TMP/reap.table"
 
 is "$(rows "$TMP/reap.table" '198\.18\.2\.2:.* reaped (probes-unanswered)')" 15 "15 dead v4 peers reaped"
