@@ -8,7 +8,7 @@
 . "$TESTS_SRC/lib.sh"
 : "${TOP_BUILDDIR:?}"
 
-for tool in debootstrap systemd-nspawn nsenter flock; do
+for tool in debootstrap systemd-nspawn nsenter flock dpkg-buildpackage dh; do
 	command -v "$tool" >/dev/null || bail "$tool is missing: .ci/run installs it (debootstrap, systemd-container)"
 done
 
@@ -41,6 +41,17 @@ CONF=$(sed -n 's/^ExecStart=.*--config \([^ ]*\).*/\1/p' "$UNIT_SRC")
 check "make install put the binary, the config, the unit and the man pages" \
 	test -x "$STAGE$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$UNIT_SRC")" -a -f "$STAGE$CONF" \
 	-a -n "$(find "$STAGE" -name kareaper.8)" -a -n "$(find "$STAGE" -name kareaper.conf.5)"
+
+# ---- the Debian package, built from the distributed sources ----
+PKG="$TMP/pkg"
+mkdir -p "$PKG"
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TOP_BUILDDIR" distdir \
+	distdir="$PKG/kareaper" >"$TMP/distdir.log" 2>&1 || { sed 's/^/# /' "$TMP/distdir.log"; bail "make distdir failed"; }
+(cd "$PKG/kareaper" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS=parallel=2 \
+	dpkg-buildpackage -us -uc -b) >"$TMP/deb.log" 2>&1
+ok $? "dpkg-buildpackage -us -uc -b" || tail -n 30 "$TMP/deb.log" | sed 's/^/# /'
+DEB=$(cd "$PKG" && ls kareaper_*_*.deb 2>/dev/null | head -n 1)
+check "it built kareaper_*.deb ($DEB)" test -n "$DEB"
 
 # ---- boot ----
 # In a container of its own network namespace nspawn keeps CAP_NET_ADMIN only when
@@ -76,6 +87,7 @@ at_exit rm_cgroups
 		--network-namespace-path="/run/netns/$NS_SRV" --capability=CAP_NET_ADMIN \
 		--system-call-filter=pidfd_getfd \
 		--bind-ro="$STAGE:/run/kareaper-stage" --bind-ro="$TESTS_BIN:/run/kareaper-tests" \
+		--bind-ro="$PKG:/run/kareaper-pkg" \
 		--machine="$ID" -b
 ) >"$TMP/nspawn.log" 2>&1 </dev/null &
 NSPAWN=$!
@@ -275,5 +287,35 @@ ok $? "systemctl stop kareaper"
 is "$(cexec systemctl is-active kareaper)" inactive "inactive" || journal -n 15 | sed 's/^/# /'
 is "$(cexec systemctl show -p ExecMainStatus --value kareaper)" 0 "clean exit (status 0)"
 check "it logged its stop" wait_for_journal MESSAGE_ID=95b7aab7eeff47b0ad411355853e5834 'stopping on signal'
+
+# ---- the package: install, upgrade keeping a changed conffile, remove, purge ----
+# first everything make install put there, so that nothing shadows the package's
+cexec systemctl disable kareaper >/dev/null 2>&1
+(cd "$STAGE" && find . -type f -o -type l) | sed 's/^\.//' | while read -r f; do
+	rm -f "/proc/$LEADER/root$f"
+done
+rm -rf "/proc/$LEADER/root/etc/systemd/system/kareaper.service.d"
+cexec systemctl daemon-reload
+cexec dpkg -i "/run/kareaper-pkg/$DEB" >"$TMP/dpkg-i.log" 2>&1
+ok $? "dpkg -i $DEB" || sed 's/^/# /' "$TMP/dpkg-i.log"
+is "$(cexec systemctl is-enabled kareaper)" enabled "enabled on install"
+is "$(cexec systemctl is-active kareaper)" active "and started, with the shipped config" ||
+	journal -n 20 | sed 's/^/# /'
+check "the shipped config is a dry run" cexec grep -q '^dry_run = yes' /etc/kareaper.conf
+check "its STATUS" status_has scans
+echo '# changed by the admin' >>"/proc/$LEADER/root/etc/kareaper.conf"
+cexec dpkg -i "/run/kareaper-pkg/$DEB" >"$TMP/dpkg-u.log" 2>&1
+ok $? "the same version installed over itself" || sed 's/^/# /' "$TMP/dpkg-u.log"
+check "keeps the changed conffile" cexec grep -q '^# changed by the admin' /etc/kareaper.conf
+is "$(cexec systemctl is-active kareaper)" active "active after the upgrade"
+cexec dpkg -r kareaper >"$TMP/dpkg-r.log" 2>&1
+ok $? "dpkg -r kareaper" || sed 's/^/# /' "$TMP/dpkg-r.log"
+is "$(cexec systemctl is-active kareaper)" inactive "stopped"
+check "the binary is gone, the config stays" cexec sh -c '! test -e /usr/sbin/kareaper && test -f /etc/kareaper.conf'
+cexec dpkg -P kareaper >"$TMP/dpkg-p.log" 2>&1
+ok $? "dpkg --purge kareaper" || sed 's/^/# /' "$TMP/dpkg-p.log"
+left=$(cexec sh -c 'find / -xdev -name "*kareaper*" 2>/dev/null; ls -d /run/kareaper /etc/kareaper* 2>/dev/null' |
+	grep -v '^/run/kareaper-\(stage\|tests\|pkg\)\|^/.kareaper-rootfs$')
+is "$left" "" "nothing of kareaper left: config, runtime state, unit links"
 
 done_testing
