@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +21,13 @@ enum section { SEC_NONE, SEC_GLOBAL, SEC_POLICY };
 
 struct parse_ctx {
 	FILE *f;
-	const char *path;
+	const char *path;         /* the file being read */
 	unsigned line;
 	struct config *c;
 	enum section sec;
 	uint64_t seen;            /* keys already set in this section */
-	bool global_seen;
+	bool global_seen;         /* in this file */
+	size_t file_policies;     /* policies before this file */
 	const struct keepalive_defaults *def;
 	char *err;
 	size_t errlen;
@@ -187,7 +190,7 @@ static void begin_section(struct parse_ctx *p, char *hdr)
 			fail(p, "duplicate section [global]");
 			return;
 		}
-		if (c->n_policies) {
+		if (c->n_policies > p->file_policies) {
 			fail(p, "[global] must come before the first [policy]");
 			return;
 		}
@@ -208,8 +211,8 @@ static void begin_section(struct parse_ctx *p, char *hdr)
 		}
 		for (size_t i = 0; i < c->n_policies; i++)
 			if (strcmp(c->policies[i].name, name) == 0) {
-				fail(p, "duplicate policy name '%s' (first at line %u)", name,
-				     c->policies[i].line);
+				fail(p, "duplicate policy name '%s' (first at %s:%u)", name,
+				     c->policies[i].file, c->policies[i].line);
 				return;
 			}
 		np = realloc(c->policies, (c->n_policies + 1) * sizeof(*np));
@@ -220,6 +223,7 @@ static void begin_section(struct parse_ctx *p, char *hdr)
 		c->policies = np;
 		policy_init(&np[c->n_policies], p->def);
 		np[c->n_policies].name = strdup(name);
+		np[c->n_policies].file = p->path;
 		np[c->n_policies].line = p->line;
 		if (!np[c->n_policies].name) {
 			fail(p, "out of memory");
@@ -542,6 +546,8 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		} else if (strcmp(value, "all") == 0) {
 			c->namespaces = NS_ALL;
 		} else {
+			strv_free(c->ns_paths); /* a drop-in's overrides */
+			c->ns_paths = NULL;
 			r = set_words(value, WORD_PATH, &c->ns_paths, &why);
 			c->namespaces = NS_LIST;
 		}
@@ -550,6 +556,8 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	case K_PROBE_JOURNAL: {
 		char **path = keys[i].key == K_METRICS_FILE ? &c->metrics_file : &c->probe_journal;
 
+		free(*path); /* a drop-in's overrides */
+		*path = NULL;
 		if (value[0] != '/') {
 			why = "must be an absolute path";
 			r = -EINVAL;
@@ -645,12 +653,102 @@ int keepalive_defaults_read(const char *dir, struct keepalive_defaults *ret)
 	return r;
 }
 
+/* One file into c; 0 or -errno with the message in p->err. */
+static int parse_file(struct parse_ctx *p, const char *path)
+{
+	struct stat st;
+	int r;
+
+	p->path = path;
+	p->line = 0;
+	p->sec = SEC_NONE;
+	p->seen = 0;
+	p->global_seen = false;
+	p->file_policies = p->c->n_policies;
+	p->f = fopen(path, "re");
+	if (!p->f) {
+		r = -errno;
+		snprintf(p->err, p->errlen, "%s: cannot open: %s", path, strerror(errno));
+		return r;
+	}
+	/* inih reads a directory as an empty file; pipes (-c <(...)) are fine */
+	if (fstat(fileno(p->f), &st) < 0 || S_ISDIR(st.st_mode)) {
+		snprintf(p->err, p->errlen, "%s: is a directory, not a config file", path);
+		r = -EISDIR;
+		goto out;
+	}
+	r = ini_parse_stream(read_line, p, handle_key, p);
+	if (p->failed) {
+		r = -EINVAL;
+	} else if (r != 0) {
+		p->line = (unsigned)r;
+		fail(p, "syntax error (expected 'key = value', '[global]' or '[policy NAME]')");
+		r = -EINVAL;
+	}
+out:
+	fclose(p->f);
+	p->f = NULL;
+	return r;
+}
+
+static int dropin_filter(const struct dirent *d)
+{
+	size_t l = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && l > 5 && strcmp(d->d_name + l - 5, ".conf") == 0;
+}
+
+/* plain byte order, whatever the locale: what "lexical" means to an admin naming
+ * files 10-, 20- */
+static int dropin_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* PATH.d/NAME.conf (PATH without .conf), sorted; a missing directory: none. */
+static int list_dropins(const char *path, char ***ret, char *err, size_t errlen)
+{
+	size_t l = strlen(path);
+	struct dirent **names = NULL;
+	char dir[PATH_MAX], **list;
+	int n;
+
+	if (l > 5 && strcmp(path + l - 5, ".conf") == 0)
+		l -= 5;
+	if (snprintf(dir, sizeof(dir), "%.*s.d", (int)l, path) >= (int)sizeof(dir)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	n = scandir(dir, &names, dropin_filter, dropin_cmp);
+	if (n < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		snprintf(err, errlen, "%s: cannot read: %s", dir, strerror(errno));
+		return -errno;
+	}
+	list = calloc((size_t)n + 1, sizeof(*list));
+	for (int i = 0; i < n; i++) {
+		if (list && asprintf(&list[i], "%s/%s", dir, names[i]->d_name) < 0) {
+			list[i] = NULL;
+			strv_free(list);
+			list = NULL;
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (!list) {
+		snprintf(err, errlen, "%s: out of memory", dir);
+		return -ENOMEM;
+	}
+	*ret = list;
+	return 0;
+}
+
 int config_load(const char *path, const struct keepalive_defaults *def, struct config **ret,
 		char *err, size_t errlen)
 {
-	struct parse_ctx p = { .path = path, .def = def, .err = err, .errlen = errlen };
+	struct parse_ctx p = { .def = def, .err = err, .errlen = errlen };
 	struct config *c;
-	struct stat st;
 	int r;
 
 	err[0] = '\0';
@@ -666,44 +764,23 @@ int config_load(const char *path, const struct keepalive_defaults *def, struct c
 	c->breaker_share = 50;
 	c->breaker_min = 10;
 	c->log_level = LOG_INFO;
-
-	p.f = fopen(path, "re");
-	if (!p.f) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		goto fail;
-	}
-	/* inih reads a directory as an empty file; pipes (-c <(...)) are fine */
-	if (fstat(fileno(p.f), &st) < 0 || S_ISDIR(st.st_mode)) {
-		r = -EISDIR;
-		snprintf(err, errlen, "%s: is a directory, not a config file", path);
-		goto fail;
-	}
 	p.c = c;
-	r = ini_parse_stream(read_line, &p, handle_key, &p);
-	if (p.failed) {
-		r = -EINVAL;
-		goto fail;
-	}
-	if (r != 0) {
-		p.line = (unsigned)r;
-		fail(&p, "syntax error (expected 'key = value', '[global]' or '[policy NAME]')");
-		r = -EINVAL;
-		goto fail;
-	}
-	if (c->n_policies == 0) {
+
+	r = parse_file(&p, c->path);
+	if (r == 0)
+		r = list_dropins(c->path, &c->dropins, err, errlen);
+	for (char **d = c->dropins; r == 0 && d && *d; d++)
+		r = parse_file(&p, *d);
+	if (r == 0 && c->n_policies == 0) {
 		snprintf(err, errlen, "%s: no [policy NAME] section: nothing to do", path);
 		r = -EINVAL;
-		goto fail;
 	}
-	fclose(p.f);
+	if (r < 0) {
+		config_free(c);
+		return r;
+	}
 	*ret = c;
 	return 0;
-fail:
-	if (p.f)
-		fclose(p.f);
-	config_free(c);
-	return r;
 }
 
 void config_free(struct config *c)
@@ -714,6 +791,7 @@ void config_free(struct config *c)
 		policy_free(&c->policies[i]);
 	free(c->policies);
 	strv_free(c->ns_paths);
+	strv_free(c->dropins);
 	free(c->metrics_file);
 	free(c->probe_journal);
 	free(c->path);
@@ -736,6 +814,8 @@ void config_print(const struct config *c, FILE *f)
 	char b1[DURATION_STRLEN], b2[512];
 
 	fprintf(f, "# effective configuration of %s (defaults filled in)\n", c->path);
+	for (char **d = c->dropins; d && *d; d++)
+		fprintf(f, "# and of the drop-in %s\n", *d);
 	fprintf(f, "[global]\n");
 	fprintf(f, "scan_interval = %s\n", format_duration(c->scan_interval_ms, b1, sizeof(b1)));
 	fprintf(f, "dry_run = %s\n", c->dry_run ? "yes" : "no");
@@ -755,7 +835,7 @@ void config_print(const struct config *c, FILE *f)
 		const struct policy *p = &c->policies[i];
 		size_t off = 0;
 
-		fprintf(f, "\n[policy %s]\n", p->name);
+		fprintf(f, "\n# from %s:%u\n[policy %s]\n", p->file, p->line, p->name);
 		/* unset selectors match anything; shown commented so the output parses */
 		fprintf(f, "%slocal_port = %s\n", p->local_port.n ? "" : "# ",
 			port_set_format(&p->local_port, b2, sizeof(b2)));

@@ -34,6 +34,7 @@ enum ns_mode {
 
 struct policy {
 	char *name;
+	const char *file;         /* where it was read: config.path or one of dropins */
 	unsigned line;            /* of its [policy NAME] header */
 	struct port_set local_port, remote_port;
 	struct cidr_set local_addr, remote_addr;
@@ -48,6 +49,7 @@ struct policy {
 
 struct config {
 	char *path;
+	char **dropins;           /* PATH.d/NAME.conf read after it, in order; NULL-terminated */
 	uint64_t scan_interval_ms;
 	bool dry_run;
 	unsigned max_reaps_per_scan;
@@ -71,7 +73,9 @@ struct keepalive_defaults {
 
 int keepalive_defaults_read(const char *sysctl_dir, struct keepalive_defaults *ret);
 
-/* Returns 0, or -errno with "FILE:LINE: message" (or "FILE: message") in err. */
+/* Reads path, then the drop-ins PATH.d/NAME.conf (PATH without its .conf) in lexical
+ * order: their policies follow, their [global] keys override. Returns 0, or -errno
+ * with "FILE:LINE: message" (or "FILE: message") in err. */
 int config_load(const char *path, const struct keepalive_defaults *def, struct config **ret,
 		char *err, size_t errlen);
 void config_free(struct config *c);

@@ -54,7 +54,7 @@ static void bad_configs(void)
 	bad("[policy a b]\n", 1, "bad policy name");
 	bad("[policy a]\nidle = 5m\nidel = 6m\n", 3, "unknown key 'idel'");
 	bad("[policy a]\nidle = 5m\nidle = 6m\n", 3, "duplicate key 'idle'");
-	bad("[policy a]\nidle = 5m\n\n[policy a]\n", 4, "duplicate policy name 'a' (first at line 1)");
+	bad("[policy a]\nidle = 5m\n\n[policy a]\n", 4, "duplicate policy name 'a' (first at /tmp/");
 	bad("[global]\n[global]\n[policy a]\n", 2, "duplicate section [global]");
 	bad("[policy a]\n[global]\n", 2, "must come before");
 	bad("idle = 5m\n[policy a]\n", 1, "outside any section");
@@ -240,6 +240,64 @@ static void sysctl_defaults(void)
 	   "missing sysctl: error and the kernel's default");
 }
 
+/* kareaper.d/NAME.conf after the main file: policies appended in lexical order,
+ * [global] keys overriding, errors naming the drop-in, a duplicate across files. */
+static void dropins(void)
+{
+	char main_path[300], d[300], path[400], err[512], out[4096];
+	struct config *c = NULL;
+	FILE *f;
+	size_t n;
+
+	snprintf(main_path, sizeof(main_path), "%s/kr.conf", dir);
+	snprintf(d, sizeof(d), "%s/kr.d", dir);
+	ok(mkdir(d, 0755) == 0, "a drop-in directory beside the file");
+	f = fopen(main_path, "w");
+	fputs("[global]\nscan_interval = 10s\ndry_run = yes\n[policy main]\nlocal_port = 1\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/20-b.conf", d);
+	f = fopen(path, "w");
+	fputs("[global]\ndry_run = no\n[policy b]\nlocal_port = 3\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/10-a.conf", d);
+	f = fopen(path, "w");
+	fputs("[global]\nscan_interval = 5s\n[policy a]\nlocal_port = 2\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/30-ignored.conf.bak", d);
+	f = fopen(path, "w");
+	fputs("garbage\n", f);
+	fclose(f);
+	ok(config_load(main_path, &def, &c, err, sizeof(err)) == 0, "loads with drop-ins (%s)", err);
+	if (!c)
+		return;
+	ok(c->n_policies == 3 && strcmp(c->policies[0].name, "main") == 0 &&
+	   strcmp(c->policies[1].name, "a") == 0 && strcmp(c->policies[2].name, "b") == 0,
+	   "policies: the file's, then 10-a, then 20-b; *.bak ignored");
+	ok(c->scan_interval_ms == 5000 && !c->dry_run, "[global] keys of drop-ins override");
+	f = fmemopen(out, sizeof(out), "w");
+	config_print(c, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "# from %s/10-a.conf:3\n[policy a]", d);
+	ok(strstr(out, path) != NULL, "--check-config says where each policy came from");
+	config_free(c);
+
+	snprintf(path, sizeof(path), "%s/15-bad.conf", d);
+	f = fopen(path, "w");
+	fputs("[policy c]\nidle = soon\n", f);
+	fclose(f);
+	ok(config_load(main_path, &def, &c, err, sizeof(err)) < 0, "a broken drop-in fails the load");
+	n = strlen(path);
+	ok(strncmp(err, path, n) == 0 && strncmp(err + n, ":2: ", 4) == 0,
+	   "with the drop-in's FILE:LINE (%s)", err);
+	f = fopen(path, "w");
+	fputs("[policy main]\n", f);
+	fclose(f);
+	ok(config_load(main_path, &def, &c, err, sizeof(err)) < 0 &&
+	   strstr(err, "duplicate policy name 'main' (first at ") && strstr(err, "kr.conf:4)"),
+	   "a policy name taken in another file: refused, naming both (%s)", err);
+	unlink(path);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -249,6 +307,7 @@ int main(void)
 	bad_configs();
 	good_config();
 	sysctl_defaults();
+	dropins();
 	{
 		char cmd[300];
 
