@@ -15,7 +15,7 @@ done
 # ---- a cached rootfs, built once, shared by every run (and by the sanitizer and
 # distcheck runs: it has their runtime libraries too) ----
 CACHE=${KAREAPER_ROOTFS_CACHE:-/var/cache/kareaper-tests}
-PKGS=systemd,systemd-sysv,dbus,procps,iproute2,nftables,libmnl0,libinih1,libsystemd0,libasan8,libubsan1
+PKGS=systemd,systemd-sysv,dbus,procps,iproute2,nftables,libmnl0,libinih1,libsystemd0,libasan8,libubsan1,prometheus-node-exporter
 ROOTFS="$CACHE/bookworm"
 mkdir -p "$CACHE"
 exec {lockfd}>"$CACHE/lock"
@@ -124,6 +124,8 @@ ok 0 "a real systemd booted in the container ($state)"
 # tar keeps the rootfs's /lib -> usr/lib symlink where cp would trip over it
 cexec tar -C /run/kareaper-stage -cf - . | nsenter -t "$LEADER" -a tar -C / -xf - --keep-directory-symlink
 ok $? "make install DESTDIR= tree copied into the container"
+cexec systemd-sysusers
+check "systemd-sysusers makes the kareaper user from what make install put" cexec id kareaper
 UNIT_PATH=${UNIT_SRC#"$STAGE"}
 case $UNIT_PATH in
 /lib/systemd/system/* | /usr/lib/systemd/system/* | /usr/local/lib/systemd/system/* | /etc/systemd/system/*) ;;
@@ -303,15 +305,45 @@ is "$(cexec systemctl is-active kareaper)" active "and started, with the shipped
 	journal -n 20 | sed 's/^/# /'
 check "the shipped config is a dry run" cexec grep -q '^dry_run = yes' /etc/kareaper.conf
 check "its STATUS" status_has scans
+
+# metrics under the shipped unit, served by Debian's node_exporter, as documented
+sed -i 's|^\[global\]$|[global]\nmetrics_file = /run/kareaper/kareaper.prom|' \
+	"/proc/$LEADER/root/etc/kareaper.conf"
+cexec ln -s /run/kareaper/kareaper.prom /var/lib/prometheus/node-exporter/
+cexec systemctl reload kareaper
+ok $? "metrics_file set, reloaded"
+metrics_mode() { cexec stat -c %a /run/kareaper/kareaper.prom 2>/dev/null; }
+for _ in $(seq 100); do [ "$(metrics_mode)" = 644 ] && break; sleep 0.1; done
+is "$(metrics_mode)" 644 "written by the sandboxed service, mode 0644"
+scrape() {
+	ip netns exec "$NS_SRV" python3 -c 'import urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:9100/metrics", timeout=5).read().decode())' 2>/dev/null
+}
+for _ in $(seq 100); do
+	page=$(scrape)
+	grep -q '^kareaper_scans_total [1-9]' <<<"$page" && break
+	sleep 0.2
+done
+ok $(grep -q '^kareaper_scans_total [1-9]' <<<"$page"; echo $?) \
+	"node_exporter serves the kareaper_ series on /metrics" || {
+	cexec stat -c "# %n %a %U:%G" /run/kareaper /run/kareaper/kareaper.prom /var/lib/prometheus/node-exporter/kareaper.prom
+	cexec systemctl show -p RuntimeDirectoryMode -p UMask kareaper | sed "s/^/# /"
+	grep 'textfile' <<<"$page" | sed 's/^/# /'
+}
+is "$(grep -c '^kareaper_' <<<"$page")" "$(cexec grep -c '^kareaper_' /run/kareaper/kareaper.prom)" \
+	"every sample of the file"
+check "read without error" grep -q '^node_textfile_scrape_error 0' <<<"$page"
 echo '# changed by the admin' >>"/proc/$LEADER/root/etc/kareaper.conf"
 cexec dpkg -i "/run/kareaper-pkg/$DEB" >"$TMP/dpkg-u.log" 2>&1
 ok $? "the same version installed over itself" || sed 's/^/# /' "$TMP/dpkg-u.log"
 check "keeps the changed conffile" cexec grep -q '^# changed by the admin' /etc/kareaper.conf
+check "metrics_file included" cexec grep -q '^metrics_file = /run/kareaper/kareaper.prom' /etc/kareaper.conf
 is "$(cexec systemctl is-active kareaper)" active "active after the upgrade"
 cexec dpkg -r kareaper >"$TMP/dpkg-r.log" 2>&1
 ok $? "dpkg -r kareaper" || sed 's/^/# /' "$TMP/dpkg-r.log"
 is "$(cexec systemctl is-active kareaper)" inactive "stopped"
 check "the binary is gone, the config stays" cexec sh -c '! test -e /usr/sbin/kareaper && test -f /etc/kareaper.conf'
+cexec rm /var/lib/prometheus/node-exporter/kareaper.prom # the admin's link, the admin's to remove
 cexec dpkg -P kareaper >"$TMP/dpkg-p.log" 2>&1
 ok $? "dpkg --purge kareaper" || sed 's/^/# /' "$TMP/dpkg-p.log"
 left=$(cexec sh -c 'find / -xdev -name "*kareaper*" 2>/dev/null; ls -d /run/kareaper /etc/kareaper* 2>/dev/null' |
