@@ -252,21 +252,11 @@ static void dropins(void)
 	snprintf(main_path, sizeof(main_path), "%s/kr.conf", dir);
 	snprintf(d, sizeof(d), "%s/kr.d", dir);
 	ok(mkdir(d, 0755) == 0, "a drop-in directory beside the file");
-	f = fopen(main_path, "w");
-	fputs("[global]\nscan_interval = 10s\ndry_run = yes\n[policy main]\nlocal_port = 1\n", f);
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/20-b.conf", d);
-	f = fopen(path, "w");
-	fputs("[global]\ndry_run = no\n[policy b]\nlocal_port = 3\n", f);
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/10-a.conf", d);
-	f = fopen(path, "w");
-	fputs("[global]\nscan_interval = 5s\n[policy a]\nlocal_port = 2\n", f);
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/30-ignored.conf.bak", d);
-	f = fopen(path, "w");
-	fputs("garbage\n", f);
-	fclose(f);
+#define PUT(name, text) write_file(name, text, strlen(text))
+	PUT("kr.conf", "[global]\nscan_interval = 10s\ndry_run = yes\n[policy main]\nlocal_port = 1\n");
+	PUT("kr.d/20-b.conf", "[global]\ndry_run = no\n[policy b]\nlocal_port = 3\n");
+	PUT("kr.d/10-a.conf", "[global]\nscan_interval = 5s\n[policy a]\nlocal_port = 2\n");
+	PUT("kr.d/30-ignored.conf.bak", "garbage\n");
 	ok(config_load(main_path, &def, &c, err, sizeof(err)) == 0, "loads with drop-ins (%s)", err);
 	if (!c)
 		return;
@@ -281,17 +271,13 @@ static void dropins(void)
 	ok(strstr(out, path) != NULL, "--check-config says where each policy came from");
 	config_free(c);
 
-	snprintf(path, sizeof(path), "%s/15-bad.conf", d);
-	f = fopen(path, "w");
-	fputs("[policy c]\nidle = soon\n", f);
-	fclose(f);
+	snprintf(path, sizeof(path), "%s", PUT("kr.d/15-bad.conf", "[policy c]\nidle = soon\n"));
 	ok(config_load(main_path, &def, &c, err, sizeof(err)) < 0, "a broken drop-in fails the load");
 	n = strlen(path);
 	ok(strncmp(err, path, n) == 0 && strncmp(err + n, ":2: ", 4) == 0,
 	   "with the drop-in's FILE:LINE (%s)", err);
-	f = fopen(path, "w");
-	fputs("[policy main]\n", f);
-	fclose(f);
+	PUT("kr.d/15-bad.conf", "[policy main]\n");
+#undef PUT
 	ok(config_load(main_path, &def, &c, err, sizeof(err)) < 0 &&
 	   strstr(err, "duplicate policy name 'main' (first at ") && strstr(err, "kr.conf:4)"),
 	   "a policy name taken in another file: refused, naming both (%s)", err);
