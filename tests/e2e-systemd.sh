@@ -124,7 +124,9 @@ ok 0 "a real systemd booted in the container ($state)"
 # tar keeps the rootfs's /lib -> usr/lib symlink where cp would trip over it
 cexec tar -C /run/kareaper-stage -cf - . | nsenter -t "$LEADER" -a tar -C / -xf - --keep-directory-symlink
 ok $? "make install DESTDIR= tree copied into the container"
-cexec systemd-sysusers
+# named explicitly: make distcheck's prefix is not where systemd-sysusers looks
+SYSUSERS=$(find "$STAGE" -path '*/sysusers.d/kareaper.conf' | head -n 1)
+cexec systemd-sysusers "${SYSUSERS#"$STAGE"}"
 check "systemd-sysusers makes the kareaper user from what make install put" cexec id kareaper
 UNIT_PATH=${UNIT_SRC#"$STAGE"}
 case $UNIT_PATH in
