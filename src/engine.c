@@ -98,7 +98,6 @@ static void engine_compile(struct engine *e)
 
 static void restore_journaled(struct engine *e);
 
-
 /* The probe journal of cfg: locked, read, and every socket in it put back as its
  * owner had it, before anything new is probed. A corrupt one is reported and
  * ignored; one another kareaper holds is an error. */
@@ -139,8 +138,10 @@ int engine_new(struct config *cfg, const struct engine_options *o, struct engine
 	struct engine *e = calloc(1, sizeof(*e));
 	int r;
 
-	if (!e)
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
 	e->cfg = cfg;
 	e->ops = o->backend;
 	e->force_dry_run = o->force_dry_run;
@@ -263,13 +264,11 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 	step = verdict_observe(&e->verdicts, idx, p, s, e->now, &t);
 	if (t && !t->owner.pid && owner && owner->pid > 0)
 		t->owner = *owner;
-	if (t) {
+	if (t)
 		t->row = row;
-		report_set(&e->report, row, V_ACTIVE, REASON_NONE, tracked_idle_ms(t, e->now));
-	}
 	switch (step) {
 	case STEP_ACTIVE:
-		return;
+		return; /* as added: active, untracked */
 	case STEP_WAIT:
 		v = V_PROBING;
 		break;
@@ -332,6 +331,7 @@ static void fill_owners(struct engine *e)
 	struct owner_map m = { 0 };
 	struct owner o;
 	size_t i;
+	int r;
 
 	for (i = 0; i < e->ndeferred; i++)
 		owner_map_want(&m, e->deferred[i].inode);
@@ -343,8 +343,9 @@ static void fill_owners(struct engine *e)
 		owner_map_want(&m, e->report.rows[i].inode);
 	if (m.n == 0)
 		return;
-	if (e->ops->find_owners(&m) < 0)
-		log_msg(LOG_WARNING, NULL, "cannot look up the owners of sockets: %m");
+	r = e->ops->find_owners(&m);
+	if (r < 0)
+		log_msg(LOG_WARNING, NULL, "cannot look up the owners of sockets: %s", strerror(-r));
 
 	for (i = 0; i < e->report.n; i++)
 		if (owner_map_get(&m, e->report.rows[i].inode, &o))
