@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "engine.h"
 #include "journal.h"
 #include "netns.h"
@@ -222,19 +223,12 @@ static void work_add(struct engine *e, struct tracked *t, enum step step)
 {
 	if (t->work_gen == e->work_gen)
 		return; /* a retried listing may report a socket twice */
-	if (e->nwork == e->capwork) {
-		size_t cap = e->capwork ? e->capwork * 2 : 64;
-		struct work_item *n = realloc(e->work, cap * sizeof(*n));
-
-		if (!n) {
-			count_error(e, ERR_MEMORY, "no memory for this round's work");
-			/* a verdict left undone is due again later, not at once */
-			if (t->state == TS_PROBING)
-				t->deadline = e->now + pol(e, t->policy)->interval_ms;
-			return;
-		}
-		e->work = n;
-		e->capwork = cap;
+	if (array_grow(&e->work, &e->capwork, e->nwork, sizeof(*e->work)) < 0) {
+		count_error(e, ERR_MEMORY, "no memory for this round's work");
+		/* a verdict left undone is due again later, not at once */
+		if (t->state == TS_PROBING)
+			t->deadline = e->now + pol(e, t->policy)->interval_ms;
+		return;
 	}
 	t->work_gen = e->work_gen;
 	e->work[e->nwork] = (struct work_item){ .t = t, .step = step };
@@ -288,15 +282,8 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 
 static int defer(struct engine *e, const struct sock_rec *s)
 {
-	if (e->ndeferred == e->capdeferred) {
-		size_t cap = e->capdeferred ? e->capdeferred * 2 : 64;
-		struct sock_rec *n = realloc(e->deferred, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		e->deferred = n;
-		e->capdeferred = cap;
-	}
+	if (array_grow(&e->deferred, &e->capdeferred, e->ndeferred, sizeof(*e->deferred)) < 0)
+		return -ENOMEM;
 	e->deferred[e->ndeferred++] = *s;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cleanup.h"
 #include "fileio.h"
 #include "journal.h"
@@ -65,15 +66,8 @@ int journal_add(struct journal *j, const struct journal_entry *e)
 {
 	if (journal_find(j, e->cookie))
 		return -EEXIST;
-	if (j->n == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 64;
-		struct journal_entry *n = realloc(j->e, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		j->e = n;
-		j->cap = cap;
-	}
+	if (array_grow(&j->e, &j->cap, j->n, sizeof(*j->e)) < 0)
+		return -ENOMEM;
 	j->e[j->n++] = *e;
 	j->dirty = true;
 	return 0;

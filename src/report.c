@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "array.h"
 #include "report.h"
 
 static const char *const verdict_names[] = {
@@ -71,15 +72,8 @@ uint32_t report_add(struct report *r, int policy, const struct sock_rec *s, cons
 {
 	struct report_row *row;
 
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 256;
-		struct report_row *n = realloc(r->rows, cap * sizeof(*n));
-
-		if (!n)
-			return 0;
-		r->rows = n;
-		r->cap = cap;
-	}
+	if (array_grow(&r->rows, &r->cap, r->n, sizeof(*r->rows)) < 0)
+		return 0;
 	row = &r->rows[r->n++];
 	memset(row, 0, sizeof(*row));
 	memcpy(row->local, s->local.a, sizeof(row->local));
