@@ -348,8 +348,14 @@ check "the binary is gone, the config stays" cexec sh -c '! test -e /usr/sbin/ka
 cexec rm /var/lib/prometheus/node-exporter/kareaper.prom # the admin's link, the admin's to remove
 cexec dpkg -P kareaper >"$TMP/dpkg-p.log" 2>&1
 ok $? "dpkg --purge kareaper" || sed 's/^/# /' "$TMP/dpkg-p.log"
-left=$(cexec sh -c 'find / -xdev -name "*kareaper*" 2>/dev/null; ls -d /run/kareaper /etc/kareaper* 2>/dev/null' |
-	grep -v '^/run/kareaper-\(stage\|tests\|pkg\)\|^/.kareaper-rootfs$')
+# systemd removes the unit's PrivateTmp directories (/var/tmp/systemd-private-*-
+# kareaper.service-*) in a child of its own after the stop: wait for them, 10 s.
+for _ in $(seq 100); do
+	left=$(cexec sh -c 'find / -xdev -name "*kareaper*" 2>/dev/null; ls -d /run/kareaper /etc/kareaper* 2>/dev/null' |
+		grep -v '^/run/kareaper-\(stage\|tests\|pkg\)\|^/.kareaper-rootfs$')
+	[ -z "$left" ] && break
+	sleep 0.1
+done
 is "$left" "" "nothing of kareaper left: config, runtime state, unit links"
 
 done_testing
