@@ -51,15 +51,30 @@ static int nl_open(struct backend **ret)
 	return 0;
 }
 
+struct counted {
+	sock_cb cb;
+	void *data;
+	int n;
+};
+
+static int count_cb(const struct sock_rec *s, void *data)
+{
+	struct counted *c = data;
+
+	c->n++;
+	return c->cb(s, c->data);
+}
+
 static int nl_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
 {
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	struct counted c = { cb, data, 0 };
 	int r = 0;
 
 	for (size_t i = 0; i < sizeof(families) && r == 0; i++)
 		r = sockdiag_dump(&b->diag, families[i], f->states, f->bclen ? f->bc : NULL,
-				  f->bclen, cb, data);
-	return r;
+				  f->bclen, count_cb, &c);
+	return r < 0 ? r : c.n;
 }
 
 static int nl_query(struct backend *b, const struct sock_rec *s, struct sock_rec *out)
@@ -190,5 +205,4 @@ const struct backend_ops backend_netlink = {
 	.set_opts = nl_set_opts,
 	.destroy = nl_destroy,
 	.find_owners = nl_find_owners,
-	.owner_to_arm = true,
 };

@@ -18,13 +18,23 @@
 #include "owner.h"
 #include "policy.h"
 
-/* Which sockets to list: the union of the policies' states, and a port filter the
- * kernel runs (INET_DIAG_REQ_BYTECODE; NULL: none). Sockets outside it may still be
- * listed: the caller matches every socket again. */
+/* Which sockets to list. A backend may list more than these: the caller matches
+ * every socket it is given again.
+ * - states: the union of the policies' states;
+ * - bc: a port filter for INET_DIAG_REQ_BYTECODE (NULL: none);
+ * - cfg: the policies, for a backend that filters by them in the kernel (ports,
+ *   addresses, states, idle time); all: idle or not (the --once table);
+ * - keep: cookies the caller tracks, to be listed whatever the filter says (a
+ *   probed socket whose peer answered is no longer idle, and must not look gone). */
+struct config;
 struct scan_filter {
 	uint32_t states;
 	const void *bc;
 	size_t bclen;
+	const struct config *cfg;
+	bool all;
+	const uint64_t *keep;
+	size_t nkeep;
 };
 
 typedef int (*sock_cb)(const struct sock_rec *s, void *data);
@@ -36,8 +46,9 @@ struct backend_ops {
 	/* A new instance for the network namespace the calling thread is in. */
 	int (*open)(struct backend **ret);
 	void (*close)(struct backend *b);
-	/* Every TCP socket the filter lets through, v4 and v6. -EINTR: the listing was
-	 * inconsistent (the socket table changed under it); start over. */
+	/* Every TCP socket the filter lets through, v4 and v6. Returns how many sockets
+	 * were looked at (the kernel may have looked at more than it listed). -EINTR:
+	 * the listing was inconsistent (the socket table changed under it); start over. */
 	int (*enumerate)(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data);
 	/* Fresh facts about one socket, by id and cookie. -ENOENT: it is gone. */
 	int (*query)(struct backend *b, const struct sock_rec *s, struct sock_rec *out);
@@ -58,10 +69,16 @@ struct backend_ops {
 	int (*destroy)(struct backend *b, const struct sock_rec *s);
 	/* Owners of the inodes m asks for, in every namespace at once. */
 	int (*find_owners)(struct owner_map *m);
-	/* arm needs the owner found first (find_owners, batched by the caller);
-	 * -ESRCH from arm then means no process holds the socket. */
-	bool owner_to_arm;
 };
 
-/* sock_diag dumps, owners through /proc, pidfd_getfd + setsockopt, SOCK_DESTROY. */
+/* sock_diag dumps, owners through /proc, pidfd_getfd + setsockopt, SOCK_DESTROY.
+ * Arming needs the owner: the caller finds owners of the sockets to arm first
+ * (find_owners, one pass), and -ESRCH then means no process holds the socket. */
 extern const struct backend_ops backend_netlink;
+
+#ifdef HAVE_BPF
+/* iter/tcp, bpf_setsockopt, bpf_sock_destroy; owners by iter/task_file. */
+extern const struct backend_ops backend_bpf;
+/* NULL when the BPF backend can run here, else why not (for the log). */
+const char *backend_bpf_unavailable(void);
+#endif

@@ -299,7 +299,7 @@ static char *read_line(char *str, int num, void *stream)
 enum key {
 	K_SCAN_INTERVAL, K_DRY_RUN, K_MAX_REAPS_PER_SCAN, K_MAX_REAPS_PER_MINUTE, K_BREAKER_SHARE,
 	K_BREAKER_MIN_PROBES, K_LOG_LEVEL, K_NAMESPACES, K_METRICS_FILE,
-	K_PROBE_JOURNAL,
+	K_PROBE_JOURNAL, K_BACKEND,
 	K_LOCAL_PORT, K_REMOTE_PORT, K_LOCAL_ADDR, K_REMOTE_ADDR, K_STATES, K_PROCESS, K_IDLE,
 	K_INTERVAL, K_PROBES, K_ACTION, K_POLICY_DRY_RUN, K_NETNS,
 };
@@ -319,6 +319,7 @@ static const struct {
 	{ "namespaces", SEC_GLOBAL, K_NAMESPACES },
 	{ "metrics_file", SEC_GLOBAL, K_METRICS_FILE },
 	{ "probe_journal", SEC_GLOBAL, K_PROBE_JOURNAL },
+	{ "backend", SEC_GLOBAL, K_BACKEND },
 	{ "local_port", SEC_POLICY, K_LOCAL_PORT },
 	{ "remote_port", SEC_POLICY, K_REMOTE_PORT },
 	{ "local_addr", SEC_POLICY, K_LOCAL_ADDR },
@@ -539,6 +540,18 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		break;
 	case K_NETNS:
 		r = set_words(value, WORD_GLOB, &pol->netns, &why);
+		break;
+	case K_BACKEND:
+		if (strcmp(value, "auto") == 0) {
+			c->backend = BACKEND_AUTO;
+		} else if (strcmp(value, "bpf") == 0) {
+			c->backend = BACKEND_BPF;
+		} else if (strcmp(value, "netlink") == 0) {
+			c->backend = BACKEND_NETLINK;
+		} else {
+			why = "expected auto, bpf or netlink";
+			r = -EINVAL;
+		}
 		break;
 	case K_NAMESPACES:
 		if (strcmp(value, "self") == 0) {
@@ -809,6 +822,11 @@ static void print_words(FILE *f, const char *key, char *const *v)
 	fprintf(f, "\n");
 }
 
+const char *config_backend_name(enum backend_choice b)
+{
+	return b == BACKEND_BPF ? "bpf" : b == BACKEND_NETLINK ? "netlink" : "auto";
+}
+
 void config_print(const struct config *c, FILE *f)
 {
 	char b1[DURATION_STRLEN], b2[512];
@@ -824,6 +842,7 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "breaker_share = %u%%\n", c->breaker_share);
 	fprintf(f, "breaker_min_probes = %u\n", c->breaker_min);
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
+	fprintf(f, "backend = %s\n", config_backend_name(c->backend));
 	if (c->namespaces == NS_LIST)
 		print_words(f, "namespaces", c->ns_paths);
 	else

@@ -26,6 +26,12 @@ enum policy_action {
 /* Under systemd, RuntimeDirectory=kareaper with RuntimeDirectoryPreserve=yes. */
 #define KR_DEFAULT_PROBE_JOURNAL "/run/kareaper/probes"
 
+enum backend_choice {
+	BACKEND_AUTO,             /* bpf when it can run here, else netlink */
+	BACKEND_BPF,
+	BACKEND_NETLINK,
+};
+
 enum ns_mode {
 	NS_SELF,                  /* kareaper's own network namespace */
 	NS_ALL,                   /* every one on the host: /run/netns and /proc/PID/ns/net */
@@ -57,6 +63,7 @@ struct config {
 	unsigned breaker_share;   /* percent */
 	unsigned breaker_min;
 	int log_level;            /* LOG_ERR .. LOG_DEBUG */
+	enum backend_choice backend;
 	enum ns_mode namespaces;
 	char **ns_paths;          /* NS_LIST: NULL-terminated */
 	char *metrics_file;       /* NULL: none */
@@ -79,6 +86,7 @@ int keepalive_defaults_read(const char *sysctl_dir, struct keepalive_defaults *r
 int config_load(const char *path, const struct keepalive_defaults *def, struct config **ret,
 		char *err, size_t errlen);
 void config_free(struct config *c);
+const char *config_backend_name(enum backend_choice b);
 void config_print(const struct config *c, FILE *f);
 const char *config_probe_journal(const struct config *c);
 

@@ -46,6 +46,8 @@ struct engine {
 	uint64_t work_gen;
 	struct sock_rec *deferred; /* matched only once their owner is known */
 	size_t ndeferred, capdeferred;
+	uint64_t *keep;           /* cookies tracked in the namespace being listed */
+	size_t nkeep, capkeep;
 	uint64_t now;
 };
 
@@ -79,6 +81,8 @@ static void engine_compile(struct engine *e)
 	e->reaped_by = calloc(e->cfg->n_policies * REASON_COUNT, sizeof(*e->reaped_by));
 	if (!e->reaped_by)
 		count_error(e, ERR_MEMORY, "no memory for the per-policy reap counters");
+	e->filter.cfg = e->cfg;
+	e->filter.all = e->keep_rows;
 	e->filter.states = 0;
 	for (size_t i = 0; i < e->cfg->n_policies; i++)
 		e->filter.states |= e->cfg->policies[i].states;
@@ -157,7 +161,7 @@ int engine_new(struct config *cfg, const struct engine_options *o, struct engine
 		engine_compile(e);
 		r = netns_discover(&e->netns, cfg);
 		if (r < 0)
-			snprintf(err, errlen, "cannot open sock_diag netlink sockets: %s",
+			snprintf(err, errlen, "cannot open the %s backend: %s", e->ops->name,
 				 strerror(-r));
 	}
 	if (r >= 0)
@@ -181,6 +185,7 @@ void engine_free(struct engine *e)
 	free(e->reaped_by);
 	free(e->work);
 	free(e->deferred);
+	free(e->keep);
 	free(e);
 }
 
@@ -295,7 +300,6 @@ static int scan_cb(const struct sock_rec *s, void *data)
 	int idx;
 
 	rec.netns = e->cur->ino;
-	e->stats.scanned++;
 	idx = policy_match(e->cfg, &rec, e->cur->name, NULL);
 	if (idx == MATCH_NONE)
 		return 0;
@@ -322,10 +326,10 @@ static void fill_owners(struct engine *e)
 
 	for (i = 0; i < e->ndeferred; i++)
 		owner_map_want(&m, e->deferred[i].inode);
-	if (e->ops->owner_to_arm)
-		for (i = 0; i < e->nwork; i++)
-			if (!e->work[i].t->owner.pid)
-				owner_map_want(&m, e->work[i].t->rec.inode);
+	/* the netlink backend arms through the owner; every log line names it */
+	for (i = 0; i < e->nwork; i++)
+		if (!e->work[i].t->owner.pid)
+			owner_map_want(&m, e->work[i].t->rec.inode);
 	for (i = 0; i < e->report.n; i++)
 		owner_map_want(&m, e->report.rows[i].inode);
 	if (m.n == 0)
@@ -726,23 +730,49 @@ static void sweep(struct engine *e)
 	}
 }
 
+/* The sockets tracked in n, which its listing must include whatever their idle. */
+static int keep_list(struct engine *e, const struct netns *n)
+{
+	const struct verdict_table *vt = &e->verdicts;
+
+	e->nkeep = 0;
+	for (size_t b = 0; b < vt->nbuckets; b++)
+		for (const struct tracked *t = vt->buckets[b]; t; t = t->next) {
+			if (t->rec.netns != n->ino)
+				continue;
+			if (array_grow(&e->keep, &e->capkeep, e->nkeep, sizeof(*e->keep)) < 0)
+				return -ENOMEM;
+			e->keep[e->nkeep++] = t->cookie;
+		}
+	e->filter.keep = e->keep;
+	e->filter.nkeep = e->nkeep;
+	return 0;
+}
+
 static void list_namespace(struct engine *e, struct netns *n)
 {
-	uint64_t scanned = e->stats.scanned, matched = e->stats.matched;
+	uint64_t matched = e->stats.matched;
 	int r;
 
 	e->cur = n;
-	for (int attempt = 0;; attempt++) {
+	r = keep_list(e, n);
+	for (int attempt = 0; r == 0; attempt++) {
 		size_t rows_mark = e->report.n, deferred_mark = e->ndeferred;
 
 		r = e->ops->enumerate(n->be, &e->filter, scan_cb, e);
-		if (r != -EINTR || attempt == 3)
-			break;
-		report_truncate(&e->report, rows_mark);
-		e->ndeferred = deferred_mark;
-		e->stats.scanned = scanned; /* counted again by the next attempt */
-		e->stats.matched = matched;
-		log_msg(LOG_DEBUG, NULL, "socket dump interrupted, starting over");
+		if (r == -EINTR && attempt < 3) {
+			report_truncate(&e->report, rows_mark);
+			e->ndeferred = deferred_mark;
+			e->stats.matched = matched; /* counted again by the next attempt */
+			log_msg(LOG_DEBUG, NULL, "socket dump interrupted, starting over");
+			r = 0;
+			continue;
+		}
+		if (r >= 0) {
+			e->stats.scanned += (uint64_t)r;
+			r = 0;
+		}
+		break;
 	}
 	n->dumped = r == 0;
 	if (r < 0) {

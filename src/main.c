@@ -31,6 +31,7 @@
 
 struct context {
 	const char *config_path;
+	const char *backend;      /* --backend, over the config's */
 	bool once, dry_run, check_config, verbose, quiet, json;
 	struct keepalive_defaults defaults;
 	struct config *cfg;
@@ -54,6 +55,7 @@ static void help(void)
 	       "  -q, --quiet         with --once: print no table (verdicts are still logged);\n"
 	       "                      with --check-config: print nothing when valid\n"
 	       "  -n, --dry-run       reap nothing; report what would be reaped\n"
+	       "  -b, --backend NAME  auto, bpf or netlink (over the config's backend =)\n"
 	       "      --check-config  validate the configuration, print it with defaults\n"
 	       "                      filled in, exit 0 if valid or 1 if not\n"
 	       "  -f, --foreground    run in the foreground (always the case; for systemd)\n"
@@ -71,12 +73,54 @@ static void help(void)
 
 enum { OPT_ONCE = 256, OPT_CHECK_CONFIG };
 
+static int backend_parse(const char *s, enum backend_choice *ret)
+{
+	if (strcmp(s, "auto") == 0)
+		*ret = BACKEND_AUTO;
+	else if (strcmp(s, "bpf") == 0)
+		*ret = BACKEND_BPF;
+	else if (strcmp(s, "netlink") == 0)
+		*ret = BACKEND_NETLINK;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* The backend asked for, or auto's pick; NULL with a message in err when the one
+ * asked for cannot run here. */
+static const struct backend_ops *backend_choose(enum backend_choice want, char *err, size_t len)
+{
+	const char *why;
+
+	if (want == BACKEND_NETLINK) {
+		log_msg(LOG_INFO, NULL, "backend: netlink (as configured)");
+		return &backend_netlink;
+	}
+#ifdef HAVE_BPF
+	why = backend_bpf_unavailable();
+	if (!why) {
+		log_msg(LOG_INFO, NULL, "backend: bpf (%s)", want == BACKEND_BPF ? "as configured"
+			: "auto: the kernel runs kareaper's BPF programs");
+		return &backend_bpf;
+	}
+#else
+	why = "kareaper was built without BPF (configure found no clang, bpftool or libbpf)";
+#endif
+	if (want == BACKEND_BPF) {
+		snprintf(err, len, "backend bpf: %s", why);
+		return NULL;
+	}
+	log_msg(LOG_INFO, NULL, "backend: netlink (auto: %s)", why);
+	return &backend_netlink;
+}
+
 static int parse_args(struct context *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "backend", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
@@ -88,7 +132,7 @@ static int parse_args(struct context *c, int argc, char **argv)
 	};
 	int o;
 
-	while ((o = getopt_long(argc, argv, "c:nqjfvVh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:nb:qjfvVh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			c->config_path = optarg;
@@ -99,6 +143,17 @@ static int parse_args(struct context *c, int argc, char **argv)
 		case 'n':
 			c->dry_run = true;
 			break;
+		case 'b': {
+			enum backend_choice b;
+
+			if (backend_parse(optarg, &b) < 0) {
+				fprintf(stderr, "kareaper: --backend: expected auto, bpf or netlink\n"
+					"Try 'kareaper --help' for more information.\n");
+				return -EINVAL;
+			}
+			c->backend = optarg;
+			break;
+		}
 		case 'q':
 			c->quiet = true;
 			break;
@@ -227,6 +282,9 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		log_msg(LOG_ERR, MSGID_CONFIG_ERROR, "reload failed, keeping the running "
 			"configuration: %s", err);
 	} else {
+		if (nc->backend != c->cfg->backend && !c->backend)
+			log_msg(LOG_NOTICE, NULL, "backend = %s takes effect at the next start",
+				config_backend_name(nc->backend));
 		engine_set_config(c->engine, nc);
 		config_free(c->cfg);
 		c->cfg = nc;
@@ -299,7 +357,8 @@ static int run(struct context *c)
 int main(int argc, char **argv)
 {
 	struct context c = { .config_path = DEFAULT_CONFIG, .exit_code = 1 };
-	struct engine_options eo = { .backend = &backend_netlink };
+	struct engine_options eo = { 0 };
+	enum backend_choice want;
 	char err[512];
 	int r;
 
@@ -329,6 +388,14 @@ int main(int argc, char **argv)
 	}
 	log_set_level(c.verbose ? LOG_DEBUG : c.cfg->log_level);
 
+	want = c.cfg->backend;
+	if (c.backend)
+		backend_parse(c.backend, &want);
+	eo.backend = backend_choose(want, err, sizeof(err));
+	if (!eo.backend) {
+		log_msg(LOG_ERR, NULL, "%s", err);
+		goto out;
+	}
 	/* the table's rows (and their owners) are kept only when it will be printed */
 	eo.force_dry_run = c.dry_run;
 	eo.keep_rows = c.once && !c.quiet;

@@ -59,14 +59,19 @@ int selftest_run(const struct backend_ops *ops, char *err, size_t len)
 		r = ops->destroy(b, &s);
 		ops->close(b);
 	}
-	if (r == -EPERM || r == -EACCES)
+	if ((r == -EPERM || r == -EACCES) && ops != &backend_netlink)
+		snprintf(err, len, "self-test: the %s backend may not destroy a socket: it "
+			 "needs CAP_BPF and CAP_PERFMON, and CAP_NET_ADMIN on kernels without "
+			 "bpf_sock_destroy (before 6.5)", ops->name);
+	else if (r == -EPERM || r == -EACCES)
 		snprintf(err, len, "self-test: SOCK_DESTROY not permitted: kareaper needs "
 			 "CAP_NET_ADMIN (run it as root or give it the capability)");
 	else if (r == -EOPNOTSUPP)
 		snprintf(err, len, "self-test: this kernel cannot destroy sockets "
 			 "(built without CONFIG_INET_DIAG_DESTROY)");
 	else if (r < 0)
-		snprintf(err, len, "self-test: SOCK_DESTROY failed: %s", strerror(-r));
+		snprintf(err, len, "self-test: the %s backend cannot destroy a socket: %s",
+			 ops->name, strerror(-r));
 	else if (recv(sfd, &c, 1, 0) >= 0 || errno != ECONNABORTED) {
 		r = -EIO;
 		snprintf(err, len, "self-test: SOCK_DESTROY returned success but the socket "

@@ -54,8 +54,9 @@ DEB=$(cd "$PKG" && ls kareaper_*_*.deb 2>/dev/null | head -n 1)
 check "it built kareaper_*.deb ($DEB)" test -n "$DEB"
 
 # ---- boot ----
-# In a container of its own network namespace nspawn keeps CAP_NET_ADMIN only when
-# asked, and its seccomp policy (systemd 252) lacks pidfd_getfd: kareaper's two needs.
+# In a container of its own network namespace nspawn keeps CAP_NET_ADMIN, CAP_BPF
+# and CAP_PERFMON only when asked, and its seccomp policy (systemd 252) lacks bpf()
+# and pidfd_getfd: what the two backends need.
 topo_setup
 # nspawn leaves payload/ and supervisor/ cgroups where it starts when PID 1 is not
 # systemd: start it in cgroups of its own and remove them afterwards.
@@ -84,8 +85,8 @@ at_exit rm_cgroups
 (
 	for c in "${CGROUPS[@]}"; do echo "$BASHPID" >"$c/cgroup.procs"; done
 	exec systemd-nspawn --quiet --register=no --keep-unit -D "$ROOTFS" --volatile=overlay \
-		--network-namespace-path="/run/netns/$NS_SRV" --capability=CAP_NET_ADMIN \
-		--system-call-filter=pidfd_getfd \
+		--network-namespace-path="/run/netns/$NS_SRV" --capability=CAP_NET_ADMIN,CAP_BPF,CAP_PERFMON \
+		--system-call-filter="pidfd_getfd bpf" \
 		--bind-ro="$STAGE:/run/kareaper-stage" --bind-ro="$TESTS_BIN:/run/kareaper-tests" \
 		--bind-ro="$PKG:/run/kareaper-pkg" \
 		--machine="$ID" -b
@@ -186,7 +187,7 @@ verbose_has() { journal "$1" -o verbose | grep -q -- "$2"; }
 cexec systemctl enable --now kareaper >/dev/null 2>&1
 ok $? "systemctl enable --now kareaper"
 is "$(cexec systemctl is-active kareaper)" active "active (running): READY=1 arrived" ||
-	cexec journalctl --no-pager -n 40 | sed 's/^/# /'
+	journal -n 40 | sed 's/^/# /'
 
 check "the status line shows kareaper's STATUS" status_has scans ||
 	echo "# StatusText: $(cexec systemctl show -p StatusText --value kareaper)"
@@ -197,24 +198,34 @@ ID_RELOADED=2ca2bd0d9e154b34adda40239b94db13
 ID_CONFIG_ERROR=c35c12e388144a51b0d19317abf85b4b
 ID_STARTED=420f47c7a5f242bb872bc2ce84fdcf59
 
+check "the shipped unit runs the BPF backend (auto)" \
+	wait_for_journal _SYSTEMD_UNIT=kareaper.service 'backend: bpf (auto' ||
+	journal -n 20 | sed 's/^/# /'
+
 # ---- a real dead peer, reaped by the service ----
 cexec systemd-run --quiet --unit=krtest-echo /run/kareaper-tests/echo-server -p 5000
-clients dead "$NS_DEAD" 3 198.18.2.1 5000
-PORT=$(ip netns exec "$NS_DEAD" ss -Htn state established "dport = :5000" | awk '{ split($3, a, ":"); print a[2]; exit }')
-kill_peer "$NS_DEAD"
-for _ in $(seq 300); do
-	[ "$(journal MESSAGE_ID=$ID_REAPED -o cat | grep -c .)" -ge 3 ] && break
-	sleep 0.1
-done
-is "$(journal MESSAGE_ID=$ID_REAPED -o cat | grep -c 'reaped: .* -> 198\.18\.2\.2:')" 3 \
-	"the 3 dead peers reaped, each with MESSAGE_ID=$ID_REAPED" || journal -n 30 | sed 's/^/# /'
-check "journalctl KAREAPER_PEER=198.18.2.2:$PORT finds its reap" \
-	verbose_has "KAREAPER_PEER=198.18.2.2:$PORT" 'KAREAPER_REASON=probes-unanswered'
+reap_three() { # reap_three: 3 clients made dead, reaped and journaled
+	local before port
+	before=$(journal MESSAGE_ID=$ID_REAPED -o cat | grep -c .)
+	revive_peer "$NS_DEAD" 2>/dev/null # the previous round's
+	clients "dead$before" "$NS_DEAD" 3 198.18.2.1 5000
+	port=$(ip netns exec "$NS_DEAD" ss -Htn state established "dport = :5000" | awk '{ split($3, a, ":"); print a[2]; exit }')
+	kill_peer "$NS_DEAD"
+	for _ in $(seq 300); do
+		[ "$(journal MESSAGE_ID=$ID_REAPED -o cat | grep -c .)" -ge $((before + 3)) ] && break
+		sleep 0.1
+	done
+	is "$(journal MESSAGE_ID=$ID_REAPED -o cat | tail -n +$((before + 1)) | grep -c 'reaped: .* -> 198\.18\.2\.2:')" 3 \
+		"the 3 dead peers reaped, each with MESSAGE_ID=$ID_REAPED" || journal -n 30 | sed 's/^/# /'
+	check "journalctl KAREAPER_PEER=198.18.2.2:$port finds its reap" \
+		verbose_has "KAREAPER_PEER=198.18.2.2:$port" 'KAREAPER_REASON=probes-unanswered'
+	is "$(ip netns exec "$NS_SRV" ss -Htn state established "sport = :5000" | grep -c .)" 0 "gone from the socket table"
+}
+reap_three
 check "with the policy field" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_POLICY=echo'
 check "with the owner's comm" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_COMM=echo-server'
 check "with the unanswered probes" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_PROBES=[2-9]'
 check "with the idle time" verbose_has MESSAGE_ID=$ID_REAPED 'KAREAPER_IDLE_MS=[0-9]'
-is "$(ip netns exec "$NS_SRV" ss -Htn state established "sport = :5000" | grep -c .)" 0 "gone from the socket table"
 
 # ---- reload ----
 cexec systemctl reload kareaper
@@ -268,8 +279,8 @@ is "$(cexec systemctl is-active kareaper)" active "active again"
 cexec ip netns add krtest
 cat >"/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/netns.conf" <<'UNIT'
 [Service]
-AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYS_ADMIN
-CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYS_ADMIN
+AmbientCapabilities=CAP_SYS_ADMIN
+CapabilityBoundingSet=CAP_SYS_ADMIN
 RestrictNamespaces=net
 UNIT
 printf '[global]\nscan_interval = 1s\nnamespaces = all\nlog_level = debug\n[policy echo]\nlocal_port = 5000\n' \
@@ -282,6 +293,18 @@ check "it enters and watches the container's other namespace" \
 check "without a complaint" sh -c "! nsenter -t $LEADER -a journalctl --no-pager -u kareaper -o cat | grep -q 'cannot watch'"
 rm -f "/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/netns.conf"
 cp "$TMP/good.conf" "/proc/$LEADER/root$CONF"
+
+# ---- the netlink backend, with the drop-in make install puts in the docs ----
+DROPIN=$(find "$STAGE" -name netlink.conf -path '*/doc/*' | head -n 1)
+check "make install put the netlink drop-in" test -n "$DROPIN"
+cp "$DROPIN" "/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/netlink.conf"
+cexec systemctl daemon-reload
+cexec systemctl restart kareaper
+is "$(cexec systemctl is-active kareaper)" active "under the netlink drop-in: active"
+check "on the netlink backend" \
+	wait_for_journal _SYSTEMD_UNIT=kareaper.service 'backend: netlink (as configured)'
+reap_three
+rm -f "/proc/$LEADER/root/etc/systemd/system/kareaper.service.d/netlink.conf"
 cexec systemctl daemon-reload
 cexec systemctl restart kareaper
 
@@ -297,6 +320,10 @@ check "it logged its stop" wait_for_journal MESSAGE_ID=95b7aab7eeff47b0ad4113558
 cexec systemctl disable kareaper >/dev/null 2>&1
 (cd "$STAGE" && find . -type f -o -type l) | sed 's/^\.//' | while read -r f; do
 	rm -f "/proc/$LEADER/root$f"
+done
+# and the directories it made (those it found are not empty)
+(cd "$STAGE" && find . -mindepth 1 -depth -type d) | sed 's/^\.//' | while read -r d; do
+	rmdir "/proc/$LEADER/root$d" 2>/dev/null
 done
 rm -rf "/proc/$LEADER/root/etc/systemd/system/kareaper.service.d"
 cexec systemctl daemon-reload

@@ -29,11 +29,12 @@ NS_DEAD="$ID-dead"
 # one kareaper at a time holds): kareaper runs in a mount namespace of its own (a
 # slave: namespaces that tests add still show in /run/netns) with
 # $TMP/run bound there, so what a killed run journaled is there for the next.
+# KAREAPER_BACKEND (bpf, netlink) runs every test against that backend.
 KAREAPER_BIN=$KAREAPER
 mkdir -p "$TMP/run"
 cat >"$TMP/kareaper" <<WRAP
 #!/bin/sh
-exec unshare -m --propagation slave sh -c 'mkdir -p /run/kareaper && mount --bind "\$0" /run/kareaper && exec "\$@"' "$TMP/run" "$KAREAPER_BIN" "\$@"
+exec unshare -m --propagation slave sh -c 'mkdir -p /run/kareaper && mount --bind "\$0" /run/kareaper && exec "\$@"' "$TMP/run" "$KAREAPER_BIN" ${KAREAPER_BACKEND:+--backend $KAREAPER_BACKEND} "\$@"
 WRAP
 chmod +x "$TMP/kareaper"
 KAREAPER=$TMP/kareaper
@@ -246,3 +247,11 @@ wait_timer() {
 		sleep 0.1
 	done
 }
+
+# Run against another backend than auto's pick: prove it is the one running, first.
+if [ -n "${KAREAPER_BACKEND:-}" ]; then
+	printf '[policy none]\nlocal_port = 1\n' >"$TMP/backend.conf"
+	"$KAREAPER" --once --quiet -c "$TMP/backend.conf" 2>"$TMP/backend.log"
+	grep -q "backend: $KAREAPER_BACKEND " "$TMP/backend.log"
+	ok $? "kareaper runs the $KAREAPER_BACKEND backend" || sed 's/^/# /' "$TMP/backend.log"
+fi

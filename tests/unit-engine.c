@@ -57,14 +57,18 @@ static void f_close(struct backend *b)
 
 static int f_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
 {
+	int n = 0;
+
 	for (int i = 0; i < N; i++)
-		if (!F.gone[i])
+		if (!F.gone[i]) {
 			cb(&F.socks[i], data);
+			n++;
+		}
 	if (F.eintr_once) {
 		F.eintr_once = 0;
 		return -EINTR;
 	}
-	return 0;
+	return n;
 }
 
 static int f_query(struct backend *b, const struct sock_rec *s, struct sock_rec *out)
@@ -150,7 +154,6 @@ static const struct backend_ops fake = {
 	.set_opts = f_set_opts,
 	.destroy = f_destroy,
 	.find_owners = f_find_owners,
-	.owner_to_arm = true,
 };
 
 /* Three sockets on :6379, silent for idle_s, owners with keepalive off. */

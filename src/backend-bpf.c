@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The BPF backend: the kernel walks its own socket table (iter/tcp), filters by the
+ * policies and writes only the candidates; keepalive options are read through BTF
+ * and set with bpf_setsockopt on the socket itself, under its lock, and sockets die
+ * by bpf_sock_destroy. No process is touched: no /proc walk, no pidfd_getfd, no
+ * ptrace right. Owners, when a row or a log line asks, come from one iter/task_file
+ * pass. Exact queries stay sock_diag (unprivileged, by cookie); a kernel without
+ * bpf_sock_destroy (< 6.5) destroys with SOCK_DESTROY, which needs CAP_NET_ADMIN.
+ *
+ * One loaded object serves every namespace: an iterator belongs to the network
+ * namespace its reader was created in, so each run is created from inside the
+ * instance's namespace. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "array.h"
+#include "backend.h"
+#include "bpf-shared.h"
+#include "cleanup.h"
+#include "kareaper.skel.h"
+#include "service.h"
+#include "sockdiag.h"
+
+static struct {
+	struct kareaper_bpf *skel;
+	struct bpf_link *tcp, *owners;
+	unsigned users;
+} obj;
+
+struct opts_entry {
+	uint64_t cookie;
+	struct ka_opts o;
+	bool unset;               /* the owner never set TCP_KEEPIDLE/INTVL/CNT, some */
+};
+
+struct backend {
+	int nsfd;                 /* the namespace it was opened in */
+	struct sockdiag diag;     /* exact queries; SOCK_DESTROY without bpf_sock_destroy */
+	struct opts_entry *opts;  /* the owners' options as the latest scan read them */
+	size_t nopts, capopts;
+	uint64_t *kept;           /* cookies put into the keep map by the latest scan */
+	size_t nkept, capkept;
+};
+
+/* libbpf's messages (the verifier's log among them) at debug level: -v shows them. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_msg(LOG_DEBUG, NULL, "libbpf: %s", buf);
+	return 0;
+}
+
+static void obj_put(void)
+{
+	if (!obj.users || --obj.users)
+		return;
+	bpf_link__destroy(obj.tcp);
+	bpf_link__destroy(obj.owners);
+	kareaper_bpf__destroy(obj.skel);
+	memset(&obj, 0, sizeof(obj));
+}
+
+static int obj_get(void)
+{
+	int r;
+
+	if (obj.users) {
+		obj.users++;
+		return 0;
+	}
+	libbpf_set_print(libbpf_log);
+	obj.skel = kareaper_bpf__open_and_load();
+	if (!obj.skel)
+		return errno ? -errno : -EINVAL;
+	obj.users = 1;
+	if (!obj.skel->kconfig->CONFIG_HZ) {
+		obj_put();
+		return -ENOTSUP; /* no kernel config to convert jiffies with */
+	}
+	obj.tcp = bpf_program__attach_iter(obj.skel->progs.kr_tcp, NULL);
+	obj.owners = bpf_program__attach_iter(obj.skel->progs.kr_owners, NULL);
+	if (!obj.tcp || !obj.owners) {
+		r = errno ? -errno : -EINVAL;
+		obj_put();
+		return r;
+	}
+	return 0;
+}
+
+const char *backend_bpf_unavailable(void)
+{
+	static char why[128];
+	int r = obj_get();
+
+	if (r == 0) {
+		obj_put();
+		return NULL;
+	}
+	if (r == -ENOTSUP)
+		snprintf(why, sizeof(why), "the kernel's configuration (CONFIG_HZ) is unreadable");
+	else if (r == -EPERM)
+		snprintf(why, sizeof(why), "loading BPF needs CAP_BPF and CAP_PERFMON");
+	else
+		snprintf(why, sizeof(why), "cannot load the BPF programs: %s", strerror(-r));
+	return why;
+}
+
+static void bpf_close(struct backend *b)
+{
+	if (!b)
+		return;
+	if (b->nkept)
+		bpf_map_delete_batch(bpf_map__fd(obj.skel->maps.keep), b->kept,
+				     &(__u32){ (__u32)b->nkept }, NULL);
+	sockdiag_close(&b->diag);
+	if (b->nsfd >= 0)
+		close(b->nsfd);
+	free(b->opts);
+	free(b->kept);
+	free(b);
+	obj_put();
+}
+
+static int bpf_open(struct backend **ret)
+{
+	struct backend *b;
+	int r = obj_get();
+
+	if (r < 0)
+		return r;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		obj_put();
+		return -ENOMEM;
+	}
+	b->nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	r = b->nsfd < 0 ? -errno : sockdiag_open(&b->diag);
+	if (r < 0) {
+		bpf_close(b);
+		return r;
+	}
+	*ret = b;
+	return 0;
+}
+
+static int same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return -errno;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A reader of link's iterator, created from inside b's namespace (b NULL: here).
+ * Entering another namespace and coming back needs CAP_SYS_ADMIN, as for netlink. */
+static int iter_in(const struct backend *b, struct bpf_link *link)
+{
+	_cleanup_close_ int here = -1;
+	bool away;
+	int fd, r;
+
+	if (b) {
+		here = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (here < 0)
+			return -errno;
+		r = same_file(here, b->nsfd);
+		if (r < 0)
+			return r;
+		away = r == 0;
+	} else {
+		away = false;
+	}
+	if (away && setns(b->nsfd, CLONE_NEWNET) < 0)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	r = fd < 0 ? -errno : fd;
+	if (away && setns(here, CLONE_NEWNET) < 0) {
+		/* cannot happen with the rights that got us in; never stay elsewhere */
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	return r;
+}
+
+/* Read whole records of size rsz from an iterator; cb each. */
+static int iter_read(int fd, size_t rsz, int (*cb)(const void *rec, void *data), void *data)
+{
+	char buf[64 * 1024];
+	size_t have = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		size_t off = 0;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return have ? -EBADMSG : 0;
+		have += (size_t)n;
+		for (; have - off >= rsz; off += rsz) {
+			int r = cb(buf + off, data);
+
+			if (r < 0)
+				return r;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+	}
+}
+
+static void range_copy(struct kr_bpf_range *dst, __u8 *n, __u8 *any, const struct port_set *ps)
+{
+	*any = ps->n == 0 || ps->n > KR_BPF_MAX_RANGES;
+	*n = *any ? 0 : (__u8)ps->n;
+	for (size_t i = 0; i < *n; i++)
+		dst[i] = (struct kr_bpf_range){ ps->r[i].lo, ps->r[i].hi };
+}
+
+static void cidr_copy(struct kr_bpf_cidr *dst, __u8 *n, __u8 *any, const struct cidr_set *cs)
+{
+	*any = cs->n == 0 || cs->n > KR_BPF_MAX_CIDRS;
+	*n = *any ? 0 : (__u8)cs->n;
+	for (size_t i = 0; i < *n; i++) {
+		const struct cidr *c = &cs->c[i];
+
+		memset(&dst[i], 0, sizeof(dst[i]));
+		memcpy(dst[i].addr, c->net.a, c->net.family == AF_INET ? 4 : 16);
+		dst[i].family = (__u8)c->net.family;
+		dst[i].plen = c->plen;
+		dst[i].negate = c->negate;
+	}
+}
+
+/* The policies as the kernel checks them: a superset of what they select. Too many
+ * policies: every socket in the states is written and user space decides. */
+static void set_filter(const struct scan_filter *f)
+{
+	struct kareaper_bpf__bss *bss = obj.skel->bss;
+	const struct config *c = f->cfg;
+
+	bss->mode = KR_BPF_SCAN;
+	bss->states = f->states;
+	bss->ignore_idle = f->all;
+	bss->npolicies = 0;
+	if (!c || c->n_policies > KR_BPF_MAX_POLICIES) {
+		memset(&bss->policies[0], 0, sizeof(bss->policies[0]));
+		bss->policies[0].states = f->states;
+		bss->policies[0].lport_any = bss->policies[0].rport_any = 1;
+		bss->policies[0].laddr_any = bss->policies[0].raddr_any = 1;
+		bss->npolicies = 1;
+		return;
+	}
+	for (size_t i = 0; i < c->n_policies; i++) {
+		const struct policy *p = &c->policies[i];
+		struct kr_bpf_policy *k = &bss->policies[bss->npolicies];
+
+		/* an ignore policy only hides sockets from later ones: leaving it out
+		 * keeps the superset */
+		if (p->action == ACTION_IGNORE && !f->all)
+			continue;
+		memset(k, 0, sizeof(*k));
+		k->states = p->states;
+		k->idle_ms = p->action == ACTION_IGNORE ? 0 : p->idle_ms;
+		range_copy(k->lport, &k->nlport, &k->lport_any, &p->local_port);
+		range_copy(k->rport, &k->nrport, &k->rport_any, &p->remote_port);
+		cidr_copy(k->laddr, &k->nladdr, &k->laddr_any, &p->local_addr);
+		cidr_copy(k->raddr, &k->nraddr, &k->raddr_any, &p->remote_addr);
+		bss->npolicies++;
+	}
+}
+
+/* The sockets the caller tracks are written whatever their idle time. */
+static int set_keep(struct backend *b, const struct scan_filter *f)
+{
+	int fd = bpf_map__fd(obj.skel->maps.keep);
+	__u32 n;
+
+	if (b->nkept) {
+		n = (__u32)b->nkept;
+		bpf_map_delete_batch(fd, b->kept, &n, NULL);
+		b->nkept = 0;
+	}
+	for (size_t i = 0; i < f->nkeep; i++) {
+		if (array_grow(&b->kept, &b->capkept, b->nkept, sizeof(*b->kept)) < 0)
+			return -ENOMEM;
+		b->kept[b->nkept++] = f->keep[i];
+	}
+	if (b->nkept) {
+		__u8 *one = calloc(b->nkept, 1);
+		int r;
+
+		if (!one)
+			return -ENOMEM;
+		n = (__u32)b->nkept;
+		r = bpf_map_update_batch(fd, b->kept, one, &n, NULL);
+		free(one);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void to_rec(const struct kr_bpf_sock *k, struct sock_rec *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->family = k->family;
+	s->state = k->state;
+	s->timer = k->timer;
+	s->retrans = k->retrans;
+	s->cookie = k->cookie;
+	s->id.idiag_sport = htons(k->lport);
+	s->id.idiag_dport = htons(k->rport);
+	memcpy(s->id.idiag_src, k->laddr, sizeof(s->id.idiag_src));
+	memcpy(s->id.idiag_dst, k->raddr, sizeof(s->id.idiag_dst));
+	s->id.idiag_if = k->bound_if;
+	s->id.idiag_cookie[0] = (uint32_t)k->cookie;
+	s->id.idiag_cookie[1] = (uint32_t)(k->cookie >> 32);
+	s->uid = k->uid;
+	s->inode = k->inode;
+	s->expires_ms = k->expires_ms;
+	s->lport = k->lport;
+	s->rport = k->rport;
+	s->local.family = s->peer.family = k->family;
+	memcpy(s->local.a, k->laddr, k->family == AF_INET ? 4 : 16);
+	memcpy(s->peer.a, k->raddr, k->family == AF_INET ? 4 : 16);
+	kaddr_normalize(&s->local);
+	kaddr_normalize(&s->peer);
+	s->have_info = true;
+	s->probes = k->probes;
+	s->retransmits = k->retransmits;
+	s->unacked = k->unacked;
+	s->last_data_recv_ms = k->last_data_recv_ms;
+	s->last_ack_recv_ms = k->last_ack_recv_ms;
+	s->rtt_us = k->rtt_us;
+	s->segs_in = k->segs_in;
+	s->bytes_received = k->bytes_received;
+}
+
+struct scan_ctx {
+	struct backend *b;
+	sock_cb cb;
+	void *data;
+};
+
+static int scan_rec(const void *rec, void *data)
+{
+	const struct kr_bpf_sock *k = rec;
+	struct scan_ctx *sc = data;
+	struct backend *b = sc->b;
+	struct sock_rec s;
+
+	if (array_grow(&b->opts, &b->capopts, b->nopts, sizeof(*b->opts)) < 0)
+		return -ENOMEM;
+	b->opts[b->nopts++] = (struct opts_entry){
+		.cookie = k->cookie,
+		.o = { k->opts.keepalive, k->opts.idle_s, k->opts.intvl_s, k->opts.cnt,
+		       k->opts.user_timeout_ms },
+		.unset = !k->set_idle || !k->set_intvl || !k->set_cnt,
+	};
+	to_rec(k, &s);
+	return sc->cb(&s, sc->data);
+}
+
+static int cmp_cookie(const void *a, const void *b)
+{
+	uint64_t x = ((const struct opts_entry *)a)->cookie, y = ((const struct opts_entry *)b)->cookie;
+
+	return x < y ? -1 : x > y;
+}
+
+static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
+{
+	struct scan_ctx sc = { b, cb, data };
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	b->nopts = 0;
+	r = set_keep(b, f);
+	if (r < 0)
+		return r;
+	set_filter(f);
+	obj.skel->bss->visited = 0;
+	fd = iter_in(b, obj.tcp);
+	if (fd < 0)
+		return fd;
+	r = iter_read(fd, sizeof(struct kr_bpf_sock), scan_rec, &sc);
+	qsort(b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
+	return r < 0 ? r : (int)obj.skel->bss->visited;
+}
+
+static int bpf_query(struct backend *b, const struct sock_rec *s, struct sock_rec *out)
+{
+	return sockdiag_query(&b->diag, s, out);
+}
+
+static int bpf_get_opts(struct backend *b, const struct sock_rec *s, struct owner *owner,
+			struct ka_opts *cur)
+{
+	struct opts_entry key = { .cookie = s->cookie };
+	const struct opts_entry *e = bsearch(&key, b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
+
+	if (!e)
+		return -ENOENT; /* not in the latest scan */
+	*cur = e->o;
+	if (e->unset)
+		log_msg(LOG_DEBUG, NULL, "socket cookie %llu: its owner never set some of "
+			"TCP_KEEPIDLE/KEEPINTVL/KEEPCNT; they will be put back as the sysctls' "
+			"values now (%d s, %d s, %d)", (unsigned long long)s->cookie, cur->idle_s,
+			cur->intvl_s, cur->cnt);
+	return 0;
+}
+
+/* One operation on the socket with s's cookie, carried out by the iterator. */
+static int act(struct backend *b, const struct sock_rec *s, const struct kr_bpf_op *op)
+{
+	int mfd = bpf_map__fd(obj.skel->maps.ops);
+	struct kr_bpf_op res;
+	_cleanup_close_ int fd = -1;
+	char sink[4096];
+	int r;
+
+	r = bpf_map_update_elem(mfd, &s->cookie, op, BPF_ANY);
+	if (r < 0)
+		return r;
+	obj.skel->bss->mode = KR_BPF_ACT;
+	fd = iter_in(b, obj.tcp);
+	if (fd >= 0)
+		while (read(fd, sink, sizeof(sink)) > 0)
+			;
+	obj.skel->bss->mode = KR_BPF_SCAN;
+	r = fd < 0 ? fd : bpf_map_lookup_elem(mfd, &s->cookie, &res);
+	bpf_map_delete_elem(mfd, &s->cookie);
+	if (r < 0)
+		return r;
+	return res.result == KR_OP_PENDING ? -ENOENT : res.result;
+}
+
+static int bpf_set_opts(struct backend *b, const struct sock_rec *s, struct owner *owner,
+			const struct ka_opts *o, bool search)
+{
+	struct kr_bpf_op op = {
+		.kind = KR_OP_SET,
+		.result = KR_OP_PENDING,
+		.set = { o->keepalive, o->idle_s, o->intvl_s, o->cnt, o->user_timeout_ms },
+	};
+
+	if (!b)
+		return -ENOENT;
+	return act(b, s, &op);
+}
+
+static int bpf_destroy(struct backend *b, const struct sock_rec *s)
+{
+	struct kr_bpf_op op = { .kind = KR_OP_DESTROY, .result = KR_OP_PENDING };
+	int r = act(b, s, &op);
+
+	return r == -EOPNOTSUPP ? sockdiag_destroy(&b->diag, s) : r;
+}
+
+static int owner_rec(const void *rec, void *data)
+{
+	const struct kr_bpf_owner *o = rec;
+	char comm[sizeof(o->comm) + 1];
+
+	memcpy(comm, o->comm, sizeof(o->comm));
+	comm[sizeof(o->comm)] = '\0';
+	owner_map_set(data, o->inode, o->pid, o->fd, comm);
+	return 0;
+}
+
+/* One pass over every process's descriptors, in the kernel, for the inodes asked. */
+static int bpf_find_owners(struct owner_map *m)
+{
+	_cleanup_free_ uint32_t *keys = NULL;
+	_cleanup_free_ uint8_t *one = NULL;
+	_cleanup_close_ int fd = -1;
+	int mfd, r;
+	__u32 n = 0, total;
+
+	if (!obj.users)
+		return -EBADF;
+	mfd = bpf_map__fd(obj.skel->maps.want);
+	keys = calloc(m->n ? m->n : 1, sizeof(*keys));
+	one = calloc(m->n ? m->n : 1, 1);
+	if (!keys || !one)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->inode[i] && owner_map_wants(m, m->inode[i]))
+			keys[n++] = m->inode[i];
+	if (!n)
+		return 0;
+	total = n;
+	r = bpf_map_update_batch(mfd, keys, one, &n, NULL);
+	if (r == 0) {
+		fd = iter_in(NULL, obj.owners);
+		r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
+	}
+	bpf_map_delete_batch(mfd, keys, &total, NULL);
+	return r;
+}
+
+const struct backend_ops backend_bpf = {
+	.name = "bpf",
+	.open = bpf_open,
+	.close = bpf_close,
+	.enumerate = bpf_enumerate,
+	.query = bpf_query,
+	.get_opts = bpf_get_opts,
+	.set_opts = bpf_set_opts,
+	.destroy = bpf_destroy,
+	.find_owners = bpf_find_owners,
+};

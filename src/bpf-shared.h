@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What the BPF programs (kareaper.bpf.c) and the BPF backend (backend-bpf.c) share:
+ * the kernel-side filter, the records the iterators write, and the operations they
+ * carry out on sockets found by cookie. Included by both, so fixed-width types only. */
+#pragma once
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define KR_BPF_MAX_POLICIES 16
+#define KR_BPF_MAX_RANGES   8  /* port ranges per selector */
+#define KR_BPF_MAX_CIDRS    4  /* networks per selector */
+#define KR_BPF_MAX_OPS      65536
+#define KR_BPF_MAX_KEEP     (1 << 20)
+#define KR_BPF_MAX_WANT     (1 << 20)
+
+struct kr_bpf_range {
+	__u16 lo, hi;
+};
+
+struct kr_bpf_cidr {
+	__u32 addr[4];            /* v4 in addr[0]; v4-mapped v6 is matched as v4 */
+	__u8 family, plen, negate, pad;
+};
+
+/* One policy as the kernel can check it: a superset of what the policy selects
+ * (a selector too big for these arrays is left out: "any"). */
+struct kr_bpf_policy {
+	__u32 states;
+	__u32 pad;
+	__u64 idle_ms;            /* 0: idle or not */
+	__u8 nlport, nrport, nladdr, nraddr;
+	__u8 lport_any, rport_any, laddr_any, raddr_any;
+	struct kr_bpf_range lport[KR_BPF_MAX_RANGES], rport[KR_BPF_MAX_RANGES];
+	struct kr_bpf_cidr laddr[KR_BPF_MAX_CIDRS], raddr[KR_BPF_MAX_CIDRS];
+};
+
+/* The options kareaper changes, as getsockopt reads them (effective values). */
+struct kr_bpf_opts {
+	__s32 keepalive, idle_s, intvl_s, cnt;
+	__u32 user_timeout_ms;
+};
+
+/* One socket the scan lets through. */
+struct kr_bpf_sock {
+	__u64 cookie;
+	__u64 bytes_received;
+	__u32 laddr[4], raddr[4]; /* network order, as the socket holds them */
+	__u16 lport, rport;       /* host order */
+	__u8 family, state, timer, retrans;
+	__u8 probes, retransmits;
+	__u8 set_idle, set_intvl; /* the owner set TCP_KEEPIDLE / TCP_KEEPINTVL / */
+	__u8 set_cnt, pad[3];     /* TCP_KEEPCNT (0: the namespace's sysctl applies) */
+	__u32 bound_if;
+	__u32 uid, inode, expires_ms;
+	__u32 unacked, last_data_recv_ms, last_ack_recv_ms, rtt_us, segs_in;
+	struct kr_bpf_opts opts;
+};
+
+/* One owner found by the task_file pass. */
+struct kr_bpf_owner {
+	__u32 inode;
+	__s32 pid, fd;
+	char comm[16];
+};
+
+enum {
+	KR_BPF_SCAN = 0,          /* write a kr_bpf_sock per candidate */
+	KR_BPF_ACT = 1,           /* carry out the ops map on the sockets it names */
+};
+
+enum {
+	KR_OP_SET = 1,            /* set opts (arming when opts.keepalive, else restoring) */
+	KR_OP_DESTROY = 2,
+};
+
+#define KR_OP_PENDING 1           /* result until the socket is found */
+
+struct kr_bpf_op {
+	__u32 kind;
+	__s32 result;             /* KR_OP_PENDING, 0, or -errno */
+	__u32 check;              /* KR_OP_SET: only if the options still are `expect` */
+	__u32 pad;
+	struct kr_bpf_opts set, expect;
+};

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* kareaper's BPF programs, CO-RE, loaded by backend-bpf.c:
+ *
+ * - kr_tcp (iter/tcp), in two modes. KR_BPF_SCAN: for each TCP socket of the
+ *   network namespace the iterator was created in, check the policies' states,
+ *   ports, addresses and idle times, and write a kr_bpf_sock for the candidates and
+ *   for the sockets user space tracks (the keep map). KR_BPF_ACT: for each socket
+ *   the ops map names by cookie, set its keepalive options with bpf_setsockopt or
+ *   destroy it with bpf_sock_destroy, and write the result back into the map. The
+ *   iterator holds the socket's lock while the program runs: what it reads and
+ *   what it sets cannot interleave with the owner's own setsockopt.
+ * - kr_owners (iter/task_file): the process and descriptor of every socket inode
+ *   the want map asks for.
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf-shared.h"
+
+#define AF_INET  2
+#define AF_INET6 10
+#define SOL_SOCKET 1
+#define SO_KEEPALIVE 9
+#define SOL_TCP 6
+#define TCP_KEEPIDLE 4
+#define TCP_KEEPINTVL 5
+#define TCP_KEEPCNT 6
+#define TCP_USER_TIMEOUT 18
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EAGAIN 11
+#define EOPNOTSUPP 95
+
+/* inet_connection_sock.icsk_pending */
+#define ICSK_TIME_RETRANS 1
+#define ICSK_TIME_PROBE0 3
+#define ICSK_TIME_LOSS_PROBE 5
+#define ICSK_TIME_REO_TIMEOUT 6
+
+extern unsigned int CONFIG_HZ __kconfig __weak;
+/* Linux >= 6.5; Debian 12's bpftool writes no kfunc declarations into vmlinux.h. */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before each run. */
+__u32 mode;
+__u32 npolicies;
+__u32 states;             /* the union of the policies' (bits 1 << TCP_*) */
+__u32 ignore_idle;        /* --once: every matching socket, idle or not */
+struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
+/* Counted by each run. */
+__u64 visited, emitted, acted;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KR_BPF_MAX_KEEP);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u8);
+} keep SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KR_BPF_MAX_OPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct kr_bpf_op);
+} ops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KR_BPF_MAX_WANT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u8);
+} want SEC(".maps");
+
+static __always_inline __u32 jiffies_to_ms(__u32 j)
+{
+	return (__u32)((__u64)j * 1000 / CONFIG_HZ);
+}
+
+static __always_inline bool port_in(const struct kr_bpf_range *r, __u8 n, __u16 port)
+{
+	for (int i = 0; i < KR_BPF_MAX_RANGES; i++) {
+		if (i >= n)
+			break;
+		if (port >= r[i].lo && port <= r[i].hi)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool cidr_hit(const struct kr_bpf_cidr *c, __u8 family, const __u32 *a)
+{
+	__u32 words, bits = c->plen;
+
+	if (c->family != family)
+		return false;
+	words = family == AF_INET ? 1 : 4;
+	for (__u32 w = 0; w < 4; w++) {
+		__u32 mask;
+
+		if (w >= words || bits == 0)
+			break;
+		mask = bits >= 32 ? 0xffffffff : bpf_htonl(~((1u << (32 - bits)) - 1));
+		if ((a[w] & mask) != (c->addr[w] & mask))
+			return false;
+		bits = bits >= 32 ? bits - 32 : 0;
+	}
+	return true;
+}
+
+/* As cidr_set_match: any positive network, and none of the negated ones (a set of
+ * negations only: any address but those). */
+static __always_inline bool addr_in(const struct kr_bpf_cidr *c, __u8 n, __u8 family,
+				    const __u32 *a)
+{
+	bool any_pos = false, pos = false;
+
+	for (int i = 0; i < KR_BPF_MAX_CIDRS; i++) {
+		if (i >= n)
+			break;
+		if (c[i].negate) {
+			if (cidr_hit(&c[i], family, a))
+				return false;
+		} else {
+			any_pos = true;
+			pos = pos || cidr_hit(&c[i], family, a);
+		}
+	}
+	return !any_pos || pos;
+}
+
+struct facts {
+	__u8 lfam, rfam, state;
+	__u16 lport, rport;
+	__u32 la[4], ra[4];       /* v4-mapped v6 as v4 in [0] */
+	__u64 idle_ms;
+};
+
+static __always_inline bool policy_may_match(const struct kr_bpf_policy *p, const struct facts *f)
+{
+	if (!(p->states & (1u << f->state)))
+		return false;
+	if (!p->lport_any && !port_in(p->lport, p->nlport, f->lport))
+		return false;
+	if (!p->rport_any && !port_in(p->rport, p->nrport, f->rport))
+		return false;
+	if (!p->laddr_any && !addr_in(p->laddr, p->nladdr, f->lfam, f->la))
+		return false;
+	if (!p->raddr_any && !addr_in(p->raddr, p->nraddr, f->rfam, f->ra))
+		return false;
+	return ignore_idle || f->idle_ms >= p->idle_ms;
+}
+
+static __always_inline void unmap(__u8 *fam, __u32 *a)
+{
+	/* ::ffff:a.b.c.d is matched as the v4 address it is (kaddr_normalize) */
+	if (*fam == AF_INET6 && a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
+		*fam = AF_INET;
+		a[0] = a[3];
+	}
+}
+
+static __always_inline void read_addrs(struct sock_common *skc, struct facts *f,
+				       struct kr_bpf_sock *r)
+{
+	if (r->family == AF_INET) {
+		r->laddr[0] = skc->skc_rcv_saddr;
+		r->raddr[0] = skc->skc_daddr;
+	} else {
+		BPF_CORE_READ_INTO(&r->laddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&r->raddr, skc, skc_v6_daddr.in6_u.u6_addr32);
+	}
+	__builtin_memcpy(f->la, r->laddr, sizeof(f->la));
+	__builtin_memcpy(f->ra, r->raddr, sizeof(f->ra));
+	f->lfam = f->rfam = r->family;
+	unmap(&f->lfam, f->la);
+	unmap(&f->rfam, f->ra);
+}
+
+/* What getsockopt(SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
+ * TCP_USER_TIMEOUT) would answer, and which of the three the owner never set. */
+static __always_inline void read_opts(struct tcp_sock *tp, struct kr_bpf_opts *o, __u8 *set)
+{
+	struct sock *sk = (struct sock *)tp;
+	struct net *net = sk->__sk_common.skc_net.net;
+	__u32 t = tp->keepalive_time, i = tp->keepalive_intvl, c = tp->keepalive_probes;
+	int keepopen = bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN);
+
+	if (set) {
+		set[0] = t != 0;
+		set[1] = i != 0;
+		set[2] = c != 0;
+	}
+	if (!t)
+		t = net->ipv4.sysctl_tcp_keepalive_time;
+	if (!i)
+		i = net->ipv4.sysctl_tcp_keepalive_intvl;
+	if (!c)
+		c = net->ipv4.sysctl_tcp_keepalive_probes;
+	o->keepalive = (sk->__sk_common.skc_flags >> keepopen) & 1;
+	o->idle_s = t / CONFIG_HZ;
+	o->intvl_s = i / CONFIG_HZ;
+	o->cnt = c;
+	o->user_timeout_ms = tp->inet_conn.icsk_user_timeout;
+}
+
+static __always_inline int setint(struct tcp_sock *tp, int level, int opt, int v)
+{
+	return bpf_setsockopt(tp, level, opt, &v, sizeof(v));
+}
+
+/* The order of backend-netlink.c's set_opts: the kernel never acts on a mix of old
+ * and new (no user timeout before probes can go out; probes off before the owner's
+ * user timeout comes back). */
+static __always_inline int set_opts(struct tcp_sock *tp, const struct kr_bpf_opts *o)
+{
+	int r = 0, q;
+
+	if (o->keepalive && (q = setint(tp, SOL_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms)) < 0)
+		r = q;
+	if ((q = setint(tp, SOL_TCP, TCP_KEEPINTVL, o->intvl_s)) < 0)
+		r = q;
+	if ((q = setint(tp, SOL_TCP, TCP_KEEPCNT, o->cnt)) < 0)
+		r = q;
+	if (!o->keepalive && (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
+		r = q;
+	if ((q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, o->keepalive)) < 0)
+		r = q;
+	if (o->keepalive && (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
+		r = q;
+	if (!o->keepalive && (q = setint(tp, SOL_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms)) < 0)
+		r = q;
+	return r;
+}
+
+static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
+				struct kr_bpf_op *op)
+{
+	struct kr_bpf_opts cur;
+
+	acted++;
+	if (op->kind == KR_OP_DESTROY) {
+		if (!bpf_sock_destroy) { /* a weak kfunc the kernel lacks */
+			op->result = -EOPNOTSUPP;
+			return;
+		}
+		op->result = bpf_sock_destroy(skc); /* the iterator's pointer: trusted */
+		return;
+	}
+	if (op->check) {
+		read_opts(tp, &cur, NULL);
+		if (cur.keepalive != op->expect.keepalive || cur.idle_s != op->expect.idle_s ||
+		    cur.intvl_s != op->expect.intvl_s || cur.cnt != op->expect.cnt ||
+		    cur.user_timeout_ms != op->expect.user_timeout_ms) {
+			op->result = -EAGAIN; /* the owner changed them since they were read */
+			return;
+		}
+	}
+	op->result = set_opts(tp, &op->set);
+}
+
+SEC("iter/tcp")
+int kr_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct kr_bpf_sock r = {};
+	struct facts f = {};
+	struct tcp_sock *tp;
+	struct sock *sk;
+	__u32 now, pending;
+	__u64 cookie;
+	bool hit = false;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0; /* time-wait and request sockets: never candidates */
+	sk = (struct sock *)tp;
+	cookie = bpf_get_socket_cookie(sk);
+	if (mode == KR_BPF_ACT) {
+		struct kr_bpf_op *op = bpf_map_lookup_elem(&ops, &cookie);
+
+		if (op && op->result == KR_OP_PENDING)
+			act(skc, tp, op);
+		return 0;
+	}
+
+	f.state = skc->skc_state;
+	if (f.state >= 32 || !(states & (1u << f.state)))
+		return 0;
+	visited++;
+	r.family = skc->skc_family;
+	f.lport = skc->skc_num;
+	f.rport = bpf_ntohs(skc->skc_dport);
+	now = (__u32)bpf_jiffies64();
+	r.last_data_recv_ms = jiffies_to_ms(now - tp->inet_conn.icsk_ack.lrcvtime);
+	r.last_ack_recv_ms = jiffies_to_ms(now - tp->rcv_tstamp);
+	f.idle_ms = r.last_data_recv_ms < r.last_ack_recv_ms ? r.last_data_recv_ms
+							     : r.last_ack_recv_ms;
+	read_addrs(skc, &f, &r);
+
+	if (bpf_map_lookup_elem(&keep, &cookie)) {
+		hit = true;
+	} else {
+		for (int i = 0; i < KR_BPF_MAX_POLICIES; i++) {
+			if (i >= npolicies)
+				break;
+			if (policy_may_match(&policies[i], &f)) {
+				hit = true;
+				break;
+			}
+		}
+	}
+	if (!hit)
+		return 0;
+
+	r.cookie = cookie;
+	r.state = f.state;
+	r.lport = f.lport;
+	r.rport = f.rport;
+	r.bound_if = skc->skc_bound_dev_if;
+	r.uid = sk->sk_uid.val;
+	r.inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	/* the timer and its count as inet_diag reports them */
+	pending = tp->inet_conn.icsk_pending;
+	if (pending == ICSK_TIME_RETRANS || pending == ICSK_TIME_REO_TIMEOUT ||
+	    pending == ICSK_TIME_LOSS_PROBE) {
+		r.timer = 1;
+		r.retrans = tp->inet_conn.icsk_retransmits;
+		r.expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
+	} else if (pending == ICSK_TIME_PROBE0) {
+		r.timer = 4;
+		r.retrans = tp->inet_conn.icsk_probes_out;
+		r.expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
+	} else if (sk->sk_timer.entry.pprev) {
+		r.timer = 2;
+		r.retrans = tp->inet_conn.icsk_probes_out;
+		r.expires_ms = jiffies_to_ms(sk->sk_timer.expires - now);
+	}
+	r.probes = tp->inet_conn.icsk_probes_out;
+	r.retransmits = tp->inet_conn.icsk_retransmits;
+	r.unacked = tp->packets_out;
+	r.rtt_us = tp->srtt_us >> 3;
+	r.segs_in = tp->segs_in;
+	r.bytes_received = tp->bytes_received;
+	read_opts(tp, &r.opts, &r.set_idle);
+	emitted++;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}
+
+SEC("iter/task_file")
+int kr_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct kr_bpf_owner o = {};
+	struct inode *ino;
+
+	if (!task || !file)
+		return 0;
+	ino = file->f_inode;
+	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	o.inode = ino->i_ino;
+	if (!bpf_map_lookup_elem(&want, &o.inode))
+		return 0;
+	o.pid = task->tgid;
+	o.fd = ctx->fd;
+	__builtin_memcpy(o.comm, task->comm, sizeof(o.comm));
+	bpf_seq_write(ctx->meta->seq, &o, sizeof(o));
+	return 0;
+}
