@@ -436,51 +436,83 @@ static int bpf_get_opts(struct backend *b, const struct sock_rec *s, struct owne
 	return 0;
 }
 
-/* One operation on the socket with s's cookie, carried out by the iterator. */
-static int act(struct backend *b, const struct sock_rec *s, const struct kr_bpf_op *op)
+/* One walk of b's namespace that carries out the ops map. */
+static int run_act(struct backend *b)
 {
-	int mfd = bpf_map__fd(obj.skel->maps.ops);
-	struct kr_bpf_op res;
 	_cleanup_close_ int fd = -1;
 	char sink[4096];
-	int r;
+	ssize_t n;
 
-	r = bpf_map_update_elem(mfd, &s->cookie, op, BPF_ANY);
-	if (r < 0)
-		return r;
 	obj.skel->bss->mode = KR_BPF_ACT;
 	fd = iter_in(b, obj.tcp);
-	if (fd >= 0)
-		while (read(fd, sink, sizeof(sink)) > 0)
-			;
+	while (fd >= 0 && (n = read(fd, sink, sizeof(sink))) != 0)
+		if (n < 0 && errno != EINTR)
+			break;
 	obj.skel->bss->mode = KR_BPF_SCAN;
-	r = fd < 0 ? fd : bpf_map_lookup_elem(mfd, &s->cookie, &res);
-	bpf_map_delete_elem(mfd, &s->cookie);
-	if (r < 0)
-		return r;
-	return res.result == KR_OP_PENDING ? -ENOENT : res.result;
+	return fd < 0 ? fd : 0;
+}
+
+/* Every op in one walk of the socket table (as many walks as the map needs). */
+static void bpf_apply(struct backend *b, struct sock_op *ops, size_t n)
+{
+	int mfd = bpf_map__fd(obj.skel->maps.ops);
+
+	for (size_t done = 0; done < n;) {
+		size_t chunk = n - done < KR_BPF_MAX_OPS ? n - done : KR_BPF_MAX_OPS;
+		struct sock_op *o = ops + done;
+		int r;
+
+		for (size_t i = 0; i < chunk; i++) {
+			struct kr_bpf_op op = { .result = KR_OP_PENDING };
+
+			if (o[i].set) {
+				op.kind = KR_OP_SET;
+				op.set = (struct kr_bpf_opts){ o[i].set->keepalive, o[i].set->idle_s,
+							       o[i].set->intvl_s, o[i].set->cnt,
+							       o[i].set->user_timeout_ms };
+			} else {
+				op.kind = KR_OP_DESTROY;
+			}
+			o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
+			if (o[i].result == 0)
+				o[i].result = KR_OP_PENDING;
+		}
+		r = run_act(b);
+		for (size_t i = 0; i < chunk; i++) {
+			struct kr_bpf_op res;
+
+			if (o[i].result != KR_OP_PENDING)
+				continue; /* never went into the map */
+			o[i].result = r < 0 ? r : bpf_map_lookup_elem(mfd, &o[i].s->cookie, &res);
+			bpf_map_delete_elem(mfd, &o[i].s->cookie);
+			if (o[i].result < 0)
+				continue;
+			/* not found in the walk: gone (or in another namespace) */
+			o[i].result = res.result == KR_OP_PENDING ? -ENOENT : res.result;
+			if (!o[i].set && o[i].result == -EOPNOTSUPP)
+				o[i].result = sockdiag_destroy(&b->diag, o[i].s);
+		}
+		done += chunk;
+	}
 }
 
 static int bpf_set_opts(struct backend *b, const struct sock_rec *s, struct owner *owner,
 			const struct ka_opts *o, bool search)
 {
-	struct kr_bpf_op op = {
-		.kind = KR_OP_SET,
-		.result = KR_OP_PENDING,
-		.set = { o->keepalive, o->idle_s, o->intvl_s, o->cnt, o->user_timeout_ms },
-	};
+	struct sock_op op = { .s = s, .set = o };
 
 	if (!b)
 		return -ENOENT;
-	return act(b, s, &op);
+	bpf_apply(b, &op, 1);
+	return op.result;
 }
 
 static int bpf_destroy(struct backend *b, const struct sock_rec *s)
 {
-	struct kr_bpf_op op = { .kind = KR_OP_DESTROY, .result = KR_OP_PENDING };
-	int r = act(b, s, &op);
+	struct sock_op op = { .s = s };
 
-	return r == -EOPNOTSUPP ? sockdiag_destroy(&b->diag, s) : r;
+	bpf_apply(b, &op, 1);
+	return op.result;
 }
 
 static int owner_rec(const void *rec, void *data)
@@ -534,5 +566,6 @@ const struct backend_ops backend_bpf = {
 	.get_opts = bpf_get_opts,
 	.set_opts = bpf_set_opts,
 	.destroy = bpf_destroy,
+	.apply = bpf_apply,
 	.find_owners = bpf_find_owners,
 };

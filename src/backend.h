@@ -39,6 +39,14 @@ struct scan_filter {
 
 typedef int (*sock_cb)(const struct sock_rec *s, void *data);
 
+/* One change to one socket, for apply: set options (set) or destroy (set NULL). */
+struct sock_op {
+	const struct sock_rec *s;
+	struct owner *owner;
+	const struct ka_opts *set;
+	int result;               /* what set_opts or destroy would have answered */
+};
+
 struct backend;
 
 struct backend_ops {
@@ -67,6 +75,9 @@ struct backend_ops {
 	/* SOCK_DESTROY semantics: by id and cookie. -ENOENT: gone, or the tuple now
 	 * belongs to another connection. */
 	int (*destroy)(struct backend *b, const struct sock_rec *s);
+	/* Optional: many set_opts (with search) and destroy calls in one pass, each
+	 * result in its op. Without it the caller makes them one at a time. */
+	void (*apply)(struct backend *b, struct sock_op *ops, size_t n);
 	/* Owners of the inodes m asks for, in every namespace at once. */
 	int (*find_owners)(struct owner_map *m);
 };

@@ -388,29 +388,101 @@ static bool socket_gone(int r)
 	return r == -ENOENT || r == -ESRCH || r == -ESTALE || r == -EBADF;
 }
 
-/* Put the owner's options back. Restored or gone: it leaves the journal. Neither:
- * it stays there, so that the next start tries again, and never arms it anew. */
+/* Carry out ops, each through the backend of its socket's namespace: in one pass per
+ * namespace where the backend can (apply), else one call per socket. search: as
+ * set_opts's (the netlink backend may walk /proc for an owner that moved). */
+static void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search)
+{
+	struct sock_op *sub = NULL;
+	size_t *at = NULL, m;
+
+	if (e->ops->apply && n > 1) {
+		sub = calloc(n, sizeof(*sub));
+		at = calloc(n, sizeof(*at));
+	}
+	for (size_t i = 0; i < n; i++)
+		ops[i].result = 1; /* not done yet */
+	for (size_t k = 0; k < e->netns.n; k++) {
+		const struct netns *ns = e->netns.ns[k];
+
+		m = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (ops[i].result != 1 || ops[i].s->netns != ns->ino)
+				continue;
+			if (!sub) {
+				ops[i].result = ops[i].set ? e->ops->set_opts(ns->be, ops[i].s, ops[i].owner,
+									   ops[i].set, search)
+							   : e->ops->destroy(ns->be, ops[i].s);
+				continue;
+			}
+			sub[m] = ops[i];
+			at[m++] = i;
+		}
+		if (!m)
+			continue;
+		e->ops->apply(ns->be, sub, m);
+		for (size_t j = 0; j < m; j++)
+			ops[at[j]].result = sub[j].result;
+	}
+	/* Not in a namespace being watched: gone with its namespace, or (a journal from
+	 * another configuration) in one no longer watched, which only the netlink
+	 * backend can reach, through the owner. */
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].result == 1)
+			ops[i].result = ops[i].set ? e->ops->set_opts(NULL, ops[i].s, ops[i].owner,
+								       ops[i].set, search)
+						   : -ENOENT;
+	free(sub);
+	free(at);
+}
+
+/* Put the owners' options back, in one pass. Restored or gone: out of the journal.
+ * Neither: it stays there, so that the next start tries again, and is never armed
+ * anew. */
+static void disarm_all(struct engine *e, struct tracked **ts, size_t n)
+{
+	struct sock_op one, *ops = n > 1 ? calloc(n, sizeof(*ops)) : &one;
+	size_t m = 0;
+
+	if (!ops) {
+		count_error(e, ERR_MEMORY, "no memory to restore %zu sockets", n);
+		for (size_t i = 0; i < n; i++) /* one at a time, then */
+			disarm_all(e, &ts[i], 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ts[i]->armed)
+			ops[m++] = (struct sock_op){ .s = &ts[i]->rec, .owner = &ts[i]->owner,
+						     .set = &ts[i]->saved };
+	run_ops(e, ops, m, true);
+	m = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct tracked *t = ts[i];
+		int r;
+
+		if (!t->armed)
+			continue;
+		r = ops[m++].result;
+		t->armed = false;
+		if (r == 0 || socket_gone(r)) {
+			journal_remove(&e->journal, t->cookie);
+		} else {
+			struct sock_event ev = event_of(e, t, NULL);
+
+			count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
+				    (unsigned long long)t->cookie, strerror(-r));
+			ev.probes = -1;
+			log_sock(LOG_WARNING, NULL, &ev,
+				 "cannot put the owner's keepalive options back: %s", strerror(-r));
+		}
+	}
+	if (ops != &one)
+		free(ops);
+}
+
 static void disarm(struct engine *e, struct tracked *t)
 {
-	struct backend *b;
-	int r;
-
-	if (!t->armed)
-		return;
-	b = backend_of(e, t);
-	r = b ? e->ops->set_opts(b, &t->rec, &t->owner, &t->saved, true) : -ENOENT;
-	t->armed = false;
-	if (r == 0 || socket_gone(r)) {
-		journal_remove(&e->journal, t->cookie);
-	} else {
-		struct sock_event ev = event_of(e, t, NULL);
-
-		count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
-			    (unsigned long long)t->cookie, strerror(-r));
-		ev.probes = -1;
-		log_sock(LOG_WARNING, NULL, &ev, "cannot put the owner's keepalive options back: %s",
-			 strerror(-r));
-	}
+	disarm_all(e, &t, 1);
 }
 
 static void left_alone(struct engine *e, struct tracked *t, int err)
@@ -445,6 +517,8 @@ static void arm_round(struct engine *e)
 {
 	bool was_dirty = e->journal.dirty;
 	size_t journaled = 0;
+	struct sock_op *ops;
+	struct ka_opts *want;
 	int r;
 
 	for (size_t i = 0; i < e->nwork; i++) {
@@ -493,18 +567,37 @@ static void arm_round(struct engine *e)
 		e->journal.dirty = was_dirty; /* the file still holds what it held */
 		return;
 	}
-	for (size_t i = 0; i < e->nwork; i++) {
+	ops = calloc(journaled, sizeof(*ops));
+	want = calloc(journaled, sizeof(*want));
+	if (!ops || !want) {
+		free(ops);
+		free(want);
+		count_error(e, ERR_MEMORY, "no memory to arm %zu sockets", journaled);
+		for (size_t i = 0; i < e->nwork; i++)
+			if (e->work[i].journaled) /* armed nothing: nothing to put back */
+				journal_remove(&e->journal, e->work[i].t->cookie);
+		return;
+	}
+	for (size_t i = 0, k = 0; i < e->nwork; i++) {
+		struct tracked *t = e->work[i].t;
+
+		if (!e->work[i].journaled)
+			continue;
+		policy_arm_opts(pol(e, t->policy), tracked_idle_ms(t, e->now), &want[k]);
+		ops[k] = (struct sock_op){ .s = &t->rec, .owner = &t->owner, .set = &want[k] };
+		k++;
+	}
+	run_ops(e, ops, journaled, true);
+	for (size_t i = 0, k = 0; i < e->nwork; i++) {
 		struct work_item *w = &e->work[i];
 		struct tracked *t = w->t;
 		const struct policy *p;
 		struct sock_event ev;
-		struct ka_opts want;
 
 		if (!w->journaled)
 			continue;
 		p = pol(e, t->policy);
-		policy_arm_opts(p, tracked_idle_ms(t, e->now), &want);
-		r = e->ops->set_opts(backend_of(e, t), &t->rec, &t->owner, &want, true);
+		r = ops[k++].result;
 		t->armed = true; /* whatever part was set is put back */
 		if (r < 0) {
 			disarm(e, t);
@@ -521,6 +614,8 @@ static void arm_round(struct engine *e)
 			 p->probes, (unsigned long long)(p->interval_ms / 1000));
 		row_verdict(e, t, V_PROBING, REASON_NONE);
 	}
+	free(ops);
+	free(want);
 }
 
 /* A probed socket that left the established table, or no longer matches. Query it
@@ -556,11 +651,37 @@ static void gone_while_probing(struct engine *e, struct tracked *t, int query_r)
 	row_verdict(e, t, V_GONE, why);
 }
 
+/* The owners' options back on every socket of this round's work that takes step
+ * (or that is dead, for DEAD), in one pass. */
+static void disarm_work(struct engine *e, enum step step)
+{
+	struct tracked **ts = calloc(e->nwork ? e->nwork : 1, sizeof(*ts));
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct tracked *t = e->work[i].t;
+
+		if (!t || !t->armed)
+			continue;
+		if (step == STEP_DEAD ? t->state == TS_DEAD : e->work[i].step == step) {
+			if (ts)
+				ts[n++] = t;
+			else
+				disarm(e, t); /* no memory: one at a time */
+		}
+	}
+	if (n)
+		disarm_all(e, ts, n);
+	free(ts);
+}
+
 static unsigned process_work(struct engine *e)
 {
 	unsigned alive = 0;
 	bool arms = false;
 
+	disarm_work(e, STEP_ALIVE);
+	disarm_work(e, STEP_INCONCLUSIVE);
 	for (size_t i = 0; i < e->nwork; i++) {
 		struct work_item *w = &e->work[i];
 		struct tracked *t = w->t;
@@ -573,7 +694,6 @@ static unsigned process_work(struct engine *e)
 			arms = true;
 			break;
 		case STEP_ALIVE:
-			disarm(e, t);
 			alive++;
 			e->stats.alive++;
 			ev = event_of(e, t, reason_name(REASON_ANSWERED));
@@ -584,7 +704,6 @@ static unsigned process_work(struct engine *e)
 			break;
 		case STEP_INCONCLUSIVE:
 			/* No probe left (data queued: the retransmit timer runs instead). */
-			disarm(e, t);
 			t->state = TS_SUSPECT;
 			ev = event_of(e, t, NULL);
 			ev.probes = -1;
@@ -601,48 +720,66 @@ static unsigned process_work(struct engine *e)
 	return alive;
 }
 
-/* Carry out one verdict the rails allowed. */
-static void reap(struct engine *e, struct work_item *w, const struct sock_event *ev)
+/* Carry out the verdicts the rails allowed, in one pass: w[i] are the work items,
+ * ev[i] their events. */
+static void reap(struct engine *e, struct work_item **w, const struct sock_event *ev, size_t n)
 {
-	struct tracked *t = w->t;
-	struct backend *b = backend_of(e, t);
-	/* namespace gone: so is the socket */
-	int r = b ? e->ops->destroy(b, &t->rec) : -ENOENT;
+	struct sock_op *ops = calloc(n, sizeof(*ops));
 
-	if (r == 0) {
-		e->stats.reaped++;
-		if (e->reaped_by)
-			e->reaped_by[t->policy * REASON_COUNT + t->reason]++;
-		log_sock(LOG_NOTICE, MSGID_REAPED, ev, "reaped");
-		row_verdict(e, t, V_REAPED, t->reason);
-	} else if (r == -ENOENT) {
-		/* gone already, or the tuple is now another connection's: the kernel
-		 * compared the cookie and left it alone */
-		log_sock(LOG_DEBUG, MSGID_GONE, ev, "already gone");
-		row_verdict(e, t, V_GONE, t->reason);
-	} else {
-		count_error(e, ERR_DESTROY, "SOCK_DESTROY: %s", strerror(-r));
-		log_sock(LOG_ERR, NULL, ev, "SOCK_DESTROY failed: %s", strerror(-r));
-		row_verdict(e, t, V_ERROR, t->reason);
+	if (!ops) {
+		count_error(e, ERR_MEMORY, "no memory to reap %zu connections", n);
+		log_msg(LOG_ERR, NULL, "out of memory: %zu dead connections wait", n);
+		return;
 	}
-	forget(e, w);
+	for (size_t i = 0; i < n; i++)
+		ops[i] = (struct sock_op){ .s = &w[i]->t->rec };
+	run_ops(e, ops, n, true);
+	for (size_t i = 0; i < n; i++) {
+		struct tracked *t = w[i]->t;
+		int r = ops[i].result;
+
+		if (r == 0) {
+			e->stats.reaped++;
+			if (e->reaped_by)
+				e->reaped_by[t->policy * REASON_COUNT + t->reason]++;
+			log_sock(LOG_NOTICE, MSGID_REAPED, &ev[i], "reaped");
+			row_verdict(e, t, V_REAPED, t->reason);
+		} else if (r == -ENOENT) {
+			/* gone already, or the tuple is now another connection's: the kernel
+			 * compared the cookie and left it alone */
+			log_sock(LOG_DEBUG, MSGID_GONE, &ev[i], "already gone");
+			row_verdict(e, t, V_GONE, t->reason);
+		} else {
+			count_error(e, ERR_DESTROY, "destroy: %s", strerror(-r));
+			log_sock(LOG_ERR, NULL, &ev[i], "destroying the socket failed: %s",
+				 strerror(-r));
+			row_verdict(e, t, V_ERROR, t->reason);
+		}
+		forget(e, w[i]);
+	}
+	free(ops);
 }
 
 static void reap_dead(struct engine *e, unsigned probed_alive)
 {
-	struct work_item **dead;
+	struct work_item **dead, **reaps;
+	struct sock_event *evs;
 	struct rail_item *items;
 	struct rail_round round;
-	size_t n = 0;
+	size_t n = 0, nreap = 0;
 
 	for (size_t i = 0; i < e->nwork; i++)
 		n += e->work[i].t && e->work[i].t->state == TS_DEAD;
 	if (!n)
 		return;
 	dead = calloc(n, sizeof(*dead));
+	reaps = calloc(n, sizeof(*reaps));
+	evs = calloc(n, sizeof(*evs));
 	items = calloc(n, sizeof(*items));
-	if (!dead || !items) {
+	if (!dead || !reaps || !evs || !items) {
 		free(dead);
+		free(reaps);
+		free(evs);
 		free(items);
 		count_error(e, ERR_MEMORY, "no memory to judge %zu dead connections", n);
 		log_msg(LOG_ERR, NULL, "out of memory: %zu dead connections wait", n);
@@ -668,11 +805,11 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			"once; reaping none of them (is this host's own network down?)",
 			round.evidence_dead, round.evidence_dead + probed_alive);
 	}
+	disarm_work(e, STEP_DEAD);
 	for (size_t i = 0; i < n; i++) {
 		struct tracked *t = dead[i]->t;
 		struct sock_event ev;
 
-		disarm(e, t);
 		ev = event_of(e, t, reason_name(t->reason));
 		switch (items[i].decision) {
 		case RAIL_HELD:
@@ -692,10 +829,13 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			row_verdict(e, t, V_RATE_LIMITED, t->reason);
 			break;
 		case RAIL_REAP:
-			reap(e, dead[i], &ev);
+			reaps[nreap] = dead[i];
+			evs[nreap++] = ev;
 			break;
 		}
 	}
+	if (nreap)
+		reap(e, reaps, evs, nreap);
 	if (round.limited) {
 		e->stats.rate_limited += round.limited;
 		log_msg(LOG_NOTICE, MSGID_RATE_LIMITED,
@@ -704,6 +844,8 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			e->cfg->max_reaps_per_minute);
 	}
 	free(dead);
+	free(reaps);
+	free(evs);
 	free(items);
 }
 
@@ -921,60 +1063,77 @@ static void restore_journaled(struct engine *e)
 {
 	struct journal *j = &e->journal;
 	struct owner_map m = { 0 };
-	size_t restored = 0, failed = 0;
-	int r;
+	size_t restored = 0, failed = 0, n = j->n;
+	struct sock_rec *recs = calloc(n ? n : 1, sizeof(*recs));
+	struct owner *owners = calloc(n ? n : 1, sizeof(*owners));
+	struct sock_op *ops = calloc(n ? n : 1, sizeof(*ops));
 
-	for (size_t i = 0; i < j->n;) {
-		struct journal_entry *je = &j->e[i];
+	if (!recs || !owners || !ops) {
+		count_error(e, ERR_MEMORY, "no memory to restore %zu sockets", n);
+		log_msg(LOG_ERR, NULL, "out of memory: %zu sockets keep kareaper's keepalive "
+			"options until the next start", n);
+		goto out;
+	}
+	/* Every socket at once, through the owner we know (if the backend needs one). */
+	for (size_t i = 0; i < n; i++) {
+		const struct journal_entry *je = &j->e[i];
 		struct tracked *t = verdict_find(&e->verdicts, je->cookie);
-		struct sock_rec s = { .cookie = je->cookie, .inode = je->inode, .netns = je->netns };
-		struct owner o = t ? t->owner : (struct owner){ .fd = -1 };
 
 		if (t)
 			t->armed = false;
-		je->lookup = false;
-		r = o.pid ? e->ops->set_opts(backend_in(e, je->netns), &s, &o, &je->saved, false)
-			  : -ESTALE;
-		if (r == 0) {
-			restored++;
-			journal_remove(j, je->cookie);
-			continue;
-		}
-		if (r == -ESTALE) {
-			je->lookup = true;
-			owner_map_want(&m, je->inode);
-		} else {
-			restore_failed(e, je, r);
-			failed++;
-		}
-		i++;
+		recs[i] = (struct sock_rec){ .cookie = je->cookie, .inode = je->inode,
+					     .netns = je->netns };
+		owners[i] = t ? t->owner : (struct owner){ .fd = -1 };
+		ops[i] = (struct sock_op){ .s = &recs[i], .owner = &owners[i], .set = &j->e[i].saved };
 	}
-	if (m.n)
-		e->ops->find_owners(&m);
-	for (size_t i = 0; i < j->n;) {
-		struct journal_entry *je = &j->e[i];
-		struct sock_rec s = { .cookie = je->cookie, .inode = je->inode, .netns = je->netns };
-		struct owner o;
+	run_ops(e, ops, n, false);
+	/* The netlink backend's owner moved or was never known: find them all in one
+	 * lookup, and try those again. */
+	for (size_t i = 0; i < n; i++) {
+		j->e[i].lookup = ops[i].result == -ESTALE || ops[i].result == -ESRCH;
+		if (j->e[i].lookup)
+			owner_map_want(&m, recs[i].inode);
+	}
+	if (m.n) {
+		struct sock_op *again = calloc(m.n, sizeof(*again));
+		size_t *at = calloc(m.n, sizeof(*at)), k = 0;
 
-		if (!je->lookup) {
-			i++;
-			continue;
+		e->ops->find_owners(&m);
+		for (size_t i = 0; i < n; i++) {
+			if (!j->e[i].lookup)
+				continue;
+			if (!owner_map_get(&m, recs[i].inode, &owners[i])) {
+				ops[i].result = -ESRCH; /* no process holds it: gone */
+			} else if (again && at) {
+				at[k] = i;
+				again[k++] = ops[i];
+			} else {
+				ops[i].result = -ENOMEM; /* kept for the next start */
+			}
 		}
-		if (!owner_map_get(&m, je->inode, &o)) {
-			journal_remove(j, je->cookie); /* no process holds it: gone */
-			continue;
-		}
-		r = e->ops->set_opts(backend_in(e, je->netns), &s, &o, &je->saved, false);
+		run_ops(e, again, k, false);
+		for (size_t q = 0; q < k; q++)
+			ops[at[q]].result = again[q].result;
+		free(again);
+		free(at);
+	}
+	/* Restored or gone: out of the journal; else kept for the next start. */
+	for (size_t i = n; i-- > 0;) {
+		int r = ops[i].result;
+
 		if (r == 0 || socket_gone(r)) {
 			restored += r == 0;
-			journal_remove(j, je->cookie);
-			continue;
+			journal_remove(j, j->e[i].cookie);
+		} else {
+			restore_failed(e, &j->e[i], r);
+			failed++;
 		}
-		restore_failed(e, je, r);
-		failed++;
-		i++;
 	}
+out:
 	owner_map_free(&m);
+	free(recs);
+	free(owners);
+	free(ops);
 	if (restored || failed)
 		log_msg(LOG_INFO, NULL, "put back the keepalive options of %zu probed sockets%s",
 			restored, failed ? ", some could not be" : "");

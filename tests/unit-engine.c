@@ -30,7 +30,8 @@ static struct {
 	bool gone[N];
 	int eintr_once;           /* enumerate: every socket, then -EINTR, once */
 	int query_err;
-	unsigned gets, arms, restores, arms_unjournaled;
+	unsigned gets, arms, restores, arms_unjournaled, destroys;
+	unsigned applies;         /* passes of the batched backend */
 	const char *journal;
 } F;
 
@@ -134,7 +135,17 @@ static int f_destroy(struct backend *b, const struct sock_rec *s)
 	if (i < 0)
 		return -ENOENT;
 	F.gone[i] = true;
+	F.destroys++;
 	return 0;
+}
+
+/* A backend that acts on many sockets in one pass (as the BPF one does). */
+static void f_apply(struct backend *b, struct sock_op *ops, size_t n)
+{
+	F.applies++;
+	for (size_t i = 0; i < n; i++)
+		ops[i].result = ops[i].set ? f_set_opts(b, ops[i].s, ops[i].owner, ops[i].set, true)
+					   : f_destroy(b, ops[i].s);
 }
 
 static int f_find_owners(struct owner_map *m)
@@ -156,6 +167,20 @@ static const struct backend_ops fake = {
 	.find_owners = f_find_owners,
 };
 
+static const struct backend_ops fake_batch = {
+	.name = "fake-batch",
+	.open = f_open,
+	.close = f_close,
+	.enumerate = f_enumerate,
+	.query = f_query,
+	.get_opts = f_get_opts,
+	.set_opts = f_set_opts,
+	.destroy = f_destroy,
+	.apply = f_apply,
+	.find_owners = f_find_owners,
+};
+static const struct backend_ops *under_test = &fake;
+
 /* Three sockets on :6379, silent for idle_s, owners with keepalive off. */
 static void reset(uint32_t idle_s)
 {
@@ -168,14 +193,14 @@ static void reset(uint32_t idle_s)
 		F.opts[i] = OWNER;
 		F.gone[i] = false;
 	}
-	F.gets = F.arms = F.restores = F.arms_unjournaled = 0;
+	F.gets = F.arms = F.restores = F.arms_unjournaled = F.destroys = F.applies = 0;
 	F.query_err = 0;
 	F.eintr_once = 0;
 }
 
 static struct engine *start(struct config *c, bool dry)
 {
-	struct engine_options o = { .backend = &fake, .force_dry_run = dry };
+	struct engine_options o = { .backend = under_test, .force_dry_run = dry };
 	struct engine *e = NULL;
 	char err[512];
 
@@ -285,6 +310,36 @@ int main(void)
 	is_u64(F.arms, 0, "no journal, no probes");
 	ok(engine_stats(e)->errors_by[ERR_JOURNAL] >= 1, "a journal error is counted");
 	ok(all_owner(), "the owners' options untouched");
+	engine_free(e);
+
+	/* a backend that acts in passes: one per round for arming, restoring, reaping */
+	under_test = &fake_batch;
+	reset(100);
+	e = start(c, false);
+	engine_scan(e, now);
+	is_u64(F.arms, N, "batched: three suspects armed");
+	is_u64(F.applies, 1, "in one pass");
+	is_u64(F.arms_unjournaled, 0, "each already in the journal");
+	for (int i = 0; i < N; i++) { /* three probes out, none answered */
+		F.socks[i].timer = 2;
+		F.socks[i].probes = 3;
+	}
+	F.applies = 0;
+	engine_check_deadlines(e, engine_next_deadline(e));
+	is_u64(F.restores, N, "the dead: options put back");
+	is_u64(F.destroys, N, "and destroyed");
+	is_u64(F.applies, 2, "in one pass each");
+	is_u64(engine_stats(e)->reaped, N, "three reaped");
+	engine_free(e);
+	reset(100);
+	e = start(c, true);
+	engine_scan(e, now);
+	engine_free(e); /* a crash, armed */
+	F.applies = F.restores = 0;
+	e = start(c, true);
+	is_u64(F.restores, N, "batched: the restart restores every journaled socket");
+	is_u64(F.applies, 1, "in one pass");
+	ok(all_owner(), "exactly");
 	engine_free(e);
 
 	config_free(c);
