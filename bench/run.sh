@@ -5,10 +5,12 @@
 #
 #   bench/run.sh [CONNECTIONS]     (default 100000: 200000 sockets)
 #
-# 1. scan: one `--once --dry-run` over the whole table (all idle less than the
-#    policy's idle), against the bare dump: median wall and CPU time, peak RSS.
+# 1. scan, on each backend (BACKENDS="bpf netlink"): the daemon's CPU time per scan
+#    with a policy on every socket (none idle) and on the server ports, against the
+#    bare dump's CPU time; `--once` whole-process figures, the table with owners.
 # 2. reap: 1% of the connections dead (an nftables rule drops their packets), the
-#    rest just active; one `--once` round finds, probes and reaps every dead one.
+#    rest just active; one `--once` round per backend finds, probes and reaps its
+#    half of the dead.
 # 3. detection: the daemon, from the moment peers die to the last reap, against
 #    the bound idle + interval x probes + scan_interval.
 # 4. namespaces: 50 namespaces against one of the same total size, with the host's
@@ -78,42 +80,70 @@ NFT
 conns live "$LIVE" 20000 1
 echo "# made $(inns ss -Htn state established | wc -l) established sockets"
 
-# ---- 1. scan ----
+# ---- 1. scan, each backend ----
 # measure() runs inside the namespace, so wait4's peak RSS is the measured program's.
 measure() { inns "$BIN/measure" "$@"; }
+# steady BACKEND CONF: the daemon's CPU time per scan (utime + stime over SCANS
+# scans every 100 ms, after the first) and its peak RSS, as "cpu_ms=X maxrss_kib=Y".
+SCANS=${SCANS:-20}
+steady() {
+	local b=$1 conf=$2 pid t0 t1 c0 c1 hz
+	hz=$(getconf CLK_TCK)
+	{ printf '[global]\nscan_interval = 100ms\nprobe_journal = %s\n' "$TMP/steady-$b.journal"; cat "$conf"; } >"$TMP/steady.conf"
+	ip netns exec "$NS" "$KAREAPER" --backend "$b" -v -c "$TMP/steady.conf" 2>"$TMP/steady.log" &
+	pid=$!
+	until [ "$(grep -c 'scan: ' "$TMP/steady.log")" -ge 2 ]; do sleep 0.05; done
+	c0=$(grep -c 'scan: ' "$TMP/steady.log")
+	t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	until [ "$(grep -c 'scan: ' "$TMP/steady.log")" -ge $((c0 + SCANS)) ]; do sleep 0.05; done
+	t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	c1=$(grep -c 'scan: ' "$TMP/steady.log")
+	echo "cpu_ms=$(awk -v d=$((t1 - t0)) -v n=$((c1 - c0)) -v hz="$hz" 'BEGIN { printf "%.1f", d * 1000 / hz / n }') maxrss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")"
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+}
+BACKENDS=${BACKENDS:-bpf netlink}
 base=$(measure "$RUNS" "$BIN/baredump")
 printf '[policy servers]\nlocal_port = 20000-21099\nidle = 1h\n' >"$TMP/scan.conf"
 printf '[policy everything]\nidle = 1h\n' >"$TMP/all.conf"
-scan=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/scan.conf")
-scan_all=$(measure "$RUNS" "$KAREAPER" --once --dry-run --quiet -c "$TMP/all.conf")
-table=$(measure "$RUNS" "$KAREAPER" --once --dry-run -c "$TMP/scan.conf")
-rows=$(inns "$KAREAPER" --once --dry-run -c "$TMP/scan.conf" 2>/dev/null | grep -vc '^POLICY\|^#')
-echo "bare libmnl dump, v4+v6, tcp_info, all sockets:        $base"
-echo "--once --dry-run --quiet, policy on server ports:      $scan"
-echo "--once --dry-run --quiet, policy on every socket:      $scan_all"
-echo "--once --dry-run, table of $rows rows with owners:    $table"
-for v in scan scan_all table; do
-	echo "ratio $v / bare dump: wall $(ratio "$(field wall_ms "${!v}")" "$(field wall_ms "$base")")x, cpu $(ratio "$(field cpu_ms "${!v}")" "$(field cpu_ms "$base")")x, peak RSS $(($(field maxrss_kib "${!v}") / 1024)) MiB"
+echo "bare libmnl dump, v4+v6, tcp_info, all sockets: $base"
+for b in $BACKENDS; do
+	all=$(steady "$b" "$TMP/all.conf")
+	ports=$(steady "$b" "$TMP/scan.conf")
+	once=$(measure "$RUNS" "$KAREAPER" --backend "$b" --once --dry-run --quiet -c "$TMP/all.conf")
+	table=$(measure "$RUNS" "$KAREAPER" --backend "$b" --once --dry-run -c "$TMP/scan.conf")
+	rows=$(inns "$KAREAPER" --backend "$b" --once --dry-run -c "$TMP/scan.conf" 2>/dev/null | grep -vc '^POLICY\|^#')
+	echo "[$b] daemon, policy on every socket, none idle: per scan $all"
+	echo "[$b] daemon, policy on server ports:            per scan $ports"
+	echo "[$b] --once --quiet, policy on every socket:    $once"
+	echo "[$b] --once table of $rows rows with owners:    $table"
+	echo "[$b] ratio daemon scan CPU / bare dump CPU: every socket $(ratio "$(field cpu_ms "$all")" "$(field cpu_ms "$base")")x, server ports $(ratio "$(field cpu_ms "$ports")" "$(field cpu_ms "$base")")x; peak RSS $(($(field maxrss_kib "$all") / 1024)) MiB"
+	echo "[$b] ratio --once whole process / bare dump: every socket quiet cpu $(ratio "$(field cpu_ms "$once")" "$(field cpu_ms "$base")")x, table wall $(ratio "$(field wall_ms "$table")" "$(field wall_ms "$base")")x, peak RSS $(($(field maxrss_kib "$table") / 1024)) MiB"
 done
 
-# ---- 2. one reaping round: 1% dead among active peers ----
-printf '[global]\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy servers]\nlocal_port = 20000-21099\nidle = 5s\ninterval = 1s\nprobes = 3\n' >"$TMP/reap.conf"
+# ---- 2. one reaping round per backend: 1% dead among active peers ----
 since() { awk -v t="$1" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - t }'; }
 while awk -v s="$(since "$T_DEAD")" 'BEGIN { exit !(s < 6) }'; do sleep 0.2; done
-warm live
-before=$(established 21000 21099)
-base2=$(measure "$RUNS" "$BIN/baredump")
-warm live
-# --once exits 3 when it found dead connections: here that is the point
-round=$(measure 1 sh -c "'$KAREAPER' --once --quiet -v -c '$TMP/reap.conf' 2>'$TMP/round.log'; [ \$? -eq 3 ]")
-after=$(established 21000 21099)
-live_after=$(established 20000 20099)
-echo "dead server ends before the round: $before, after: $after; live server ends after: $live_after of $LIVE"
-echo "bare dump (same table):                      $base2"
-echo "one --once round (scan, $DEAD probed, reaped): $round"
-echo "round CPU / bare dump CPU: $(ratio "$(field cpu_ms "$round")" "$(field cpu_ms "$base2")")x; round CPU / bare dump wall: $(ratio "$(field cpu_ms "$round")" "$(field wall_ms "$base2")")x"
-echo "round phases: $(grep -o 'scan: .*\|verdicts: .*' "$TMP/round.log" | tr '\n' ';')"
-echo "time to verdict (wall of the round, probes 3 x 1s + 0.5s grace included): $(field wall_ms "$round") ms"
+for b in $BACKENDS; do
+	case $b in
+	bpf) dports=21000-21049 ;;
+	*) dports=21050-21099 ;;
+	esac
+	printf '[global]\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy servers]\nlocal_port = 20000-20999, %s\nidle = 5s\ninterval = 1s\nprobes = 3\n' "$dports" >"$TMP/reap.conf"
+	warm live
+	before=$(established "${dports%-*}" "${dports#*-}")
+	base2=$(measure "$RUNS" "$BIN/baredump")
+	warm live
+	# --once exits 3 when it found dead connections: here that is the point
+	round=$(measure 1 sh -c "'$KAREAPER' --backend $b --once --quiet -v -c '$TMP/reap.conf' 2>'$TMP/round.log'; [ \$? -eq 3 ]")
+	after=$(established "${dports%-*}" "${dports#*-}")
+	live_after=$(established 20000 20099)
+	echo "[$b] dead server ends before the round: $before, after: $after; live server ends after: $live_after of $LIVE"
+	echo "[$b] bare dump (same table):                      $base2"
+	echo "[$b] one --once round (scan, $before probed, reaped): $round"
+	echo "[$b] round CPU / bare dump CPU: $(ratio "$(field cpu_ms "$round")" "$(field cpu_ms "$base2")")x"
+	echo "[$b] round phases: $(grep -o 'scan: .*\|verdicts: .*' "$TMP/round.log" | tr '\n' ';')"
+done
 
 # ---- 3. detection by the daemon ----
 printf '[global]\nscan_interval = 5s\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy servers]\nlocal_port = 20000-21199\nidle = 5s\ninterval = 1s\nprobes = 3\n' >"$TMP/daemon.conf"

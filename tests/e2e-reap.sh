@@ -49,8 +49,19 @@ interval = 1s
 probes = 3
 CONF
 sleep 2.5 # let every connection pass `idle`: the policy's threshold, not a race
-kareaper_once reap "$TMP/reap.conf"
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	# traced: the BPF backend finds owners without reading /proc/PID/fd
+	strace -f --seccomp-bpf -qq -e trace=open,openat -o "$TMP/reap.strace" \
+		ip netns exec "$NS_SRV" "$KAREAPER" --once -c "$TMP/reap.conf" >"$TMP/reap.table" 2>"$TMP/reap.log"
+else
+	kareaper_once reap "$TMP/reap.conf"
+fi
 is $? 3 "--once exits 3: dead peers found (and reaped)"
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	check "(strace saw kareaper open the kernel's BTF)" grep -q '/sys/kernel/btf/vmlinux' "$TMP/reap.strace"
+	is "$(grep -c '"/proc/[0-9]*/fd' "$TMP/reap.strace")" 0 \
+		"the round, its table of owners included, opened no /proc/PID/fd"
+fi
 diag "$TMP/reap.table"
 
 is "$(rows "$TMP/reap.table" '198\.18\.2\.2:.* reaped (probes-unanswered)')" 15 "15 dead v4 peers reaped"
