@@ -410,7 +410,8 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 	if (fd < 0)
 		return fd;
 	r = iter_read(fd, sizeof(struct kr_bpf_sock), scan_rec, &sc);
-	qsort(b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
+	if (b->nopts > 1)
+		qsort(b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
 	return r < 0 ? r : (int)obj.skel->bss->visited;
 }
 
@@ -423,7 +424,8 @@ static int bpf_get_opts(struct backend *b, const struct sock_rec *s, struct owne
 			struct ka_opts *cur)
 {
 	struct opts_entry key = { .cookie = s->cookie };
-	const struct opts_entry *e = bsearch(&key, b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
+	const struct opts_entry *e = b->nopts ? bsearch(&key, b->opts, b->nopts, sizeof(*b->opts),
+							cmp_cookie) : NULL;
 
 	if (!e)
 		return -ENOENT; /* not in the latest scan */
