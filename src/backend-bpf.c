@@ -438,6 +438,12 @@ static int bpf_get_opts(struct backend *b, const struct sock_rec *s, struct owne
 	return 0;
 }
 
+static struct kr_bpf_opts to_bpf_opts(const struct ka_opts *o)
+{
+	return (struct kr_bpf_opts){ o->keepalive, o->idle_s, o->intvl_s, o->cnt,
+				     o->user_timeout_ms };
+}
+
 /* One walk of b's namespace that carries out the ops map. */
 static int run_act(struct backend *b)
 {
@@ -469,9 +475,10 @@ static void bpf_apply(struct backend *b, struct sock_op *ops, size_t n)
 
 			if (o[i].set) {
 				op.kind = KR_OP_SET;
-				op.set = (struct kr_bpf_opts){ o[i].set->keepalive, o[i].set->idle_s,
-							       o[i].set->intvl_s, o[i].set->cnt,
-							       o[i].set->user_timeout_ms };
+				op.set = to_bpf_opts(o[i].set);
+				op.check = o[i].expect != NULL;
+				if (o[i].expect)
+					op.expect = to_bpf_opts(o[i].expect);
 			} else {
 				op.kind = KR_OP_DESTROY;
 			}

@@ -39,11 +39,14 @@ struct scan_filter {
 
 typedef int (*sock_cb)(const struct sock_rec *s, void *data);
 
-/* One change to one socket, for apply: set options (set) or destroy (set NULL). */
+/* One change to one socket, for apply: set options (set) or destroy (set NULL).
+ * expect: set only if the socket's options still are these, else -EAGAIN and
+ * nothing changed (a backend that reads them atomically with setting them; the
+ * others ignore it). */
 struct sock_op {
 	const struct sock_rec *s;
 	struct owner *owner;
-	const struct ka_opts *set;
+	const struct ka_opts *set, *expect;
 	int result;               /* what set_opts or destroy would have answered */
 };
 

@@ -584,7 +584,9 @@ static void arm_round(struct engine *e)
 		if (!e->work[i].journaled)
 			continue;
 		policy_arm_opts(pol(e, t->policy), tracked_idle_ms(t, e->now), &want[k]);
-		ops[k] = (struct sock_op){ .s = &t->rec, .owner = &t->owner, .set = &want[k] };
+		/* armed only if its options still are what the journal holds */
+		ops[k] = (struct sock_op){ .s = &t->rec, .owner = &t->owner, .set = &want[k],
+					   .expect = &t->saved };
 		k++;
 	}
 	run_ops(e, ops, journaled, true);
@@ -598,6 +600,17 @@ static void arm_round(struct engine *e)
 			continue;
 		p = pol(e, t->policy);
 		r = ops[k++].result;
+		if (r == -EAGAIN) {
+			/* the owner changed its options since they were read: nothing set,
+			 * nothing to put back; read them again next round */
+			journal_remove(&e->journal, t->cookie);
+			ev = event_of(e, t, NULL);
+			ev.probes = -1;
+			log_sock(LOG_DEBUG, NULL, &ev, "its owner changed its keepalive options "
+				 "just now: probing it next round");
+			row_verdict(e, t, V_SUSPECT, REASON_NONE);
+			continue;
+		}
 		t->armed = true; /* whatever part was set is put back */
 		if (r < 0) {
 			disarm(e, t);

@@ -32,6 +32,8 @@ static struct {
 	int query_err;
 	unsigned gets, arms, restores, arms_unjournaled, destroys;
 	unsigned applies;         /* passes of the batched backend */
+	int owner_races;          /* get_opts: this socket's owner changes its options
+				   * right after they are read (index + 1; 0: none) */
 	const char *journal;
 } F;
 
@@ -108,6 +110,8 @@ static int f_get_opts(struct backend *b, const struct sock_rec *s, struct owner 
 		return -ESRCH;
 	F.gets++;
 	*cur = F.opts[i];
+	if (F.owner_races == i + 1)
+		F.opts[i].keepalive = 1;
 	return 0;
 }
 
@@ -143,9 +147,16 @@ static int f_destroy(struct backend *b, const struct sock_rec *s)
 static void f_apply(struct backend *b, struct sock_op *ops, size_t n)
 {
 	F.applies++;
-	for (size_t i = 0; i < n; i++)
-		ops[i].result = ops[i].set ? f_set_opts(b, ops[i].s, ops[i].owner, ops[i].set, true)
-					   : f_destroy(b, ops[i].s);
+	for (size_t i = 0; i < n; i++) {
+		int k = idx(ops[i].s->cookie);
+
+		if (k >= 0 && ops[i].expect && memcmp(&F.opts[k], ops[i].expect, sizeof(F.opts[k])))
+			ops[i].result = -EAGAIN; /* as the BPF backend, under the socket lock */
+		else
+			ops[i].result = ops[i].set ? f_set_opts(b, ops[i].s, ops[i].owner,
+								ops[i].set, true)
+						   : f_destroy(b, ops[i].s);
+	}
 }
 
 static int f_find_owners(struct owner_map *m)
@@ -340,6 +351,22 @@ int main(void)
 	is_u64(F.restores, N, "batched: the restart restores every journaled socket");
 	is_u64(F.applies, 1, "in one pass");
 	ok(all_owner(), "exactly");
+	engine_free(e);
+
+	/* an owner changes its options between their reading and the arming */
+	reset(100);
+	F.owner_races = 2;
+	e = start(c, true);
+	engine_scan(e, now);
+	is_u64(F.arms, N - 1, "owner race: the other two armed");
+	ok(F.opts[1].keepalive == 1 && F.opts[1].cnt == OWNER.cnt, "its socket keeps the owner's new options");
+	ok(!journaled(F.socks[1].cookie), "and leaves the journal");
+	F.owner_races = 0;
+	engine_scan(e, now + 100);
+	is_u64(F.arms, N, "armed the next round, with what the owner has now");
+	engine_restore_all(e);
+	ok(F.opts[1].keepalive == 1 && F.opts[1].cnt == OWNER.cnt && F.opts[0].keepalive == 0,
+	   "and each gets its owner's own back");
 	engine_free(e);
 
 	config_free(c);
