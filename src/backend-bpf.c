@@ -111,10 +111,16 @@ static int obj_get(void)
 const char *backend_bpf_unavailable(void)
 {
 	static char why[128];
-	int r = obj_get();
+	static bool loaded;
+	int r;
 
+	if (loaded)
+		return NULL;
+	/* Loading is the test. What loaded stays loaded (this reference is never
+	 * put): the instances opened next share it, and nothing is verified twice. */
+	r = obj_get();
 	if (r == 0) {
-		obj_put();
+		loaded = true;
 		return NULL;
 	}
 	if (r == -ENOTSUP)
@@ -301,10 +307,15 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 	int fd = bpf_map__fd(obj.skel->maps.keep);
 	__u32 n;
 
+	obj.skel->bss->nkeep = 0;
 	if (b->nkept) {
 		n = (__u32)b->nkept;
 		bpf_map_delete_batch(fd, b->kept, &n, NULL);
 		b->nkept = 0;
+	}
+	if (f->nkeep > KR_BPF_MAX_KEEP) {
+		obj.skel->bss->ignore_idle = 1; /* too many to name: every candidate */
+		return 0;
 	}
 	for (size_t i = 0; i < f->nkeep; i++) {
 		if (array_grow(&b->kept, &b->capkept, b->nkept, sizeof(*b->kept)) < 0)
@@ -322,6 +333,7 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 		free(one);
 		if (r < 0)
 			return r;
+		obj.skel->bss->nkeep = (__u32)b->nkept;
 	}
 	return 0;
 }
@@ -401,10 +413,10 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 	int r;
 
 	b->nopts = 0;
+	set_filter(f);
 	r = set_keep(b, f);
 	if (r < 0)
 		return r;
-	set_filter(f);
 	obj.skel->bss->visited = 0;
 	fd = iter_in(b, obj.tcp);
 	if (fd < 0)
@@ -535,34 +547,39 @@ static int owner_rec(const void *rec, void *data)
 	return 0;
 }
 
-/* One pass over every process's descriptors, in the kernel, for the inodes asked. */
+/* One pass over every process's descriptors, in the kernel, per KR_BPF_MAX_WANT
+ * inodes asked for. */
 static int bpf_find_owners(struct owner_map *m)
 {
 	_cleanup_free_ uint32_t *keys = NULL;
 	_cleanup_free_ uint8_t *one = NULL;
-	_cleanup_close_ int fd = -1;
-	int mfd, r;
-	__u32 n = 0, total;
+	int mfd, r = 0;
+	size_t n = 0;
 
 	if (!obj.users)
 		return -EBADF;
 	mfd = bpf_map__fd(obj.skel->maps.want);
 	keys = calloc(m->n ? m->n : 1, sizeof(*keys));
-	one = calloc(m->n ? m->n : 1, 1);
+	one = calloc(KR_BPF_MAX_WANT, 1);
 	if (!keys || !one)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->cap; i++)
 		if (m->inode[i] && owner_map_wants(m, m->inode[i]))
 			keys[n++] = m->inode[i];
-	if (!n)
-		return 0;
-	total = n;
-	r = bpf_map_update_batch(mfd, keys, one, &n, NULL);
-	if (r == 0) {
-		fd = iter_in(NULL, obj.owners);
-		r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
+	for (size_t done = 0; done < n && r == 0;) {
+		__u32 chunk = (__u32)(n - done < KR_BPF_MAX_WANT ? n - done : KR_BPF_MAX_WANT);
+		__u32 cnt = chunk;
+
+		r = bpf_map_update_batch(mfd, keys + done, one, &cnt, NULL);
+		if (r == 0) {
+			_cleanup_close_ int fd = iter_in(NULL, obj.owners);
+
+			r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
+		}
+		cnt = chunk;
+		bpf_map_delete_batch(mfd, keys + done, &cnt, NULL);
+		done += chunk;
 	}
-	bpf_map_delete_batch(mfd, keys, &total, NULL);
 	return r;
 }
 

@@ -11,9 +11,13 @@
 #define KR_BPF_MAX_POLICIES 16
 #define KR_BPF_MAX_RANGES   8  /* port ranges per selector */
 #define KR_BPF_MAX_CIDRS    4  /* networks per selector */
+/* Map sizes: a hash map's buckets are allocated at creation (16 bytes each), so
+ * not millions. More ops or owners than these take more passes; more tracked
+ * sockets than KR_BPF_MAX_KEEP list every socket in the policies' selectors,
+ * idle or not (what the netlink backend lists). */
 #define KR_BPF_MAX_OPS      65536
-#define KR_BPF_MAX_KEEP     (1 << 20)
-#define KR_BPF_MAX_WANT     (1 << 20)
+#define KR_BPF_MAX_KEEP     262144
+#define KR_BPF_MAX_WANT     262144
 
 struct kr_bpf_range {
 	__u16 lo, hi;

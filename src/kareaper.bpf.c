@@ -50,6 +50,7 @@ char LICENSE[] SEC("license") = "GPL";
 __u32 mode;
 __u32 npolicies;
 __u32 states;             /* the union of the policies' (bits 1 << TCP_*) */
+__u32 nkeep;              /* entries in the keep map */
 __u32 ignore_idle;        /* --once: every matching socket, idle or not */
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
 /* Counted by each run. */
@@ -143,9 +144,12 @@ struct facts {
 	__u64 idle_ms;
 };
 
-static __always_inline bool policy_may_match(const struct kr_bpf_policy *p, const struct facts *f)
+/* A global function: the verifier checks it once, not once per policy and path. */
+__noinline int policy_may_match(const struct kr_bpf_policy *p, const struct facts *f)
 {
-	if (!(p->states & (1u << f->state)))
+	if (!p || !f)
+		return false;
+	if (f->state >= 32 || !(p->states & (1u << f->state)))
 		return false;
 	if (!p->lport_any && !port_in(p->lport, p->nlport, f->lport))
 		return false;
@@ -284,10 +288,11 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	if (!tp)
 		return 0; /* time-wait and request sockets: never candidates */
 	sk = (struct sock *)tp;
-	cookie = bpf_get_socket_cookie(sk);
 	if (mode == KR_BPF_ACT) {
-		struct kr_bpf_op *op = bpf_map_lookup_elem(&ops, &cookie);
+		struct kr_bpf_op *op;
 
+		cookie = bpf_get_socket_cookie(sk);
+		op = bpf_map_lookup_elem(&ops, &cookie);
 		if (op && op->result == KR_OP_PENDING)
 			act(skc, tp, op);
 		return 0;
@@ -307,19 +312,19 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 							     : r.last_ack_recv_ms;
 	read_addrs(skc, &f, &r);
 
-	if (bpf_map_lookup_elem(&keep, &cookie)) {
-		hit = true;
-	} else {
-		for (int i = 0; i < KR_BPF_MAX_POLICIES; i++) {
-			if (i >= npolicies)
-				break;
-			if (policy_may_match(&policies[i], &f)) {
-				hit = true;
-				break;
-			}
+	for (int i = 0; i < KR_BPF_MAX_POLICIES; i++) {
+		if (i >= npolicies)
+			break;
+		if (policy_may_match(&policies[i], &f)) {
+			hit = true;
+			break;
 		}
 	}
-	if (!hit)
+	if (!hit && !nkeep)
+		return 0;
+	/* a socket's cookie is made on first use: only for what is looked up or listed */
+	cookie = bpf_get_socket_cookie(sk);
+	if (!hit && !bpf_map_lookup_elem(&keep, &cookie))
 		return 0;
 
 	r.cookie = cookie;
