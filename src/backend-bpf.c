@@ -273,6 +273,7 @@ static void set_filter(const struct scan_filter *f)
 	bss->mode = KR_BPF_SCAN;
 	bss->states = f->states;
 	bss->ignore_idle = f->all;
+	bss->need_addrs = 0;
 	bss->npolicies = 0;
 	if (!c || c->n_policies > KR_BPF_MAX_POLICIES) {
 		memset(&bss->policies[0], 0, sizeof(bss->policies[0]));
@@ -292,11 +293,14 @@ static void set_filter(const struct scan_filter *f)
 			continue;
 		memset(k, 0, sizeof(*k));
 		k->states = p->states;
-		k->idle_ms = p->action == ACTION_IGNORE ? 0 : p->idle_ms;
+		/* rounded down: the kernel lets through all that user space calls idle */
+		k->idle_j = p->action == ACTION_IGNORE ? 0 :
+			    (__u32)(p->idle_ms * obj.skel->kconfig->CONFIG_HZ / 1000);
 		range_copy(k->lport, &k->nlport, &k->lport_any, &p->local_port);
 		range_copy(k->rport, &k->nrport, &k->rport_any, &p->remote_port);
 		cidr_copy(k->laddr, &k->nladdr, &k->laddr_any, &p->local_addr);
 		cidr_copy(k->raddr, &k->nraddr, &k->raddr_any, &p->remote_addr);
+		bss->need_addrs |= !k->laddr_any || !k->raddr_any;
 		bss->npolicies++;
 	}
 }

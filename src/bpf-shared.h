@@ -32,8 +32,7 @@ struct kr_bpf_cidr {
  * (a selector too big for these arrays is left out: "any"). */
 struct kr_bpf_policy {
 	__u32 states;
-	__u32 pad;
-	__u64 idle_ms;            /* 0: idle or not */
+	__u32 idle_j;             /* in jiffies, rounded down; 0: idle or not */
 	__u8 nlport, nrport, nladdr, nraddr;
 	__u8 lport_any, rport_any, laddr_any, raddr_any;
 	struct kr_bpf_range lport[KR_BPF_MAX_RANGES], rport[KR_BPF_MAX_RANGES];

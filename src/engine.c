@@ -436,6 +436,23 @@ static void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search
 	free(at);
 }
 
+/* What putting t's options back answered: restored or gone, out of the journal. */
+static void restored(struct engine *e, struct tracked *t, int r)
+{
+	t->armed = false;
+	if (r == 0 || socket_gone(r)) {
+		journal_remove(&e->journal, t->cookie);
+	} else {
+		struct sock_event ev = event_of(e, t, NULL);
+
+		count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
+			    (unsigned long long)t->cookie, strerror(-r));
+		ev.probes = -1;
+		log_sock(LOG_WARNING, NULL, &ev, "cannot put the owner's keepalive options back: %s",
+			 strerror(-r));
+	}
+}
+
 /* Put the owners' options back, in one pass. Restored or gone: out of the journal.
  * Neither: it stays there, so that the next start tries again, and is never armed
  * anew. */
@@ -456,26 +473,9 @@ static void disarm_all(struct engine *e, struct tracked **ts, size_t n)
 						     .set = &ts[i]->saved };
 	run_ops(e, ops, m, true);
 	m = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct tracked *t = ts[i];
-		int r;
-
-		if (!t->armed)
-			continue;
-		r = ops[m++].result;
-		t->armed = false;
-		if (r == 0 || socket_gone(r)) {
-			journal_remove(&e->journal, t->cookie);
-		} else {
-			struct sock_event ev = event_of(e, t, NULL);
-
-			count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
-				    (unsigned long long)t->cookie, strerror(-r));
-			ev.probes = -1;
-			log_sock(LOG_WARNING, NULL, &ev,
-				 "cannot put the owner's keepalive options back: %s", strerror(-r));
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		if (ts[i]->armed)
+			restored(e, ts[i], ops[m++].result);
 	if (ops != &one)
 		free(ops);
 }
@@ -664,8 +664,8 @@ static void gone_while_probing(struct engine *e, struct tracked *t, int query_r)
 	row_verdict(e, t, V_GONE, why);
 }
 
-/* The owners' options back on every socket of this round's work that takes step
- * (or that is dead, for DEAD), in one pass. */
+/* The owners' options back on every socket of this round's work that takes step,
+ * in one pass. */
 static void disarm_work(struct engine *e, enum step step)
 {
 	struct tracked **ts = calloc(e->nwork ? e->nwork : 1, sizeof(*ts));
@@ -676,7 +676,7 @@ static void disarm_work(struct engine *e, enum step step)
 
 		if (!t || !t->armed)
 			continue;
-		if (step == STEP_DEAD ? t->state == TS_DEAD : e->work[i].step == step) {
+		if (e->work[i].step == step) {
 			if (ts)
 				ts[n++] = t;
 			else
@@ -733,66 +733,53 @@ static unsigned process_work(struct engine *e)
 	return alive;
 }
 
-/* Carry out the verdicts the rails allowed, in one pass: w[i] are the work items,
- * ev[i] their events. */
-static void reap(struct engine *e, struct work_item **w, const struct sock_event *ev, size_t n)
+/* What destroying a dead connection answered. */
+static void reaped(struct engine *e, struct work_item *w, const struct sock_event *ev, int r)
 {
-	struct sock_op *ops = calloc(n, sizeof(*ops));
+	struct tracked *t = w->t;
 
-	if (!ops) {
-		count_error(e, ERR_MEMORY, "no memory to reap %zu connections", n);
-		log_msg(LOG_ERR, NULL, "out of memory: %zu dead connections wait", n);
-		return;
+	if (r == 0 || r == -ENOENT) {
+		t->armed = false; /* nothing left to put back */
+		journal_remove(&e->journal, t->cookie);
 	}
-	for (size_t i = 0; i < n; i++)
-		ops[i] = (struct sock_op){ .s = &w[i]->t->rec };
-	run_ops(e, ops, n, true);
-	for (size_t i = 0; i < n; i++) {
-		struct tracked *t = w[i]->t;
-		int r = ops[i].result;
-
-		if (r == 0) {
-			e->stats.reaped++;
-			if (e->reaped_by)
-				e->reaped_by[t->policy * REASON_COUNT + t->reason]++;
-			log_sock(LOG_NOTICE, MSGID_REAPED, &ev[i], "reaped");
-			row_verdict(e, t, V_REAPED, t->reason);
-		} else if (r == -ENOENT) {
-			/* gone already, or the tuple is now another connection's: the kernel
-			 * compared the cookie and left it alone */
-			log_sock(LOG_DEBUG, MSGID_GONE, &ev[i], "already gone");
-			row_verdict(e, t, V_GONE, t->reason);
-		} else {
-			count_error(e, ERR_DESTROY, "destroy: %s", strerror(-r));
-			log_sock(LOG_ERR, NULL, &ev[i], "destroying the socket failed: %s",
-				 strerror(-r));
-			row_verdict(e, t, V_ERROR, t->reason);
-		}
-		forget(e, w[i]);
+	if (r == 0) {
+		e->stats.reaped++;
+		if (e->reaped_by)
+			e->reaped_by[t->policy * REASON_COUNT + t->reason]++;
+		log_sock(LOG_NOTICE, MSGID_REAPED, ev, "reaped");
+		row_verdict(e, t, V_REAPED, t->reason);
+	} else if (r == -ENOENT) {
+		/* gone already, or the tuple is now another connection's: the kernel
+		 * compared the cookie and left it alone */
+		log_sock(LOG_DEBUG, MSGID_GONE, ev, "already gone");
+		row_verdict(e, t, V_GONE, t->reason);
+	} else {
+		disarm(e, t); /* it lives on: as its owner had it */
+		count_error(e, ERR_DESTROY, "destroy: %s", strerror(-r));
+		log_sock(LOG_ERR, NULL, ev, "destroying the socket failed: %s", strerror(-r));
+		row_verdict(e, t, V_ERROR, t->reason);
 	}
-	free(ops);
+	forget(e, w);
 }
 
 static void reap_dead(struct engine *e, unsigned probed_alive)
 {
-	struct work_item **dead, **reaps;
-	struct sock_event *evs;
+	struct work_item **dead;
+	struct sock_op *ops;
 	struct rail_item *items;
 	struct rail_round round;
-	size_t n = 0, nreap = 0;
+	size_t n = 0, m = 0;
 
 	for (size_t i = 0; i < e->nwork; i++)
 		n += e->work[i].t && e->work[i].t->state == TS_DEAD;
 	if (!n)
 		return;
 	dead = calloc(n, sizeof(*dead));
-	reaps = calloc(n, sizeof(*reaps));
-	evs = calloc(n, sizeof(*evs));
+	ops = calloc(n, sizeof(*ops));
 	items = calloc(n, sizeof(*items));
-	if (!dead || !reaps || !evs || !items) {
+	if (!dead || !ops || !items) {
 		free(dead);
-		free(reaps);
-		free(evs);
+		free(ops);
 		free(items);
 		count_error(e, ERR_MEMORY, "no memory to judge %zu dead connections", n);
 		log_msg(LOG_ERR, NULL, "out of memory: %zu dead connections wait", n);
@@ -818,11 +805,26 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			"once; reaping none of them (is this host's own network down?)",
 			round.evidence_dead, round.evidence_dead + probed_alive);
 	}
-	disarm_work(e, STEP_DEAD);
+	/* One pass: the reaped destroyed, the others' options put back. */
+	for (size_t i = 0; i < n; i++) {
+		struct tracked *t = dead[i]->t;
+
+		if (items[i].decision == RAIL_REAP)
+			ops[m++] = (struct sock_op){ .s = &t->rec };
+		else if (t->armed)
+			ops[m++] = (struct sock_op){ .s = &t->rec, .owner = &t->owner, .set = &t->saved };
+	}
+	run_ops(e, ops, m, true);
+	m = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct tracked *t = dead[i]->t;
 		struct sock_event ev;
+		int r = 0;
 
+		if (items[i].decision == RAIL_REAP)
+			r = ops[m++].result;
+		else if (t->armed)
+			restored(e, t, ops[m++].result);
 		ev = event_of(e, t, reason_name(t->reason));
 		switch (items[i].decision) {
 		case RAIL_HELD:
@@ -842,13 +844,10 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			row_verdict(e, t, V_RATE_LIMITED, t->reason);
 			break;
 		case RAIL_REAP:
-			reaps[nreap] = dead[i];
-			evs[nreap++] = ev;
+			reaped(e, dead[i], &ev, r);
 			break;
 		}
 	}
-	if (nreap)
-		reap(e, reaps, evs, nreap);
 	if (round.limited) {
 		e->stats.rate_limited += round.limited;
 		log_msg(LOG_NOTICE, MSGID_RATE_LIMITED,
@@ -857,8 +856,7 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			e->cfg->max_reaps_per_minute);
 	}
 	free(dead);
-	free(reaps);
-	free(evs);
+	free(ops);
 	free(items);
 }
 

@@ -52,6 +52,7 @@ __u32 npolicies;
 __u32 states;             /* the union of the policies' (bits 1 << TCP_*) */
 __u32 nkeep;              /* entries in the keep map */
 __u32 ignore_idle;        /* --once: every matching socket, idle or not */
+__u32 need_addrs;         /* some policy selects addresses */
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
 /* Counted by each run. */
 __u64 visited, emitted, acted;
@@ -141,7 +142,7 @@ struct facts {
 	__u8 lfam, rfam, state;
 	__u16 lport, rport;
 	__u32 la[4], ra[4];       /* v4-mapped v6 as v4 in [0] */
-	__u64 idle_ms;
+	__u32 idle_j;             /* jiffies since the peer was last heard */
 };
 
 /* A global function: the verifier checks it once, not once per policy and path. */
@@ -159,7 +160,7 @@ __noinline int policy_may_match(const struct kr_bpf_policy *p, const struct fact
 		return false;
 	if (!p->raddr_any && !addr_in(p->raddr, p->nraddr, f->rfam, f->ra))
 		return false;
-	return ignore_idle || f->idle_ms >= p->idle_ms;
+	return ignore_idle || f->idle_j >= p->idle_j;
 }
 
 static __always_inline void unmap(__u8 *fam, __u32 *a)
@@ -278,7 +279,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	struct facts f = {};
 	struct tcp_sock *tp;
 	struct sock *sk;
-	__u32 now, pending;
+	__u32 now, pending, data_j, ack_j;
 	__u64 cookie;
 	bool hit = false;
 
@@ -306,11 +307,11 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	f.lport = skc->skc_num;
 	f.rport = bpf_ntohs(skc->skc_dport);
 	now = (__u32)bpf_jiffies64();
-	r.last_data_recv_ms = jiffies_to_ms(now - tp->inet_conn.icsk_ack.lrcvtime);
-	r.last_ack_recv_ms = jiffies_to_ms(now - tp->rcv_tstamp);
-	f.idle_ms = r.last_data_recv_ms < r.last_ack_recv_ms ? r.last_data_recv_ms
-							     : r.last_ack_recv_ms;
-	read_addrs(skc, &f, &r);
+	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
+	ack_j = now - tp->rcv_tstamp;
+	f.idle_j = data_j < ack_j ? data_j : ack_j;
+	if (need_addrs)
+		read_addrs(skc, &f, &r);
 
 	for (int i = 0; i < KR_BPF_MAX_POLICIES; i++) {
 		if (i >= npolicies)
@@ -328,6 +329,10 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		return 0;
 
 	r.cookie = cookie;
+	if (!need_addrs)
+		read_addrs(skc, &f, &r);
+	r.last_data_recv_ms = jiffies_to_ms(data_j);
+	r.last_ack_recv_ms = jiffies_to_ms(ack_j);
 	r.state = f.state;
 	r.lport = f.lport;
 	r.rport = f.rport;

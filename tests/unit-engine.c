@@ -337,10 +337,23 @@ int main(void)
 	}
 	F.applies = 0;
 	engine_check_deadlines(e, engine_next_deadline(e));
-	is_u64(F.restores, N, "the dead: options put back");
-	is_u64(F.destroys, N, "and destroyed");
-	is_u64(F.applies, 2, "in one pass each");
+	is_u64(F.destroys, N, "the dead destroyed");
+	is_u64(F.restores, 0, "without putting their options back first");
+	is_u64(F.applies, 1, "in one pass");
 	is_u64(engine_stats(e)->reaped, N, "three reaped");
+	engine_free(e);
+	reset(100);
+	e = start(c, true);
+	engine_scan(e, now);
+	for (int i = 0; i < N; i++) {
+		F.socks[i].timer = 2;
+		F.socks[i].probes = 3;
+	}
+	F.applies = 0;
+	engine_check_deadlines(e, engine_next_deadline(e));
+	is_u64(engine_stats(e)->would_reap, N, "dry run: three would be reaped");
+	ok(F.destroys == 0 && all_owner(), "none destroyed, every owner's options back");
+	is_u64(F.applies, 1, "in one pass");
 	engine_free(e);
 	reset(100);
 	e = start(c, true);
