@@ -551,6 +551,10 @@ static int owner_rec(const void *rec, void *data)
 	return 0;
 }
 
+/* Asked for this many owners or more, the kernel writes every socket's (fewer
+ * bytes to move than hash map inserts cost) and owner_map_set keeps those asked. */
+#define WANT_ALL 4096
+
 /* One pass over every process's descriptors, in the kernel, per KR_BPF_MAX_WANT
  * inodes asked for. */
 static int bpf_find_owners(struct owner_map *m)
@@ -562,6 +566,15 @@ static int bpf_find_owners(struct owner_map *m)
 
 	if (!obj.users)
 		return -EBADF;
+	if (m->n >= WANT_ALL) {
+		_cleanup_close_ int fd = -1;
+
+		obj.skel->bss->want_all = 1;
+		fd = iter_in(NULL, obj.owners);
+		r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
+		obj.skel->bss->want_all = 0;
+		return r;
+	}
 	mfd = bpf_map__fd(obj.skel->maps.want);
 	keys = calloc(m->n ? m->n : 1, sizeof(*keys));
 	one = calloc(KR_BPF_MAX_WANT, 1);

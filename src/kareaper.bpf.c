@@ -53,6 +53,7 @@ __u32 states;             /* the union of the policies' (bits 1 << TCP_*) */
 __u32 nkeep;              /* entries in the keep map */
 __u32 ignore_idle;        /* --once: every matching socket, idle or not */
 __u32 need_addrs;         /* some policy selects addresses */
+__u32 want_all;           /* kr_owners: every socket, not those of the want map */
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
 /* Counted by each run. */
 __u64 visited, emitted, acted;
@@ -179,8 +180,10 @@ static __always_inline void read_addrs(struct sock_common *skc, struct facts *f,
 		r->laddr[0] = skc->skc_rcv_saddr;
 		r->raddr[0] = skc->skc_daddr;
 	} else {
-		BPF_CORE_READ_INTO(&r->laddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr32);
-		BPF_CORE_READ_INTO(&r->raddr, skc, skc_v6_daddr.in6_u.u6_addr32);
+		for (int i = 0; i < 4; i++) {
+			r->laddr[i] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			r->raddr[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+		}
 	}
 	__builtin_memcpy(f->la, r->laddr, sizeof(f->la));
 	__builtin_memcpy(f->ra, r->raddr, sizeof(f->ra));
@@ -338,7 +341,9 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	r.rport = f.rport;
 	r.bound_if = skc->skc_bound_dev_if;
 	r.uid = sk->sk_uid.val;
-	r.inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	/* BTF pointers: plain loads (a NULL on the way reads as 0), no probe reads */
+	if (sk->sk_socket && sk->sk_socket->file && sk->sk_socket->file->f_inode)
+		r.inode = sk->sk_socket->file->f_inode->i_ino;
 	/* the timer and its count as inet_diag reports them */
 	pending = tp->inet_conn.icsk_pending;
 	if (pending == ICSK_TIME_RETRANS || pending == ICSK_TIME_REO_TIMEOUT ||
@@ -381,7 +386,7 @@ int kr_owners(struct bpf_iter__task_file *ctx)
 	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
 	o.inode = ino->i_ino;
-	if (!bpf_map_lookup_elem(&want, &o.inode))
+	if (!want_all && !bpf_map_lookup_elem(&want, &o.inode))
 		return 0;
 	o.pid = task->tgid;
 	o.fd = ctx->fd;

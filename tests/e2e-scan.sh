@@ -116,6 +116,24 @@ diag "$TMP/nocap"
 check "one clear error naming $need" grep -q "$need" "$TMP/nocap"
 is "$(grep -c 'error' "$TMP/nocap")" 1 "exactly one error line"
 
+# A table of thousands: the owners of every row (the BPF backend then lists every
+# socket's owner in one pass instead of asking for each).
+ulimit -n 12000
+start_echo many 7100
+MANY=$SRV_PID
+clients many "$NS_LIVE" 4500 198.18.1.1 7100
+accepted() { # the server's ends past its accept queue (an inode: a descriptor)
+	ip netns exec "$NS_SRV" ss -Hten state established "sport = :7100" 2>/dev/null | grep -c ' ino:[1-9]'
+}
+for _ in $(seq 300); do
+	[ "$(accepted)" -ge 4500 ] && break
+	sleep 0.1
+done
+printf '[policy many]\nlocal_port = 7100\nidle = 1h\n' >"$TMP/many.conf"
+kareaper_once many "$TMP/many.conf" --dry-run
+is "$(rows "$TMP/many.table" ':7100 ')" 4500 "a table of 4500 rows"
+is "$(rows "$TMP/many.table" " $MANY/echo-server ")" 4500 "each with its owner"
+
 # backend = auto takes BPF where it can run, and says why when it cannot.
 ip netns exec "$NS_SRV" "$KAREAPER" --once --dry-run --backend auto -c "$TMP/match.conf" \
 	>/dev/null 2>"$TMP/auto"

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAXC 1024
+#define MAXC 8192
 
 static struct client {
 	int fd;
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(lfd, (void *)&a, sizeof(a)) < 0 || listen(lfd, 1024) < 0) {
+	if (bind(lfd, (void *)&a, sizeof(a)) < 0 || listen(lfd, SOMAXCONN) < 0) {
 		perror("echo-server");
 		return 1;
 	}
