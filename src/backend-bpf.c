@@ -34,10 +34,12 @@
 #include "service.h"
 #include "sockdiag.h"
 
+/* Loaded once, on the first open or availability test, and kept for the life of
+ * the process: the instances share it, and nothing is verified twice. */
 static struct {
 	struct kareaper_bpf *skel;
 	struct bpf_link *tcp, *owners;
-	unsigned users;
+	int error;                /* of the one load: 0, or -errno */
 } obj;
 
 struct opts_entry {
@@ -71,58 +73,46 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
-static void obj_put(void)
+static void obj_unload(void)
 {
-	if (!obj.users || --obj.users)
-		return;
 	bpf_link__destroy(obj.tcp);
 	bpf_link__destroy(obj.owners);
 	kareaper_bpf__destroy(obj.skel);
-	memset(&obj, 0, sizeof(obj));
+	obj.tcp = obj.owners = NULL;
+	obj.skel = NULL;
 }
 
-static int obj_get(void)
+static int obj_load(void)
 {
-	int r;
+	static bool tried;
 
-	if (obj.users) {
-		obj.users++;
-		return 0;
-	}
+	if (tried)
+		return obj.error;
+	tried = true;
 	libbpf_set_print(libbpf_log);
 	obj.skel = kareaper_bpf__open_and_load();
-	if (!obj.skel)
-		return errno ? -errno : -EINVAL;
-	obj.users = 1;
-	if (!obj.skel->kconfig->CONFIG_HZ) {
-		obj_put();
-		return -ENOTSUP; /* no kernel config to convert jiffies with */
+	if (!obj.skel) {
+		obj.error = errno ? -errno : -EINVAL;
+	} else if (!obj.skel->kconfig->CONFIG_HZ) {
+		obj.error = -ENOTSUP; /* no kernel config to convert jiffies with */
+	} else {
+		obj.tcp = bpf_program__attach_iter(obj.skel->progs.kr_tcp, NULL);
+		obj.owners = bpf_program__attach_iter(obj.skel->progs.kr_owners, NULL);
+		if (!obj.tcp || !obj.owners)
+			obj.error = errno ? -errno : -EINVAL;
 	}
-	obj.tcp = bpf_program__attach_iter(obj.skel->progs.kr_tcp, NULL);
-	obj.owners = bpf_program__attach_iter(obj.skel->progs.kr_owners, NULL);
-	if (!obj.tcp || !obj.owners) {
-		r = errno ? -errno : -EINVAL;
-		obj_put();
-		return r;
-	}
-	return 0;
+	if (obj.error)
+		obj_unload();
+	return obj.error;
 }
 
 const char *backend_bpf_unavailable(void)
 {
 	static char why[128];
-	static bool loaded;
-	int r;
+	int r = obj_load(); /* loading is the test */
 
-	if (loaded)
+	if (r == 0)
 		return NULL;
-	/* Loading is the test. What loaded stays loaded (this reference is never
-	 * put): the instances opened next share it, and nothing is verified twice. */
-	r = obj_get();
-	if (r == 0) {
-		loaded = true;
-		return NULL;
-	}
 	if (r == -ENOTSUP)
 		snprintf(why, sizeof(why), "the kernel's configuration (CONFIG_HZ) is unreadable");
 	else if (r == -EPERM)
@@ -145,21 +135,18 @@ static void bpf_close(struct backend *b)
 	free(b->opts);
 	free(b->kept);
 	free(b);
-	obj_put();
 }
 
 static int bpf_open(struct backend **ret)
 {
 	struct backend *b;
-	int r = obj_get();
+	int r = obj_load();
 
 	if (r < 0)
 		return r;
 	b = calloc(1, sizeof(*b));
-	if (!b) {
-		obj_put();
+	if (!b)
 		return -ENOMEM;
-	}
 	b->nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	r = b->nsfd < 0 ? -errno : sockdiag_open(&b->diag);
 	if (r < 0) {
@@ -564,7 +551,7 @@ static int bpf_find_owners(struct owner_map *m)
 	int mfd, r = 0;
 	size_t n = 0;
 
-	if (!obj.users)
+	if (!obj.skel)
 		return -EBADF;
 	if (m->n >= WANT_ALL) {
 		_cleanup_close_ int fd = -1;
