@@ -447,18 +447,28 @@ static struct kr_bpf_opts to_bpf_opts(const struct ka_opts *o)
 				     o->user_timeout_ms };
 }
 
-/* One walk of b's namespace that carries out the ops map. */
-static int run_act(struct backend *b)
+/* One walk of b's namespace that carries out the n ops in the ops map. The
+ * program writes a cookie for each op it carries out, and bpf_seq_read() stops
+ * walking once it has as many bytes as read() asked for: asking for exactly what
+ * is still owed ends the walk at the last socket acted on, not at the end of the
+ * table. Ops whose socket is gone keep it walking to the end. */
+static int run_act(struct backend *b, size_t n)
 {
 	_cleanup_close_ int fd = -1;
-	char sink[4096];
-	ssize_t n;
+	__u64 sink[512];
+	ssize_t r;
 
 	obj.skel->bss->mode = KR_BPF_ACT;
 	fd = iter_in(b, obj.tcp);
-	while (fd >= 0 && (n = read(fd, sink, sizeof(sink))) != 0)
-		if (n < 0 && errno != EINTR)
+	while (fd >= 0 && n > 0) {
+		size_t want = n < sizeof(sink) / sizeof(sink[0]) ? n : sizeof(sink) / sizeof(sink[0]);
+
+		r = read(fd, sink, want * sizeof(sink[0]));
+		if (r == 0 || (r < 0 && errno != EINTR))
 			break;
+		if (r > 0)
+			n -= (size_t)r / sizeof(sink[0]);
+	}
 	obj.skel->bss->mode = KR_BPF_SCAN;
 	return fd < 0 ? fd : 0;
 }
@@ -471,6 +481,7 @@ static void bpf_apply(struct backend *b, struct sock_op *ops, size_t n)
 	for (size_t done = 0; done < n;) {
 		size_t chunk = n - done < KR_BPF_MAX_OPS ? n - done : KR_BPF_MAX_OPS;
 		struct sock_op *o = ops + done;
+		size_t queued = 0;
 		int r;
 
 		for (size_t i = 0; i < chunk; i++) {
@@ -486,10 +497,12 @@ static void bpf_apply(struct backend *b, struct sock_op *ops, size_t n)
 				op.kind = KR_OP_DESTROY;
 			}
 			o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
-			if (o[i].result == 0)
+			if (o[i].result == 0) {
 				o[i].result = KR_OP_PENDING;
+				queued++;
+			}
 		}
-		r = run_act(b);
+		r = run_act(b, queued);
 		for (size_t i = 0; i < chunk; i++) {
 			struct kr_bpf_op res;
 

@@ -297,8 +297,11 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 
 		cookie = bpf_get_socket_cookie(sk);
 		op = bpf_map_lookup_elem(&ops, &cookie);
-		if (op && op->result == KR_OP_PENDING)
+		if (op && op->result == KR_OP_PENDING) {
 			act(skc, tp, op);
+			/* one record per op done: user space stops the walk after the last */
+			bpf_seq_write(ctx->meta->seq, &cookie, sizeof(cookie));
+		}
 		return 0;
 	}
 
