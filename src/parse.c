@@ -413,16 +413,41 @@ void kaddr_normalize(struct kaddr *a)
 	}
 }
 
+char *put_uint(char *p, unsigned long long v)
+{
+	char t[20];
+	int n = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (n)
+		*p++ = t[--n];
+	return p;
+}
+
 char *kaddr_format(const struct kaddr *a, uint16_t port, char *buf, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN], *p = buf;
 
-	if (!inet_ntop(a->family, a->a, ip, sizeof(ip)))
-		strcpy(ip, "?");
-	if (a->family == AF_INET6)
-		snprintf(buf, len, "[%s]:%u", ip, port);
-	else
-		snprintf(buf, len, "%s:%u", ip, port);
+	if (len < KADDR_STRLEN) {
+		if (len)
+			buf[0] = '\0';
+		return buf;
+	}
+	if (a->family == AF_INET) {
+		for (int i = 0; i < 4; i++) {
+			p = put_uint(p, a->a[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+	} else if (a->family == AF_INET6 && inet_ntop(AF_INET6, a->a, ip, sizeof(ip))) {
+		*p++ = '[';
+		p = stpcpy(p, ip);
+		p = stpcpy(p, "]:");
+	} else {
+		p = stpcpy(p, "?:");
+	}
+	*put_uint(p, port) = '\0';
 	return buf;
 }
 
@@ -432,23 +457,25 @@ char *format_duration(uint64_t ms, char *buf, size_t len)
 		const char *unit;
 		uint64_t ms;
 	} units[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 } };
-	size_t off = 0;
+	char *p = buf;
 
-	if (ms == 0) {
-		snprintf(buf, len, "0s");
+	if (len < DURATION_STRLEN) {
+		if (len)
+			buf[0] = '\0';
 		return buf;
 	}
-	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && off < len; i++) {
+	if (ms == 0) {
+		strcpy(buf, "0s");
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (ms >= units[i].ms) {
-			int n = snprintf(buf + off, len - off, "%llu%s",
-					 (unsigned long long)(ms / units[i].ms), units[i].unit);
-			if (n < 0)
-				break;
-			off += (size_t)n;
+			p = put_uint(p, ms / units[i].ms);
+			p = stpcpy(p, units[i].unit);
 			ms %= units[i].ms;
 		}
 	}
+	*p = '\0';
 	return buf;
 }
 

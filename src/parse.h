@@ -47,6 +47,9 @@ bool cidr_set_match(const struct cidr_set *cs, const struct kaddr *a);
 
 /* v4-mapped v6 (::ffff:a.b.c.d) becomes plain v4. */
 void kaddr_normalize(struct kaddr *a);
+/* The decimal digits of v at p, unterminated; returns their end. (The table
+ * formats every row twice: snprintf and inet_ntop cost more than the rest.) */
+char *put_uint(char *p, unsigned long long v);
 /* "1.2.3.4:80" or "[::1]:80"; buf of at least KADDR_STRLEN. */
 #define KADDR_STRLEN 56
 char *kaddr_format(const struct kaddr *a, uint16_t port, char *buf, size_t len);

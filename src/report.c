@@ -128,14 +128,30 @@ static void row_addrs(const struct report_row *row, char l[KADDR_STRLEN], char p
 	kaddr_format(&pa, row->rport, p, KADDR_STRLEN);
 }
 
-static void row_owner(const struct report *r, const struct report_row *row, char *buf,
-		      size_t len)
+/* "pid/comm" or "-"; buf of at least 12 + sizeof(*r->comms) */
+static void row_owner(const struct report *r, const struct report_row *row, char *buf)
 {
-	if (row->pid)
-		snprintf(buf, len, "%d/%s", (int)row->pid,
-			 row->comm < r->ncomms ? r->comms[row->comm] : "?");
-	else
-		snprintf(buf, len, "-");
+	if (row->pid > 0) {
+		buf = put_uint(buf, (unsigned)row->pid);
+		*buf++ = '/';
+		strcpy(buf, row->comm < r->ncomms ? r->comms[row->comm] : "?");
+	} else {
+		strcpy(buf, "-");
+	}
+}
+
+/* s at p, padded with spaces to w columns, then one space (printf's "%-*s "
+ * without printf: the table has a row per socket). */
+static char *cell(char *p, const char *s, int w)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	p += n;
+	for (; (int)n < w; n++)
+		*p++ = ' ';
+	*p++ = ' ';
+	return p;
 }
 
 static const char *row_netns(const struct report *r, const struct report_row *row)
@@ -151,7 +167,7 @@ static int max_int(int a, size_t b)
 void report_print(const struct report *r, const struct config *c, const struct stats *st,
 		  FILE *f)
 {
-	char l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN], owner[40];
+	char l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN], owner[40], *line;
 	bool show_ns = c->namespaces != NS_SELF;
 	int wn = 5, wp = 6, wl = 5, wr = 4, wo = 5;
 	size_t active = 0;
@@ -161,7 +177,7 @@ void report_print(const struct report *r, const struct config *c, const struct s
 		const struct report_row *row = &r->rows[i];
 
 		row_addrs(row, l, p);
-		row_owner(r, row, owner, sizeof(owner));
+		row_owner(r, row, owner);
 		wn = max_int(wn, strlen(row_netns(r, row)));
 		wp = max_int(wp, strlen(c->policies[row->policy].name));
 		wl = max_int(wl, strlen(l));
@@ -172,20 +188,32 @@ void report_print(const struct report *r, const struct config *c, const struct s
 		fprintf(f, "%-*s ", wn, "NETNS");
 	fprintf(f, "%-*s %-*s %-*s %-11s %-10s %-*s %s\n", wp, "POLICY", wl, "LOCAL", wr, "PEER",
 		"STATE", "IDLE", wo, "OWNER", "VERDICT");
+	/* a line: the widths, the fixed columns, the longest verdict and reason */
+	line = malloc((size_t)(wn + wp + wl + wr + wo) + DURATION_STRLEN + 256);
+	if (!line)
+		return;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct report_row *row = &r->rows[i];
-		const char *why = row->why != REASON_NONE ? reason_name(row->why) : NULL;
+		char *e = line;
 
 		row_addrs(row, l, p);
-		row_owner(r, row, owner, sizeof(owner));
+		row_owner(r, row, owner);
 		active += row->verdict == V_ACTIVE;
 		if (show_ns)
-			fprintf(f, "%-*s ", wn, row_netns(r, row));
-		fprintf(f, "%-*s %-*s %-*s %-11s %-10s %-*s %s%s%s%s\n", wp,
-			c->policies[row->policy].name, wl, l, wr, p, tcp_state_name(row->state),
-			format_duration((uint64_t)row->idle_s * 1000, idle, sizeof(idle)), wo, owner,
-			verdict_names[row->verdict], why ? " (" : "", why ? why : "", why ? ")" : "");
+			e = cell(e, row_netns(r, row), wn);
+		e = cell(e, c->policies[row->policy].name, wp);
+		e = cell(e, l, wl);
+		e = cell(e, p, wr);
+		e = cell(e, tcp_state_name(row->state), 11);
+		e = cell(e, format_duration((uint64_t)row->idle_s * 1000, idle, sizeof(idle)), 10);
+		e = cell(e, owner, wo);
+		e = stpcpy(e, verdict_names[row->verdict]);
+		if (row->why != REASON_NONE)
+			e += sprintf(e, " (%s)", reason_name(row->why));
+		*e++ = '\n';
+		fwrite(line, 1, (size_t)(e - line), f);
 	}
+	free(line);
 	fprintf(f, "# %llu sockets scanned, %zu matched, %zu active, %llu probed, %llu alive, "
 		"%llu reaped, %llu would be reaped, %llu gone, %llu left alone\n",
 		(unsigned long long)st->scanned, r->n, active,
