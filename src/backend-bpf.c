@@ -551,24 +551,20 @@ static int owner_rec(const void *rec, void *data)
 	return 0;
 }
 
-/* Asked for this many owners or more, the kernel writes every socket's (fewer
- * bytes to move than hash map inserts cost) and owner_map_set keeps those asked. */
-#define WANT_ALL 4096
-
-/* One pass over every process's descriptors, in the kernel, per KR_BPF_MAX_WANT
- * inodes asked for. */
+/* One pass over every process's descriptors, in the kernel. Asked for
+ * KR_BPF_MAX_WANT owners or more, the kernel writes every socket's (fewer bytes
+ * to move than hash map inserts cost) and owner_map_set keeps those asked. */
 static int bpf_find_owners(struct owner_map *m)
 {
 	_cleanup_free_ uint32_t *keys = NULL;
 	_cleanup_free_ uint8_t *one = NULL;
-	int mfd, r = 0;
-	size_t n = 0;
+	_cleanup_close_ int fd = -1;
+	int mfd, r;
+	__u32 n = 0, cnt;
 
 	if (!obj.skel)
 		return -EBADF;
-	if (m->n >= WANT_ALL) {
-		_cleanup_close_ int fd = -1;
-
+	if (m->n >= KR_BPF_MAX_WANT) {
 		obj.skel->bss->want_all = 1;
 		fd = iter_in(NULL, obj.owners);
 		r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
@@ -576,27 +572,22 @@ static int bpf_find_owners(struct owner_map *m)
 		return r;
 	}
 	mfd = bpf_map__fd(obj.skel->maps.want);
-	keys = calloc(m->n ? m->n : 1, sizeof(*keys));
+	keys = calloc(KR_BPF_MAX_WANT, sizeof(*keys));
 	one = calloc(KR_BPF_MAX_WANT, 1);
 	if (!keys || !one)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->cap; i++)
+	for (size_t i = 0; i < m->cap && n < KR_BPF_MAX_WANT; i++)
 		if (m->inode[i] && owner_map_wants(m, m->inode[i]))
 			keys[n++] = m->inode[i];
-	for (size_t done = 0; done < n && r == 0;) {
-		__u32 chunk = (__u32)(n - done < KR_BPF_MAX_WANT ? n - done : KR_BPF_MAX_WANT);
-		__u32 cnt = chunk;
-
-		r = bpf_map_update_batch(mfd, keys + done, one, &cnt, NULL);
-		if (r == 0) {
-			_cleanup_close_ int fd = iter_in(NULL, obj.owners);
-
-			r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
-		}
-		cnt = chunk;
-		bpf_map_delete_batch(mfd, keys + done, &cnt, NULL);
-		done += chunk;
+	cnt = n;
+	r = n ? bpf_map_update_batch(mfd, keys, one, &cnt, NULL) : 0;
+	if (r == 0 && n) {
+		fd = iter_in(NULL, obj.owners);
+		r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
 	}
+	cnt = n;
+	if (n)
+		bpf_map_delete_batch(mfd, keys, &cnt, NULL);
 	return r;
 }
 

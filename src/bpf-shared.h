@@ -11,13 +11,14 @@
 #define KR_BPF_MAX_POLICIES 16
 #define KR_BPF_MAX_RANGES   8  /* port ranges per selector */
 #define KR_BPF_MAX_CIDRS    4  /* networks per selector */
-/* Map sizes: a hash map's buckets are allocated at creation (16 bytes each), so
- * not millions. More ops or owners than these take more passes; more tracked
- * sockets than KR_BPF_MAX_KEEP list every socket in the policies' selectors,
- * idle or not (what the netlink backend lists). */
+/* Map sizes: a hash map's buckets are allocated and zeroed at creation (16 bytes
+ * each), at every start, so not millions. More ops than these take more passes;
+ * more tracked sockets than KR_BPF_MAX_KEEP list every socket in the policies'
+ * selectors, idle or not (what the netlink backend lists); from KR_BPF_MAX_WANT
+ * owners asked for, the owner pass writes every socket's owner. */
 #define KR_BPF_MAX_OPS      65536
-#define KR_BPF_MAX_KEEP     262144
-#define KR_BPF_MAX_WANT     262144
+#define KR_BPF_MAX_KEEP     65536
+#define KR_BPF_MAX_WANT     4096
 
 struct kr_bpf_range {
 	__u16 lo, hi;
