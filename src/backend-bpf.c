@@ -262,6 +262,7 @@ static void set_filter(const struct scan_filter *f)
 	bss->ignore_idle = f->all;
 	bss->need_addrs = 0;
 	bss->npolicies = 0;
+	bss->min_idle_j = 0;
 	if (!c || c->n_policies > KR_BPF_MAX_POLICIES) {
 		memset(&bss->policies[0], 0, sizeof(bss->policies[0]));
 		bss->policies[0].states = f->states;
@@ -288,8 +289,12 @@ static void set_filter(const struct scan_filter *f)
 		cidr_copy(k->laddr, &k->nladdr, &k->laddr_any, &p->local_addr);
 		cidr_copy(k->raddr, &k->nraddr, &k->raddr_any, &p->remote_addr);
 		bss->need_addrs |= !k->laddr_any || !k->raddr_any;
+		if (bss->npolicies == 0 || k->idle_j < bss->min_idle_j)
+			bss->min_idle_j = k->idle_j;
 		bss->npolicies++;
 	}
+	if (f->all)
+		bss->min_idle_j = 0;
 }
 
 /* The sockets the caller tracks are written whatever their idle time. */

@@ -52,6 +52,7 @@ __u32 npolicies;
 __u32 states;             /* the union of the policies' (bits 1 << TCP_*) */
 __u32 nkeep;              /* entries in the keep map */
 __u32 ignore_idle;        /* --once: every matching socket, idle or not */
+__u32 min_idle_j;         /* the least idle any policy asks for (0 with ignore_idle) */
 __u32 need_addrs;         /* some policy selects addresses */
 __u32 want_all;           /* kr_owners: every socket, not those of the want map */
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
@@ -284,7 +285,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	struct sock *sk;
 	__u32 now, pending, data_j, ack_j;
 	__u64 cookie;
-	bool hit = false;
+	bool hit = false, kept = false;
 
 	if (!skc)
 		return 0;
@@ -309,17 +310,29 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	if (f.state >= 32 || !(states & (1u << f.state)))
 		return 0;
 	visited++;
+	now = (__u32)bpf_jiffies64();
+	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
+	/* Data came in more recently than any policy's idle: no policy matches, and
+	 * the steady state of a busy host ends here, after one read of the socket
+	 * (the last ack, the addresses, the ports are in other cache lines). */
+	if (data_j < min_idle_j) {
+		if (!nkeep)
+			return 0;
+		/* a socket's cookie is made on first use: only for what is looked up */
+		cookie = bpf_get_socket_cookie(sk);
+		if (!bpf_map_lookup_elem(&keep, &cookie))
+			return 0;
+		kept = true;
+	}
 	r.family = skc->skc_family;
 	f.lport = skc->skc_num;
 	f.rport = bpf_ntohs(skc->skc_dport);
-	now = (__u32)bpf_jiffies64();
-	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
 	ack_j = now - tp->rcv_tstamp;
 	f.idle_j = data_j < ack_j ? data_j : ack_j;
 	if (need_addrs)
 		read_addrs(skc, &f, &r);
 
-	for (int i = 0; i < KR_BPF_MAX_POLICIES; i++) {
+	for (int i = 0; !kept && i < KR_BPF_MAX_POLICIES; i++) {
 		if (i >= npolicies)
 			break;
 		if (policy_may_match(&policies[i], &f)) {
@@ -327,12 +340,13 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 			break;
 		}
 	}
-	if (!hit && !nkeep)
-		return 0;
-	/* a socket's cookie is made on first use: only for what is looked up or listed */
-	cookie = bpf_get_socket_cookie(sk);
-	if (!hit && !bpf_map_lookup_elem(&keep, &cookie))
-		return 0;
+	if (!kept) {
+		if (!hit && !nkeep)
+			return 0;
+		cookie = bpf_get_socket_cookie(sk);
+		if (!hit && !bpf_map_lookup_elem(&keep, &cookie))
+			return 0;
+	}
 
 	r.cookie = cookie;
 	if (!need_addrs)

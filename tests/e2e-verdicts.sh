@@ -33,6 +33,7 @@ echo_srv s5107 5107               # rate limit
 echo_srv s5108 5108               # breaker
 echo_srv s5109 5109               # SIGTERM while probing
 echo_srv s5110 5110               # RST answer to a probe
+echo_srv s5111 5111               # live peers that send data while probed
 
 clients c5101 "$NS_LIVE" 2 198.18.1.1 5101
 clients c5102 "$NS_DEAD" 3 2001:db8:2::1 5102
@@ -45,6 +46,7 @@ clients c5107 "$NS_DEAD" 5 2001:db8:2::1 5107
 clients c5108 "$NS_DEAD" 10 198.18.2.1 5108
 clients c5109 "$NS_DEAD" 3 198.18.2.1 5109
 clients c5110 "$NS_RST" 2 198.18.3.1 5110
+clients c5111 "$NS_LIVE" 2 198.18.1.1 5111
 
 # The RST peer: its connections vanish without the server hearing (the RST of the
 # abortive close is dropped), then it is reachable again with no state: a rebooted host.
@@ -149,6 +151,25 @@ is $? 0 "daemon stops cleanly"
 is "$(opts s5101 | grep -c 'keepalive=1 idle=600 intvl=30 cnt=5')" 2 \
 	"the owner's own keepalive options are restored"
 is "$(ping_clients c5101)" "answered 2 of 2" "the live peers still talk"
+
+# ---- a probed peer that sends data: alive, though no longer idle ----
+# The first probe is 30 s away: the data is the only answer. A socket being probed
+# must be listed whatever its idle time (the BPF scan drops the recently heard
+# unless they are tracked), or it would be taken for closed and left armed.
+printf '[global]\nscan_interval = 1s\n[policy p]\nlocal_port = 5111\nidle = 2s\ninterval = 30s\nprobes = 3\n' \
+	>"$TMP/5111.conf"
+ip netns exec "$NS_SRV" "$KAREAPER" -c "$TMP/5111.conf" 2>"$TMP/d5111.log" &
+KR=$!
+T_PIDS+=("$KR")
+check "two sockets armed" wait_count "$TMP/d5111.log" 'probing with 3 keepalives' 2 20
+is "$(ping_clients c5111)" "answered 2 of 2" "the probed peers send data"
+check "the data is their answer" wait_count "$TMP/d5111.log" 'peer answered, options restored' 2 20
+is "$(opts s5111 | grep -c "keepalive=0 idle=$SYS_IDLE intvl=$SYS_INTVL cnt=$SYS_CNT")" 2 \
+	"the owner's options are back"
+kill -TERM "$KR"
+wait "$KR"
+is $? 0 "daemon stops cleanly"
+check "none reaped, none taken for ended" sh -c "! grep -q 'reaped\|ended while probing' '$TMP/d5111.log'"
 
 # ---- SIGTERM while probing restores every armed socket ----
 printf '[global]\nscan_interval = 1s\n[policy p]\nlocal_port = 5109\nidle = 2s\ninterval = 5s\nprobes = 5\n' \
