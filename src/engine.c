@@ -331,7 +331,7 @@ static void fill_owners(struct engine *e)
 		if (!e->work[i].t->owner.pid)
 			owner_map_want(&m, e->work[i].t->rec.inode);
 	for (i = 0; i < e->report.n; i++)
-		owner_map_want(&m, e->report.rows[i].inode);
+		owner_map_want(&m, report_at(&e->report, i)->inode);
 	if (m.n == 0)
 		return;
 	r = e->ops->find_owners(&m);
@@ -339,7 +339,7 @@ static void fill_owners(struct engine *e)
 		log_msg(LOG_WARNING, NULL, "cannot look up the owners of sockets: %s", strerror(-r));
 
 	for (i = 0; i < e->report.n; i++)
-		if (owner_map_get(&m, e->report.rows[i].inode, &o))
+		if (owner_map_get(&m, report_at(&e->report, i)->inode, &o))
 			report_set_owner(&e->report, (uint32_t)i + 1, o.pid, o.comm);
 	for (i = 0; i < e->nwork; i++) {
 		struct tracked *t = e->work[i].t;

@@ -31,7 +31,9 @@ void report_init(struct report *r)
 
 void report_finalise(struct report *r)
 {
-	free(r->rows);
+	for (size_t i = 0; i < r->nblocks; i++)
+		free(r->blocks[i]);
+	free(r->blocks);
 	free(r->names);
 	free(r->comms);
 	memset(r, 0, sizeof(*r));
@@ -72,9 +74,18 @@ uint32_t report_add(struct report *r, int policy, const struct sock_rec *s, cons
 {
 	struct report_row *row;
 
-	if (array_grow(&r->rows, &r->cap, r->n, sizeof(*r->rows)) < 0)
-		return 0;
-	row = &r->rows[r->n++];
+	if (r->n == r->nblocks * REPORT_BLOCK) {
+		struct report_row *b;
+
+		if (array_grow(&r->blocks, &r->capblocks, r->nblocks, sizeof(*r->blocks)) < 0)
+			return 0;
+		b = malloc(REPORT_BLOCK * sizeof(*b));
+		if (!b)
+			return 0;
+		r->blocks[r->nblocks++] = b;
+	}
+	row = &r->blocks[r->n / REPORT_BLOCK][r->n % REPORT_BLOCK];
+	r->n++;
 	memset(row, 0, sizeof(*row));
 	memcpy(row->local, s->local.a, sizeof(row->local));
 	memcpy(row->peer, s->peer.a, sizeof(row->peer));
@@ -93,7 +104,7 @@ uint32_t report_add(struct report *r, int policy, const struct sock_rec *s, cons
 
 struct report_row *report_row(struct report *r, uint32_t id)
 {
-	return id && id <= r->n ? &r->rows[id - 1] : NULL;
+	return id && id <= r->n ? &r->blocks[(id - 1) / REPORT_BLOCK][(id - 1) % REPORT_BLOCK] : NULL;
 }
 
 void report_set(struct report *r, uint32_t id, enum row_verdict v, enum reason why,
@@ -174,7 +185,7 @@ void report_print(const struct report *r, const struct config *c, const struct s
 
 	/* columns as wide as their widest cell (an IPv6 address and port: 47) */
 	for (size_t i = 0; i < r->n; i++) {
-		const struct report_row *row = &r->rows[i];
+		const struct report_row *row = report_at(r, i);
 
 		row_addrs(row, l, p);
 		row_owner(r, row, owner);
@@ -193,7 +204,7 @@ void report_print(const struct report *r, const struct config *c, const struct s
 	if (!line)
 		return;
 	for (size_t i = 0; i < r->n; i++) {
-		const struct report_row *row = &r->rows[i];
+		const struct report_row *row = report_at(r, i);
 		char *e = line;
 
 		row_addrs(row, l, p);
@@ -279,7 +290,7 @@ void report_print_json(const struct report *r, const struct config *c, const str
 	size_t active = 0;
 
 	for (size_t i = 0; i < r->n; i++) {
-		const struct report_row *row = &r->rows[i];
+		const struct report_row *row = report_at(r, i);
 
 		row_addrs(row, l, p);
 		active += row->verdict == V_ACTIVE;

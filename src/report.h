@@ -34,9 +34,13 @@ struct report_row {
 	pid_t pid;
 };
 
+/* Rows in blocks that never move: a table of a million rows grows without
+ * copying itself, and each block fits where freed memory is. */
+#define REPORT_BLOCK 1024
+
 struct report {
-	struct report_row *rows;
-	size_t n, cap;
+	struct report_row **blocks;
+	size_t n, nblocks, capblocks;
 	char (*names)[64];        /* namespaces */
 	size_t nnames;
 	char (*comms)[16];        /* processes */
@@ -52,6 +56,11 @@ uint32_t report_add(struct report *r, int policy, const struct sock_rec *s, cons
 /* Rows added since mark are dropped (a listing that starts over). */
 void report_truncate(struct report *r, size_t mark);
 struct report_row *report_row(struct report *r, uint32_t id);
+/* Row i (0 <= i < r->n). */
+static inline const struct report_row *report_at(const struct report *r, size_t i)
+{
+	return &r->blocks[i / REPORT_BLOCK][i % REPORT_BLOCK];
+}
 void report_set(struct report *r, uint32_t id, enum row_verdict v, enum reason why,
 		uint64_t idle_ms);
 void report_set_owner(struct report *r, uint32_t id, pid_t pid, const char *comm);
