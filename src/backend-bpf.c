@@ -336,29 +336,23 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 
 static void to_rec(const struct kr_bpf_sock *k, struct sock_rec *s)
 {
+	struct inet_diag_sockid id = {
+		.idiag_sport = htons(k->lport),
+		.idiag_dport = htons(k->rport),
+		.idiag_if = k->bound_if,
+		.idiag_cookie = { (uint32_t)k->cookie, (uint32_t)(k->cookie >> 32) },
+	};
+
+	memcpy(id.idiag_src, k->laddr, sizeof(id.idiag_src));
+	memcpy(id.idiag_dst, k->raddr, sizeof(id.idiag_dst));
 	memset(s, 0, sizeof(*s));
-	s->family = k->family;
+	sock_rec_set_id(s, k->family, &id);
 	s->state = k->state;
 	s->timer = k->timer;
 	s->retrans = k->retrans;
-	s->cookie = k->cookie;
-	s->id.idiag_sport = htons(k->lport);
-	s->id.idiag_dport = htons(k->rport);
-	memcpy(s->id.idiag_src, k->laddr, sizeof(s->id.idiag_src));
-	memcpy(s->id.idiag_dst, k->raddr, sizeof(s->id.idiag_dst));
-	s->id.idiag_if = k->bound_if;
-	s->id.idiag_cookie[0] = (uint32_t)k->cookie;
-	s->id.idiag_cookie[1] = (uint32_t)(k->cookie >> 32);
 	s->uid = k->uid;
 	s->inode = k->inode;
 	s->expires_ms = k->expires_ms;
-	s->lport = k->lport;
-	s->rport = k->rport;
-	s->local.family = s->peer.family = k->family;
-	memcpy(s->local.a, k->laddr, k->family == AF_INET ? 4 : 16);
-	memcpy(s->peer.a, k->raddr, k->family == AF_INET ? 4 : 16);
-	kaddr_normalize(&s->local);
-	kaddr_normalize(&s->peer);
 	s->have_info = true;
 	s->probes = k->probes;
 	s->retransmits = k->retransmits;

@@ -253,6 +253,20 @@ static int diag_attr_cb(const struct nlattr *attr, void *data)
 	return MNL_CB_OK;
 }
 
+void sock_rec_set_id(struct sock_rec *s, uint8_t family, const struct inet_diag_sockid *id)
+{
+	s->family = family;
+	s->id = *id;
+	s->cookie = (uint64_t)id->idiag_cookie[0] | ((uint64_t)id->idiag_cookie[1] << 32);
+	s->lport = ntohs(id->idiag_sport);
+	s->rport = ntohs(id->idiag_dport);
+	s->local.family = s->peer.family = family;
+	memcpy(s->local.a, id->idiag_src, family == AF_INET ? 4 : 16);
+	memcpy(s->peer.a, id->idiag_dst, family == AF_INET ? 4 : 16);
+	kaddr_normalize(&s->local);
+	kaddr_normalize(&s->peer);
+}
+
 int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 {
 	struct diag_attrs a = { .end = NULL };
@@ -267,22 +281,13 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 		return -EBADMSG;
 
 	memset(s, 0, sizeof(*s));
-	s->family = m->idiag_family;
+	sock_rec_set_id(s, m->idiag_family, &m->id);
 	s->state = m->idiag_state;
 	s->timer = m->idiag_timer;
 	s->retrans = m->idiag_retrans;
-	s->id = m->id;
-	s->cookie = (uint64_t)m->id.idiag_cookie[0] | ((uint64_t)m->id.idiag_cookie[1] << 32);
 	s->uid = m->idiag_uid;
 	s->inode = m->idiag_inode;
 	s->expires_ms = m->idiag_expires;
-	s->lport = ntohs(m->id.idiag_sport);
-	s->rport = ntohs(m->id.idiag_dport);
-	s->local.family = s->peer.family = m->idiag_family;
-	memcpy(s->local.a, m->id.idiag_src, m->idiag_family == AF_INET ? 4 : 16);
-	memcpy(s->peer.a, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
-	kaddr_normalize(&s->local);
-	kaddr_normalize(&s->peer);
 
 	a.end = (const char *)mnl_nlmsg_get_payload_offset(nlh, sizeof(*m));
 	if (mnl_attr_parse(nlh, sizeof(*m), diag_attr_cb, &a) < 0)

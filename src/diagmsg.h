@@ -33,6 +33,9 @@ struct sock_rec {
 	uint64_t netns;           /* set by the engine: inode of the network namespace */
 };
 
+/* A socket's dump id (family AF_INET or AF_INET6) and what follows from it: the
+ * cookie, the ports and the addresses (v4-mapped as v4). */
+void sock_rec_set_id(struct sock_rec *s, uint8_t family, const struct inet_diag_sockid *id);
 /* Build a dump request for one family; bc may be NULL. Returns bytes used or 0. */
 size_t diag_build_dump(void *buf, size_t len, uint8_t family, uint32_t states, const void *bc,
 		       size_t bclen, uint32_t seq);

@@ -29,13 +29,12 @@ static int loopback_listener(int *lfd, struct sock_rec *s)
 	    getsockopt(*lfd, SOL_SOCKET, SO_COOKIE, &cookie, &kl) < 0)
 		return -errno;
 	memset(s, 0, sizeof(*s));
-	s->family = AF_INET;
+	sock_rec_set_id(s, AF_INET, &(struct inet_diag_sockid){
+		.idiag_sport = a.sin_port,
+		.idiag_src = { a.sin_addr.s_addr },
+		.idiag_cookie = { (uint32_t)cookie, (uint32_t)(cookie >> 32) },
+	});
 	s->state = TCP_LISTEN;
-	s->cookie = cookie;
-	s->id.idiag_sport = a.sin_port;
-	s->id.idiag_src[0] = a.sin_addr.s_addr;
-	s->id.idiag_cookie[0] = (uint32_t)cookie;
-	s->id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
 	return 0;
 }
 
