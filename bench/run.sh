@@ -12,7 +12,8 @@
 #    rest just active; one `--once` round per backend finds, probes and reaps its
 #    half of the dead.
 # 3. detection: the daemon, from the moment peers die to the last reap, against
-#    the bound idle + interval x probes + scan_interval.
+#    the bound idle + interval x probes + scan_interval; and, from its own log, the
+#    cost of the round that armed the probes and of the verdict passes that reaped.
 # 4. namespaces: 50 namespaces against one of the same total size, with the host's
 #    shared TCP hash and with a hash per namespace (tcp_child_ehash_entries, set
 #    for the test and put back).
@@ -104,23 +105,32 @@ steady() {
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 }
+# The machine's speed drifts (a virtual machine): each backend's figures are set
+# against the mean of bare dumps taken just before and just after them.
+mean_of() { # mean_of FIELD RESULT1 RESULT2
+	awk -v a="$(field "$1" "$2")" -v b="$(field "$1" "$3")" 'BEGIN { printf "%.1f", (a + b) / 2 }'
+}
 BACKENDS=${BACKENDS:-bpf netlink}
 base=$(measure "$RUNS" "$BIN/baredump")
 printf '[policy servers]\nlocal_port = 20000-21099\nidle = 1h\n' >"$TMP/scan.conf"
 printf '[policy everything]\nidle = 1h\n' >"$TMP/all.conf"
 echo "bare libmnl dump, v4+v6, tcp_info, all sockets: $base"
 for b in $BACKENDS; do
+	before=$(measure "$RUNS" "$BIN/baredump")
 	all=$(steady "$b" "$TMP/all.conf")
 	ports=$(steady "$b" "$TMP/scan.conf")
 	once=$(measure "$RUNS" "$KAREAPER" --backend "$b" --once --dry-run --quiet -c "$TMP/all.conf")
 	table=$(measure "$RUNS" "$KAREAPER" --backend "$b" --once --dry-run -c "$TMP/scan.conf")
 	rows=$(inns "$KAREAPER" --backend "$b" --once --dry-run -c "$TMP/scan.conf" 2>/dev/null | grep -vc '^POLICY\|^#')
+	after=$(measure "$RUNS" "$BIN/baredump")
+	ref="cpu_ms=$(mean_of cpu_ms "$before" "$after") wall_ms=$(mean_of wall_ms "$before" "$after")"
+	echo "[$b] bare dump just before and after:          $(field cpu_ms "$before") and $(field cpu_ms "$after") ms CPU"
 	echo "[$b] daemon, policy on every socket, none idle: per scan $all"
 	echo "[$b] daemon, policy on server ports:            per scan $ports"
 	echo "[$b] --once --quiet, policy on every socket:    $once"
 	echo "[$b] --once table of $rows rows with owners:    $table"
-	echo "[$b] ratio daemon scan CPU / bare dump CPU: every socket $(ratio "$(field cpu_ms "$all")" "$(field cpu_ms "$base")")x, server ports $(ratio "$(field cpu_ms "$ports")" "$(field cpu_ms "$base")")x; peak RSS $(($(field maxrss_kib "$all") / 1024)) MiB"
-	echo "[$b] ratio --once whole process / bare dump: every socket quiet cpu $(ratio "$(field cpu_ms "$once")" "$(field cpu_ms "$base")")x, table wall $(ratio "$(field wall_ms "$table")" "$(field wall_ms "$base")")x, peak RSS $(($(field maxrss_kib "$table") / 1024)) MiB"
+	echo "[$b] ratio daemon scan CPU / bare dump CPU: every socket $(ratio "$(field cpu_ms "$all")" "$(field cpu_ms "$ref")")x, server ports $(ratio "$(field cpu_ms "$ports")" "$(field cpu_ms "$ref")")x; peak RSS $(($(field maxrss_kib "$all") / 1024)) MiB"
+	echo "[$b] ratio --once whole process / bare dump: every socket quiet cpu $(ratio "$(field cpu_ms "$once")" "$(field cpu_ms "$ref")")x, table wall $(ratio "$(field wall_ms "$table")" "$(field wall_ms "$ref")")x, peak RSS $(($(field maxrss_kib "$table") / 1024)) MiB"
 done
 
 # ---- 2. one reaping round per backend: 1% dead among active peers ----
@@ -158,7 +168,7 @@ inns nft add rule inet bench in tcp sport 21100-21199 drop
 inns nft add rule inet bench in tcp dport 21100-21199 drop
 T_DIE=$(date +%s.%N)
 # not through inns: $! must be the daemon itself
-ip netns exec "$NS" "$KAREAPER" -c "$TMP/daemon.conf" 2>"$TMP/daemon.log" &
+ip netns exec "$NS" "$KAREAPER" -v -c "$TMP/daemon.conf" 2>"$TMP/daemon.log" &
 KR_PID=$!
 PIDS+=($!)
 ( while sleep 2; do warm live; done ) &
@@ -171,6 +181,15 @@ until [ "$(grep -c 'reaped:' "$TMP/daemon.log")" -ge "$DEAD" ]; do
 done
 echo "daemon: $DEAD peers died; all reaped after $(since "$T_DIE") s (bound: idle 5 + interval x probes 3 + scan_interval 5 = 13 s, + grace 0.5 s)"
 echo "daemon: dead server ends left: $(established 21100 21199); live server ends left: $(established 20000 21099) of $LIVE"
+# The daemon's own account of its passes (wall time of a single-threaded, CPU-bound
+# process): the scan round that armed the most, and the verdict passes that judged
+# and reaped them, against the bare dump's wall time.
+armed=$(sed -n 's/.*scan: .* dump \([0-9]*\) ms, owners \([0-9]*\) ms, probes and reaps \([0-9]*\) ms.*/\3 \1 \2/p' "$TMP/daemon.log" | sort -n | tail -n 1)
+read -r a_probe a_dump a_owners <<<"$armed"
+read -r v_n v_due v_ms <<<"$(sed -n 's/.*verdicts: \([0-9]*\) sockets due, \([0-9]*\) ms.*/\1 \2/p' "$TMP/daemon.log" |
+	awk '$1 > 0 { n++; due += $1; ms += $2 } END { print n + 0, due + 0, ms + 0 }')"
+echo "daemon ($(grep -o 'backend: [a-z]*' "$TMP/daemon.log" | head -n 1), the live peers kept warm alongside): the round that armed: dump $a_dump ms, owners $a_owners ms, arming $a_probe ms: $(ratio $((a_dump + a_owners + a_probe)) "$(field wall_ms "$base2")")x the bare dump"
+echo "daemon: the verdict passes that reaped: $v_n, for $v_due sockets due, $v_ms ms: $(ratio "$v_ms" "$(field wall_ms "$base2")")x the bare dump"
 
 
 # ---- 4. many namespaces ----
