@@ -105,10 +105,14 @@ steady() {
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 }
-# The machine's speed drifts (a virtual machine): each backend's figures are set
-# against the mean of bare dumps taken just before and just after them.
+# The machine's speed drifts (a virtual machine: by a third, in steps, from one
+# minute to the next), so every figure is set against the mean of the bare dumps
+# taken just before and just after it.
 mean_of() { # mean_of FIELD RESULT1 RESULT2
 	awk -v a="$(field "$1" "$2")" -v b="$(field "$1" "$3")" 'BEGIN { printf "%.1f", (a + b) / 2 }'
+}
+vs() { # vs FIELD RESULT BEFORE AFTER: RESULT's FIELD over the bare dumps' mean
+	ratio "$(field "$1" "$2")" "$(mean_of "$1" "$3" "$4")"
 }
 BACKENDS=${BACKENDS:-bpf netlink}
 base=$(measure "$RUNS" "$BIN/baredump")
@@ -116,21 +120,23 @@ printf '[policy servers]\nlocal_port = 20000-21099\nidle = 1h\n' >"$TMP/scan.con
 printf '[policy everything]\nidle = 1h\n' >"$TMP/all.conf"
 echo "bare libmnl dump, v4+v6, tcp_info, all sockets: $base"
 for b in $BACKENDS; do
-	before=$(measure "$RUNS" "$BIN/baredump")
+	b0=$(measure "$RUNS" "$BIN/baredump")
 	all=$(steady "$b" "$TMP/all.conf")
+	b1=$(measure "$RUNS" "$BIN/baredump")
 	ports=$(steady "$b" "$TMP/scan.conf")
+	b2=$(measure "$RUNS" "$BIN/baredump")
 	once=$(measure "$RUNS" "$KAREAPER" --backend "$b" --once --dry-run --quiet -c "$TMP/all.conf")
+	b3=$(measure "$RUNS" "$BIN/baredump")
 	table=$(measure "$RUNS" "$KAREAPER" --backend "$b" --once --dry-run -c "$TMP/scan.conf")
+	b4=$(measure "$RUNS" "$BIN/baredump")
 	rows=$(inns "$KAREAPER" --backend "$b" --once --dry-run -c "$TMP/scan.conf" 2>/dev/null | grep -vc '^POLICY\|^#')
-	after=$(measure "$RUNS" "$BIN/baredump")
-	ref="cpu_ms=$(mean_of cpu_ms "$before" "$after") wall_ms=$(mean_of wall_ms "$before" "$after")"
-	echo "[$b] bare dump just before and after:          $(field cpu_ms "$before") and $(field cpu_ms "$after") ms CPU"
+	echo "[$b] bare dumps around each figure, CPU ms:    $(for r in "$b0" "$b1" "$b2" "$b3" "$b4"; do printf '%s ' "$(field cpu_ms "$r")"; done)"
 	echo "[$b] daemon, policy on every socket, none idle: per scan $all"
 	echo "[$b] daemon, policy on server ports:            per scan $ports"
 	echo "[$b] --once --quiet, policy on every socket:    $once"
 	echo "[$b] --once table of $rows rows with owners:    $table"
-	echo "[$b] ratio daemon scan CPU / bare dump CPU: every socket $(ratio "$(field cpu_ms "$all")" "$(field cpu_ms "$ref")")x, server ports $(ratio "$(field cpu_ms "$ports")" "$(field cpu_ms "$ref")")x; peak RSS $(($(field maxrss_kib "$all") / 1024)) MiB"
-	echo "[$b] ratio --once whole process / bare dump: every socket quiet cpu $(ratio "$(field cpu_ms "$once")" "$(field cpu_ms "$ref")")x, table wall $(ratio "$(field wall_ms "$table")" "$(field wall_ms "$ref")")x, peak RSS $(($(field maxrss_kib "$table") / 1024)) MiB"
+	echo "[$b] ratio daemon scan CPU / bare dump CPU: every socket $(vs cpu_ms "$all" "$b0" "$b1")x, server ports $(vs cpu_ms "$ports" "$b1" "$b2")x; peak RSS $(($(field maxrss_kib "$all") / 1024)) MiB"
+	echo "[$b] ratio --once whole process / bare dump: every socket quiet cpu $(vs cpu_ms "$once" "$b2" "$b3")x, table wall $(vs wall_ms "$table" "$b3" "$b4")x, peak RSS $(($(field maxrss_kib "$table") / 1024)) MiB"
 done
 
 # ---- 2. one reaping round per backend: 1% dead among active peers ----
@@ -151,10 +157,11 @@ for b in $BACKENDS; do
 	round=$(measure 1 sh -c "'$KAREAPER' --backend $b --once --quiet -v -c '$TMP/reap.conf' 2>'$TMP/round.log'; [ \$? -eq 3 ]")
 	after=$(established "${dports%-*}" "${dports#*-}")
 	live_after=$(established 20000 20099)
+	base2b=$(measure "$RUNS" "$BIN/baredump")
 	echo "[$b] dead server ends before the round: $before, after: $after; live server ends after: $live_after of $LIVE"
-	echo "[$b] bare dump (same table):                      $base2"
+	echo "[$b] bare dump (same table), before and after: $base2; $base2b"
 	echo "[$b] one --once round (scan, $before probed, reaped): $round"
-	echo "[$b] round CPU / bare dump CPU: $(ratio "$(field cpu_ms "$round")" "$(field cpu_ms "$base2")")x"
+	echo "[$b] round CPU / bare dump CPU: $(vs cpu_ms "$round" "$base2" "$base2b")x"
 	echo "[$b] round phases: $(grep -o 'scan: .*\|verdicts: .*' "$TMP/round.log" | tr '\n' ';')"
 done
 
@@ -188,8 +195,8 @@ armed=$(sed -n 's/.*scan: .* dump \([0-9]*\) ms, owners \([0-9]*\) ms, probes an
 read -r a_probe a_dump a_owners <<<"$armed"
 read -r v_n v_due v_ms <<<"$(sed -n 's/.*verdicts: \([0-9]*\) sockets due, \([0-9]*\) ms.*/\1 \2/p' "$TMP/daemon.log" |
 	awk '$1 > 0 { n++; due += $1; ms += $2 } END { print n + 0, due + 0, ms + 0 }')"
-echo "daemon ($(grep -o 'backend: [a-z]*' "$TMP/daemon.log" | head -n 1), the live peers kept warm alongside): the round that armed: dump $a_dump ms, owners $a_owners ms, arming $a_probe ms: $(ratio $((a_dump + a_owners + a_probe)) "$(field wall_ms "$base2")")x the bare dump"
-echo "daemon: the verdict passes that reaped: $v_n, for $v_due sockets due, $v_ms ms: $(ratio "$v_ms" "$(field wall_ms "$base2")")x the bare dump"
+echo "daemon ($(grep -o 'backend: [a-z]*' "$TMP/daemon.log" | head -n 1), the live peers kept warm alongside): the round that armed: dump $a_dump ms, owners $a_owners ms, arming $a_probe ms: $(ratio $((a_dump + a_owners + a_probe)) "$(mean_of wall_ms "$base2" "$base2b")")x the bare dump"
+echo "daemon: the verdict passes that reaped: $v_n, for $v_due sockets due, $v_ms ms: $(ratio "$v_ms" "$(mean_of wall_ms "$base2" "$base2b")")x the bare dump"
 
 
 # ---- 4. many namespaces ----
