@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -82,25 +83,45 @@ static void obj_unload(void)
 	obj.skel = NULL;
 }
 
+/* The kernel's HZ: the coarse clocks tick once a jiffy, and clock_getres says
+ * how long that is (TICK_NSEC, 1e9 / HZ rounded). 0 if it cannot be told. */
+static unsigned kernel_hz(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) < 0 || res.tv_sec || res.tv_nsec <= 0)
+		return 0;
+	return (unsigned)((1000000000L + res.tv_nsec / 2) / res.tv_nsec);
+}
+
 static int obj_load(void)
 {
 	static bool tried;
+	unsigned hz;
 
 	if (tried)
 		return obj.error;
 	tried = true;
+	hz = kernel_hz();
 	libbpf_set_print(libbpf_log);
-	obj.skel = kareaper_bpf__open_and_load();
+	obj.skel = kareaper_bpf__open();
 	if (!obj.skel) {
 		obj.error = errno ? -errno : -EINVAL;
-	} else if (!obj.skel->kconfig->CONFIG_HZ) {
-		obj.error = -ENOTSUP; /* no kernel config to convert jiffies with */
+	} else if (hz < 24 || hz > 10000) {
+		obj.error = -ENOTSUP; /* no tick to convert jiffies with */
 	} else {
+		log_msg(LOG_DEBUG, NULL, "bpf: the kernel's HZ is %u (the coarse clock's tick)", hz);
+		obj.skel->rodata->hz = hz;
+		if (kareaper_bpf__load(obj.skel) < 0) {
+			obj.error = errno ? -errno : -EINVAL;
+			goto out;
+		}
 		obj.tcp = bpf_program__attach_iter(obj.skel->progs.kr_tcp, NULL);
 		obj.owners = bpf_program__attach_iter(obj.skel->progs.kr_owners, NULL);
 		if (!obj.tcp || !obj.owners)
 			obj.error = errno ? -errno : -EINVAL;
 	}
+out:
 	if (obj.error)
 		obj_unload();
 	return obj.error;
@@ -114,7 +135,7 @@ const char *backend_bpf_unavailable(void)
 	if (r == 0)
 		return NULL;
 	if (r == -ENOTSUP)
-		snprintf(why, sizeof(why), "the kernel's configuration (CONFIG_HZ) is unreadable");
+		snprintf(why, sizeof(why), "cannot tell the kernel's HZ (clock_getres of the coarse clock)");
 	else if (r == -EPERM)
 		snprintf(why, sizeof(why), "loading BPF needs CAP_BPF and CAP_PERFMON");
 	else
@@ -283,7 +304,7 @@ static void set_filter(const struct scan_filter *f)
 		k->states = p->states;
 		/* rounded down: the kernel lets through all that user space calls idle */
 		k->idle_j = p->action == ACTION_IGNORE ? 0 :
-			    (__u32)(p->idle_ms * obj.skel->kconfig->CONFIG_HZ / 1000);
+			    (__u32)(p->idle_ms * obj.skel->rodata->hz / 1000);
 		range_copy(k->lport, &k->nlport, &k->lport_any, &p->local_port);
 		range_copy(k->rport, &k->nrport, &k->rport_any, &p->remote_port);
 		cidr_copy(k->laddr, &k->nladdr, &k->laddr_any, &p->local_addr);

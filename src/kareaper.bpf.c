@@ -40,7 +40,10 @@
 #define ICSK_TIME_LOSS_PROBE 5
 #define ICSK_TIME_REO_TIMEOUT 6
 
-extern unsigned int CONFIG_HZ __kconfig __weak;
+/* The kernel's HZ, from user space (the tick that clock_getres reports for the
+ * coarse clocks): jiffies to seconds and milliseconds without the kernel's
+ * configuration file. Set before loading, so the verifier sees a constant. */
+const volatile __u32 hz = 0;
 /* Linux >= 6.5; Debian 12's bpftool writes no kfunc declarations into vmlinux.h. */
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
@@ -85,7 +88,7 @@ struct {
 
 static __always_inline __u32 jiffies_to_ms(__u32 j)
 {
-	return (__u32)((__u64)j * 1000 / CONFIG_HZ);
+	return (__u32)((__u64)j * 1000 / hz);
 }
 
 static __always_inline bool port_in(const struct kr_bpf_range *r, __u8 n, __u16 port)
@@ -214,8 +217,8 @@ static __always_inline void read_opts(struct tcp_sock *tp, struct kr_bpf_opts *o
 	if (!c)
 		c = net->ipv4.sysctl_tcp_keepalive_probes;
 	o->keepalive = (sk->__sk_common.skc_flags >> keepopen) & 1;
-	o->idle_s = t / CONFIG_HZ;
-	o->intvl_s = i / CONFIG_HZ;
+	o->idle_s = t / hz;
+	o->intvl_s = i / hz;
 	o->cnt = c;
 	o->user_timeout_ms = tp->inet_conn.icsk_user_timeout;
 }

@@ -255,3 +255,16 @@ if [ -n "${KAREAPER_BACKEND:-}" ]; then
 	grep -q "backend: $KAREAPER_BACKEND " "$TMP/backend.log"
 	ok $? "kareaper runs the $KAREAPER_BACKEND backend" || sed 's/^/# /' "$TMP/backend.log"
 fi
+# The BPF backend converts jiffies with the HZ it reads from the coarse clock's
+# tick: the kernel's own CONFIG_HZ where its configuration is readable.
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	hz=$("$KAREAPER" --once --quiet -v -c "$TMP/backend.conf" 2>&1 |
+		sed -n "s/.*the kernel's HZ is \([0-9]*\) .*/\1/p")
+	config_hz=$({ zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; } |
+		sed -n 's/^CONFIG_HZ=//p')
+	case ${config_hz:-none} in
+	none) case $hz in 100 | 250 | 300 | 1000) ok 0 "HZ $hz, a value Linux has" ;;
+		*) ok 1 "HZ '$hz', a value Linux has" ;; esac ;;
+	*) is "$hz" "$config_hz" "the BPF backend's HZ is the kernel's CONFIG_HZ" ;;
+	esac
+fi
