@@ -83,6 +83,13 @@ static void obj_unload(void)
 	obj.skel = NULL;
 }
 
+static bool getenv_bool(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && strcmp(v, "1") == 0;
+}
+
 /* The kernel's HZ: the coarse clocks tick once a jiffy, and clock_getres says
  * how long that is (TICK_NSEC, 1e9 / HZ rounded). 0 if it cannot be told. */
 static unsigned kernel_hz(void)
@@ -112,6 +119,8 @@ static int obj_load(void)
 	} else {
 		log_msg(LOG_DEBUG, NULL, "bpf: the kernel's HZ is %u (the coarse clock's tick)", hz);
 		obj.skel->rodata->hz = hz;
+		/* the path of kernels before 6.5, on demand (kareaper(8), ENVIRONMENT) */
+		obj.skel->rodata->no_sock_destroy = getenv_bool("KAREAPER_BPF_NO_SOCK_DESTROY");
 		if (kareaper_bpf__load(obj.skel) < 0) {
 			obj.error = errno ? -errno : -EINVAL;
 			goto out;

@@ -44,6 +44,8 @@
  * coarse clocks): jiffies to seconds and milliseconds without the kernel's
  * configuration file. Set before loading, so the verifier sees a constant. */
 const volatile __u32 hz = 0;
+/* KAREAPER_BPF_NO_SOCK_DESTROY=1: act as on a kernel without bpf_sock_destroy. */
+const volatile __u32 no_sock_destroy = 0;
 /* Linux >= 6.5; Debian 12's bpftool writes no kfunc declarations into vmlinux.h. */
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
@@ -259,7 +261,7 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 
 	acted++;
 	if (op->kind == KR_OP_DESTROY) {
-		if (!bpf_sock_destroy) { /* a weak kfunc the kernel lacks */
+		if (!bpf_sock_destroy || no_sock_destroy) { /* a weak kfunc the kernel lacks */
 			op->result = -EOPNOTSUPP;
 			return;
 		}

@@ -115,6 +115,22 @@ is $? 1 "without $need: exit 1"
 diag "$TMP/nocap"
 check "one clear error naming $need" grep -q "$need" "$TMP/nocap"
 is "$(grep -c 'error' "$TMP/nocap")" 1 "exactly one error line"
+# Kernels before 6.5 have no bpf_sock_destroy: the BPF backend then destroys by
+# cookie over netlink, which needs CAP_NET_ADMIN. KAREAPER_BPF_NO_SOCK_DESTROY=1
+# takes that path here, and the self-test destroys a real socket through it.
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	nocap -net_admin --once --dry-run -c "$TMP/nocap.conf" >/dev/null 2>"$TMP/nokfunc"
+	is $? 0 "with bpf_sock_destroy, the BPF backend needs no CAP_NET_ADMIN"
+	KAREAPER_BPF_NO_SOCK_DESTROY=1 nocap -net_admin --once --dry-run -c "$TMP/nocap.conf" \
+		>/dev/null 2>"$TMP/nokfunc"
+	is $? 1 "without bpf_sock_destroy, nor CAP_NET_ADMIN: exit 1"
+	diag "$TMP/nokfunc"
+	check "the error names CAP_NET_ADMIN" grep -q "CAP_NET_ADMIN" "$TMP/nokfunc"
+	KAREAPER_BPF_NO_SOCK_DESTROY=1 ip netns exec "$NS_SRV" "$KAREAPER_BIN" --backend bpf \
+		--once --dry-run -c "$TMP/nocap.conf" >"$TMP/nokfunc.table" 2>"$TMP/nokfunc"
+	is $? 0 "without bpf_sock_destroy, with CAP_NET_ADMIN: the self-test destroys over netlink"
+	is "$(grep -c 'error' "$TMP/nokfunc")" 0 "no error"
+fi
 
 # A table of thousands: the owners of every row (the BPF backend then lists every
 # socket's owner in one pass instead of asking for each).
