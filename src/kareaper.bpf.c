@@ -48,6 +48,8 @@ const volatile __u32 hz = 0;
 const volatile __u32 no_sock_destroy = 0;
 /* Linux >= 6.5; Debian 12's bpftool writes no kfunc declarations into vmlinux.h. */
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
+/* Linux >= 6.2: a read-only view of an object as another BTF type. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -294,6 +296,23 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 
 	if (!skc)
 		return 0;
+	if (mode == KR_BPF_SCAN) {
+		f.state = skc->skc_state;
+		if (f.state >= 32 || !(states & (1u << f.state)))
+			return 0;
+		visited++;
+		/* The steady state's way out, before any helper: with nothing tracked,
+		 * a socket that received data within every policy's idle matches none.
+		 * A read-only view is enough to tell. (Time-wait and request sockets
+		 * are no tcp_socks: whatever this reads of them, the helper below
+		 * turns them away.) */
+		if (!nkeep && bpf_rdonly_cast) {
+			struct tcp_sock *ro = bpf_rdonly_cast(skc, bpf_core_type_id_kernel(struct tcp_sock));
+
+			if ((__u32)bpf_jiffies64() - ro->inet_conn.icsk_ack.lrcvtime < min_idle_j)
+				return 0;
+		}
+	}
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; /* time-wait and request sockets: never candidates */
@@ -311,10 +330,6 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		return 0;
 	}
 
-	f.state = skc->skc_state;
-	if (f.state >= 32 || !(states & (1u << f.state)))
-		return 0;
-	visited++;
 	now = (__u32)bpf_jiffies64();
 	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
 	/* Data came in more recently than any policy's idle: no policy matches, and
