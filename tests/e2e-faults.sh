@@ -19,16 +19,6 @@ ARMED="keepalive=1 idle=[0-9]* intvl=[0-9]* cnt=127 ut=0"
 conf() {
 	printf '[global]\n%b\n[policy p%s]\nlocal_port = %s\n%b\n' "$2" "$1" "$1" "$3"
 }
-# daemon NAME CONFIG [ARGS]: kareaper in the server namespace; sets KR
-daemon() {
-	ip netns exec "$NS_SRV" "$KAREAPER" -c "$2" "${@:3}" 2>"$TMP/$1.log" &
-	KR=$!
-	T_PIDS+=("$KR")
-}
-stop() { # stop PID: SIGTERM, and its exit status
-	kill -TERM "$1"
-	wait "$1"
-}
 # timers PORT KIND: established sockets on local PORT whose ss -o timer is KIND
 timers() {
 	ip netns exec "$NS_SRV" ss -Htno state established "sport = :$1" | grep -c "timer:($2"

@@ -140,13 +140,10 @@ is "$(established "$NS_SRV" 5108 .)" 10 "all 10 still there"
 # ---- a live idle peer survives many rounds; the owner's options come back ----
 printf '[global]\nscan_interval = 1s\n' >"$TMP/5101.conf"
 policy 5101 | sed 1d | sed 's/^probes = 3$/probes = 2/' >>"$TMP/5101.conf"
-ip netns exec "$NS_SRV" "$KAREAPER" -c "$TMP/5101.conf" 2>"$TMP/d5101.log" &
-KR=$!
-T_PIDS+=("$KR")
+daemon d5101 "$TMP/5101.conf"
 check "probed and found alive, round after round" wait_count "$TMP/d5101.log" 'peer answered' 6 60
 check "never reaped" sh -c "! grep -q 'reaped' '$TMP/d5101.log'"
-kill -TERM "$KR"
-wait "$KR"
+stop "$KR"
 is $? 0 "daemon stops cleanly"
 is "$(opts s5101 | grep -c 'keepalive=1 idle=600 intvl=30 cnt=5')" 2 \
 	"the owner's own keepalive options are restored"
@@ -158,30 +155,24 @@ is "$(ping_clients c5101)" "answered 2 of 2" "the live peers still talk"
 # unless they are tracked), or it would be taken for closed and left armed.
 printf '[global]\nscan_interval = 1s\n[policy p]\nlocal_port = 5111\nidle = 2s\ninterval = 30s\nprobes = 3\n' \
 	>"$TMP/5111.conf"
-ip netns exec "$NS_SRV" "$KAREAPER" -c "$TMP/5111.conf" 2>"$TMP/d5111.log" &
-KR=$!
-T_PIDS+=("$KR")
+daemon d5111 "$TMP/5111.conf"
 check "two sockets armed" wait_count "$TMP/d5111.log" 'probing with 3 keepalives' 2 20
 is "$(ping_clients c5111)" "answered 2 of 2" "the probed peers send data"
 check "the data is their answer" wait_count "$TMP/d5111.log" 'peer answered, options restored' 2 20
 is "$(opts s5111 | grep -c "keepalive=0 idle=$SYS_IDLE intvl=$SYS_INTVL cnt=$SYS_CNT")" 2 \
 	"the owner's options are back"
-kill -TERM "$KR"
-wait "$KR"
+stop "$KR"
 is $? 0 "daemon stops cleanly"
 check "none reaped, none taken for ended" sh -c "! grep -q 'reaped\|ended while probing' '$TMP/d5111.log'"
 
 # ---- SIGTERM while probing restores every armed socket ----
 printf '[global]\nscan_interval = 1s\n[policy p]\nlocal_port = 5109\nidle = 2s\ninterval = 5s\nprobes = 5\n' \
 	>"$TMP/5109.conf"
-ip netns exec "$NS_SRV" "$KAREAPER" -c "$TMP/5109.conf" 2>"$TMP/d5109.log" &
-KR=$!
-T_PIDS+=("$KR")
+daemon d5109 "$TMP/5109.conf"
 check "three sockets armed" wait_count "$TMP/d5109.log" 'probing with 5 keepalives' 3 20
 is "$(opts s5109 | grep -c 'keepalive=1 idle=5 intvl=5 cnt=127 ut=0')" 3 \
 	"armed: our probes, TCP_KEEPCNT at the kernel's maximum"
-kill -TERM "$KR"
-wait "$KR"
+stop "$KR"
 is $? 0 "SIGTERM while probing: exit 0"
 is "$(opts s5109 | grep -c "keepalive=0 idle=$SYS_IDLE intvl=$SYS_INTVL cnt=$SYS_CNT")" 3 \
 	"every armed socket restored"

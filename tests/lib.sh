@@ -219,6 +219,18 @@ echo_srv() { # echo_srv NAME PORT [ARGS]: start an echo server, remember its pid
 	echo "$SRV_PID" >"$TMP/$1.pid"
 }
 
+# daemon NAME CONFIG [ARGS]: kareaper in the server namespace, its log in
+# $TMP/NAME.log; sets KR
+daemon() {
+	ip netns exec "$NS_SRV" "$KAREAPER" -c "$2" "${@:3}" 2>"$TMP/$1.log" &
+	KR=$!
+	T_PIDS+=("$KR")
+}
+stop() { # stop PID: SIGTERM, and its exit status
+	kill -TERM "$1"
+	wait "$1"
+}
+
 # kareaper_once NAME CONFIG [ARGS...]: run --once in the server namespace
 kareaper_once() {
 	local name=$1 conf=$2
