@@ -84,8 +84,7 @@ uint32_t report_add(struct report *r, int policy, const struct sock_rec *s, cons
 			return 0;
 		r->blocks[r->nblocks++] = b;
 	}
-	row = &r->blocks[r->n / REPORT_BLOCK][r->n % REPORT_BLOCK];
-	r->n++;
+	row = report_at(r, r->n++);
 	memset(row, 0, sizeof(*row));
 	memcpy(row->local, s->local.a, sizeof(row->local));
 	memcpy(row->peer, s->peer.a, sizeof(row->peer));
@@ -104,7 +103,7 @@ uint32_t report_add(struct report *r, int policy, const struct sock_rec *s, cons
 
 struct report_row *report_row(struct report *r, uint32_t id)
 {
-	return id && id <= r->n ? &r->blocks[(id - 1) / REPORT_BLOCK][(id - 1) % REPORT_BLOCK] : NULL;
+	return id && id <= r->n ? report_at(r, id - 1) : NULL;
 }
 
 void report_set(struct report *r, uint32_t id, enum row_verdict v, enum reason why,

@@ -56,8 +56,8 @@ uint32_t report_add(struct report *r, int policy, const struct sock_rec *s, cons
 /* Rows added since mark are dropped (a listing that starts over). */
 void report_truncate(struct report *r, size_t mark);
 struct report_row *report_row(struct report *r, uint32_t id);
-/* Row i (0 <= i < r->n). */
-static inline const struct report_row *report_at(const struct report *r, size_t i)
+/* Row i; its block must be there (i < r->nblocks * REPORT_BLOCK). */
+static inline struct report_row *report_at(const struct report *r, size_t i)
 {
 	return &r->blocks[i / REPORT_BLOCK][i % REPORT_BLOCK];
 }
