@@ -160,7 +160,11 @@ int engine_new(struct config *cfg, const struct engine_options *o, struct engine
 	} else {
 		engine_compile(e);
 		r = netns_discover(&e->netns, cfg);
-		if (r < 0)
+		if (r == -EBUSY)
+			snprintf(err, errlen, "another kareaper watches this network namespace "
+				 "(one at a time: each would take the other's probes for the "
+				 "owners' options)");
+		else if (r < 0)
 			snprintf(err, errlen, "cannot open the %s backend: %s", e->ops->name,
 				 strerror(-r));
 	}
@@ -1171,6 +1175,7 @@ void engine_set_config(struct engine *e, struct config *cfg)
 		}
 	}
 	e->cfg = cfg;
+	netns_reconsider(&e->netns);
 	engine_compile(e);
 	/* the journal may have moved: what the new one holds is put back first */
 	if (strcmp(config_probe_journal(cfg), e->journal.path) != 0) {

@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cleanup.h"
 #include "netns.h"
+#include "policy.h"
 #include "procfs.h"
 #include "service.h"
 
@@ -40,6 +43,7 @@ int netns_init(struct netns_set *set, const struct backend_ops *ops)
 static void ns_free(const struct netns_set *set, struct netns *n)
 {
 	set->ops->close(n->be);
+	close(n->fd); /* and the namespace is free for another kareaper */
 	free(n);
 }
 
@@ -48,6 +52,7 @@ void netns_finalise(struct netns_set *set)
 	for (size_t i = 0; i < set->n; i++)
 		ns_free(set, set->ns[i]);
 	free(set->ns);
+	free(set->passed);
 	if (set->self_fd >= 0)
 		close(set->self_fd);
 	memset(set, 0, sizeof(*set));
@@ -63,7 +68,9 @@ struct netns *netns_find(const struct netns_set *set, uint64_t ino)
 }
 
 /* A backend instance belongs to the namespace it is opened in: enter it, open,
- * come back. Our own needs no setns (nor CAP_SYS_ADMIN). */
+ * come back. Our own needs no setns (nor CAP_SYS_ADMIN). The namespace's file stays
+ * open, locked, while it is watched: flock() on an nsfs file is one lock per
+ * namespace, whatever path reached it. */
 static int ns_open(struct netns_set *set, const char *path, uint64_t ino, const char *name)
 {
 	_cleanup_free_ struct netns *n = NULL;
@@ -80,43 +87,89 @@ static int ns_open(struct netns_set *set, const char *path, uint64_t ino, const 
 		return -ENOMEM;
 	n->ino = ino;
 	snprintf(n->name, sizeof(n->name), "%s", name);
-	if (ino != set->self_ino) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
-			return -errno;
-	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	if (ino != set->self_ino && setns(fd, CLONE_NEWNET) < 0)
+		return -errno;
 	r = set->ops->open(&n->be);
-	if (fd >= 0 && setns(set->self_fd, CLONE_NEWNET) < 0) {
+	if (ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
 		/* stuck in another namespace: nothing after this would be right */
 		log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
 		abort();
 	}
 	if (r < 0)
 		return r;
+	n->fd = TAKE_FD(fd);
 	n->seen = true;
 	set->ns[set->n++] = TAKE_PTR(n);
 	log_msg(LOG_DEBUG, NULL, "watching network namespace %s (%s)", name, path);
 	return 0;
 }
 
-/* Marks a namespace already watched as still there; false for a new one. */
+static struct netns_passed *passed_find(struct netns_set *set, uint64_t ino)
+{
+	for (size_t i = 0; i < set->npassed; i++)
+		if (set->passed[i].ino == ino)
+			return &set->passed[i];
+	return NULL;
+}
+
+/* Remembers a namespace not watched; false if it was not already. */
+static bool pass(struct netns_set *set, uint64_t ino, bool busy)
+{
+	struct netns_passed *p = passed_find(set, ino);
+
+	if (p) {
+		p->seen = true;
+		return true;
+	}
+	if (array_grow(&set->passed, &set->cappassed, set->npassed, sizeof(*set->passed)) == 0)
+		set->passed[set->npassed++] = (struct netns_passed){ ino, busy, true };
+	return false;
+}
+
+/* Marks a namespace already watched, or passed over for good, as still there;
+ * false for one to open (new, or another kareaper's when last tried). */
 static bool ns_known(struct netns_set *set, uint64_t ino)
 {
 	struct netns *n = netns_find(set, ino);
+	struct netns_passed *p;
 
-	if (n)
+	/* one the policies no longer select is closed (not seen), then passed over */
+	if (n && (set->cfg->namespaces != NS_ALL || policy_selects_netns(set->cfg, n->name))) {
 		n->seen = true;
-	return n != NULL;
+		return true;
+	}
+	p = passed_find(set, ino);
+	if (p && !p->busy)
+		p->seen = true;
+	return p && !p->busy;
 }
 
 static int ns_add(struct netns_set *set, const char *path, uint64_t ino, const char *name)
 {
-	int r = ns_open(set, path, ino, name);
+	int r;
 
-	if (r < 0)
+	if (set->cfg->namespaces == NS_ALL && !policy_selects_netns(set->cfg, name)) {
+		pass(set, ino, false);
+		return 0;
+	}
+	r = ns_open(set, path, ino, name);
+	if (r == -EBUSY) {
+		if (!pass(set, ino, true) && set->cfg->namespaces != NS_SELF) /* self: fatal */
+			log_msg(LOG_WARNING, NULL, "network namespace %s (%s) is watched by another "
+				"kareaper: leaving it to that one", name, path);
+	} else if (r < 0) {
 		log_msg(r == -EPERM ? LOG_WARNING : LOG_DEBUG, NULL,
 			"cannot watch network namespace %s (%s): %s%s", name, path, strerror(-r),
 			r == -EPERM ? " (setns needs CAP_SYS_ADMIN)" : "");
+	} else if (passed_find(set, ino)) {
+		log_msg(LOG_NOTICE, NULL, "network namespace %s is no longer watched by another "
+			"kareaper: watching it", name);
+	}
 	return r;
 }
 
@@ -165,13 +218,21 @@ static void see_all(struct netns_set *set)
 	}
 }
 
+void netns_reconsider(struct netns_set *set)
+{
+	set->npassed = 0;
+}
+
 int netns_discover(struct netns_set *set, const struct config *c)
 {
 	char name[64];
 	int r = 0;
 
+	set->cfg = c;
 	for (size_t i = 0; i < set->n; i++)
 		set->ns[i]->seen = false;
+	for (size_t i = 0; i < set->npassed; i++)
+		set->passed[i].seen = false;
 	switch (c->namespaces) {
 	case NS_SELF:
 		r = ns_see(set, "/proc/self/ns/net", "self");
@@ -199,6 +260,12 @@ int netns_discover(struct netns_set *set, const struct config *c)
 		log_msg(LOG_DEBUG, NULL, "network namespace %s is gone", n->name);
 		ns_free(set, n);
 		set->ns[i] = set->ns[--set->n];
+	}
+	for (size_t i = 0; i < set->npassed;) {
+		if (set->passed[i].seen)
+			i++;
+		else
+			set->passed[i] = set->passed[--set->npassed];
 	}
 	if (c->namespaces == NS_SELF && set->n == 0)
 		return r < 0 ? r : -EIO;

@@ -14,14 +14,26 @@ struct netns {
 	uint64_t ino;             /* identity: inode of its nsfs file */
 	char name[64];            /* /run/netns name, owning process comm, or "self" */
 	struct backend *be;
+	int fd;                   /* held open and flock()ed: one kareaper per namespace */
 	bool seen;                /* found by the latest discovery */
 	bool dumped;              /* its latest listing completed */
+};
+
+/* A namespace found but not watched: no policy selects it (namespaces = all), or
+ * another kareaper watches it. */
+struct netns_passed {
+	uint64_t ino;
+	bool busy;                /* another kareaper's: tried again at every discovery */
+	bool seen;
 };
 
 struct netns_set {
 	const struct backend_ops *ops;
 	struct netns **ns;
 	size_t n;
+	struct netns_passed *passed;
+	size_t npassed, cappassed;
+	const struct config *cfg; /* the one that chose them */
 	int self_fd;              /* our own network namespace, to return to */
 	uint64_t self_ino;
 };
@@ -30,6 +42,12 @@ int netns_init(struct netns_set *set, const struct backend_ops *ops);
 void netns_finalise(struct netns_set *set);
 /* Which namespaces the config asks for: new ones opened, vanished ones closed (what
  * was tracked in them is the caller's to forget: netns_find no longer finds them).
- * Returns the number watched, or -errno when the only one asked for cannot be. */
+ * A namespace is watched by one kareaper at a time (two would each take the other's
+ * armed probes for the owner's options): one that another holds is passed over,
+ * with a warning, until it is free. With namespaces = all, so is one no policy
+ * selects by name. Returns the number watched, or -errno when the only one asked
+ * for cannot be (-EBUSY: another kareaper watches it). */
 int netns_discover(struct netns_set *set, const struct config *c);
+/* New policies: every namespace passed over is considered again. */
+void netns_reconsider(struct netns_set *set);
 struct netns *netns_find(const struct netns_set *set, uint64_t ino);

@@ -30,6 +30,14 @@ static bool netns_match(char *const *globs, const char *name)
 	return false;
 }
 
+bool policy_selects_netns(const struct config *c, const char *netns)
+{
+	for (size_t i = 0; i < c->n_policies; i++)
+		if (!c->policies[i].netns || netns_match(c->policies[i].netns, netns))
+			return true;
+	return false;
+}
+
 int policy_match(const struct config *c, const struct sock_rec *s, const char *netns,
 		 const char *comm)
 {

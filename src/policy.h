@@ -16,6 +16,9 @@ bool sock_is_candidate(const struct sock_rec *s);
 int policy_match(const struct config *c, const struct sock_rec *s, const char *netns,
 		 const char *comm);
 
+/* Whether any policy could select a socket in the namespace of that name. */
+bool policy_selects_netns(const struct config *c, const char *netns);
+
 /* Time since the peer last sent anything, as the kernel reports it (u32 ms: wraps). */
 uint64_t sock_idle_ms(const struct sock_rec *s);
 

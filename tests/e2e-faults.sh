@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# kareaper's promises under faults: kill -9 mid-probe, SIGSTOP through a dry run, an
-# owner's TCP_USER_TIMEOUT, process= policies across scans, SIGHUP while probing, a
-# connection closing while probed, the per-minute limit, a 4-tuple alive in another
+# kareaper's promises under faults: kill -9 mid-probe, SIGSTOP through a dry run (and
+# a second kareaper meanwhile), an owner's TCP_USER_TIMEOUT, process= policies across
+# scans, SIGHUP while probing, a connection closing while probed, the per-minute limit, a 4-tuple alive in another
 # namespace, a journal on a full or read-only file system, a corrupt journal. What
 # counts is what the kernel does (ss -o timers, connections still there) and what
 # the owner sees (its own getsockopt), not what kareaper says.
@@ -82,6 +82,11 @@ daemon s "$TMP/s.conf"
 check "three dead peers armed" wait_count "$TMP/s.log" 'probing with 3' 3 20
 kill -STOP "$KR"
 check "frozen: the kernel probes on, 12 intervals and more" wait_timer "$NS_SRV" 6103 keepalive 12
+conf 6103 "probe_journal = $TMP/other-probes" 'idle = 2s\ninterval = 1s\nprobes = 3' >"$TMP/s2.conf"
+kareaper_once s2 "$TMP/s2.conf" --dry-run
+is $? 1 "a second kareaper with a journal of its own: refused in the frozen one's namespace"
+check "saying why" grep -q 'another kareaper watches this network namespace' "$TMP/s2.log"
+check "before it journaled anything" test ! -e "$TMP/other-probes"
 is "$(established "$NS_SRV" 6103 .)" 3 "and ends none of them (before: at probes + 2)"
 kill -CONT "$KR"
 check "thawed: the verdicts come, as a dry run's" wait_count "$TMP/s.log" 'dry run: would reap' 3 20

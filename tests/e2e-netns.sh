@@ -3,7 +3,8 @@
 # Container hosts: servers in namespaces of their own, two named in /run/netns and
 # one reachable only through its processes. `namespaces = all` reaps the dead peers
 # in all of them and no live one; `self` touches none; `netns =` selects; new and
-# vanished namespaces while the daemon runs; the metrics file.
+# vanished namespaces while the daemon runs, and a second kareaper that leaves
+# them to it; the metrics file.
 #
 # Other tests may run at the same time with namespaces of their own, which `all`
 # sees too: every policy here selects this test's namespaces by name.
@@ -159,6 +160,15 @@ clients dead4 "$NS_DEAD" 2 198.18.24.1 5000
 kill_peer "$NS_DEAD"
 check "a namespace made while the daemon runs is picked up and its dead reaped" \
 	wait_count "$TMP/d.log" "reaped: .* netns=$NS_D " 2 30
+# one kareaper per namespace: another, with a journal of its own, passes them over
+policy all "$ID-*" "probe_journal = $TMP/other-probes" >"$TMP/o.conf"
+"$KAREAPER" --once -c "$TMP/o.conf" >"$TMP/o.table" 2>"$TMP/o.log"
+is $? 0 "a second kareaper, namespaces = all, while the daemon runs: exit 0"
+diag "$TMP/o.log"
+is "$(rows "$TMP/o.table" "^$ID-")" 0 "it lists nothing from the namespaces the daemon watches"
+check "and says it leaves them to the daemon" \
+	grep -q "network namespace $NS_A (.*) is watched by another kareaper" "$TMP/o.log"
+check "it journaled nothing" test ! -e "$TMP/other-probes"
 kill "$SRV_B"
 wait "$SRV_B" 2>/dev/null
 ip netns del "$NS_B"

@@ -115,6 +115,18 @@ int main(void)
 		s.probes = 2;
 		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "a few zero-window probes: none");
 	}
+	ok(policy_selects_netns(c, "anything"), "a policy without netns = selects every namespace");
 	config_free(c);
+
+	/* namespaces = all watches only the namespaces some policy selects by name */
+	c = config_from("[policy a]\nnetns = app-*\n[policy b]\nnetns = db\naction = ignore\n");
+	ok(c != NULL, "config with netns = on every policy loads");
+	if (c) {
+		ok(policy_selects_netns(c, "app-1") && policy_selects_netns(c, "db"),
+		   "the namespaces the policies name are selected (ignore policies too)");
+		ok(!policy_selects_netns(c, "self") && !policy_selects_netns(c, "dbx"),
+		   "the others are not");
+		config_free(c);
+	}
 	return done_testing();
 }
