@@ -228,14 +228,19 @@ static int iter_in(const struct backend *b, struct bpf_link *link)
 	return r;
 }
 
-/* Read whole records of size rsz from an iterator; cb each. */
-static int iter_read(int fd, size_t rsz, int (*cb)(const void *rec, void *data), void *data)
+/* Read whole records of size rsz from an iterator; cb each. At most max records:
+ * bpf_seq_read() stops walking once it holds as many bytes as read() asked for,
+ * so asking for no more than is still owed ends the walk at the last record owed,
+ * not at the end of the table. */
+static int iter_read_max(int fd, size_t rsz, size_t max, int (*cb)(const void *rec, void *data),
+			 void *data)
 {
 	char buf[64 * 1024];
 	size_t have = 0;
 
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+	while (max > 0) {
+		size_t room = sizeof(buf) / rsz * rsz - have, owed = max * rsz - have;
+		ssize_t n = read(fd, buf + have, owed < room ? owed : room);
 		size_t off = 0;
 
 		if (n < 0) {
@@ -246,7 +251,7 @@ static int iter_read(int fd, size_t rsz, int (*cb)(const void *rec, void *data),
 		if (n == 0)
 			return have ? -EBADMSG : 0;
 		have += (size_t)n;
-		for (; have - off >= rsz; off += rsz) {
+		for (; have - off >= rsz; off += rsz, max--) {
 			int r = cb(buf + off, data);
 
 			if (r < 0)
@@ -255,6 +260,12 @@ static int iter_read(int fd, size_t rsz, int (*cb)(const void *rec, void *data),
 		memmove(buf, buf + off, have - off);
 		have -= off;
 	}
+	return 0;
+}
+
+static int iter_read(int fd, size_t rsz, int (*cb)(const void *rec, void *data), void *data)
+{
+	return iter_read_max(fd, rsz, SIZE_MAX / rsz, cb, data);
 }
 
 static void range_copy(struct kr_bpf_range *dst, __u8 *n, __u8 *any, const struct port_set *ps)
@@ -580,9 +591,10 @@ static int owner_rec(const void *rec, void *data)
 	return 0;
 }
 
-/* One pass over every process's descriptors, in the kernel. Asked for
- * KR_BPF_MAX_WANT owners or more, the kernel writes every socket's (fewer bytes
- * to move than hash map inserts cost) and owner_map_set keeps those asked. */
+/* One pass over the processes' descriptors, in the kernel, in pid order, that ends
+ * once every socket asked for has been found. Asked for KR_BPF_MAX_WANT owners or
+ * more, the kernel writes every socket's (fewer bytes to move than hash map
+ * inserts cost) and owner_map_set keeps those asked. */
 static int bpf_find_owners(struct owner_map *m)
 {
 	_cleanup_free_ uint32_t *keys = NULL;
@@ -611,12 +623,14 @@ static int bpf_find_owners(struct owner_map *m)
 	cnt = n;
 	r = n ? bpf_map_update_batch(mfd, keys, one, &cnt, NULL) : 0;
 	if (r == 0 && n) {
+		/* each found once (the program takes it out of the map): n at most */
 		fd = iter_in(NULL, obj.owners);
-		r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
+		r = fd < 0 ? fd : iter_read_max(fd, sizeof(struct kr_bpf_owner), n, owner_rec, m);
 	}
-	cnt = n;
-	if (n)
-		bpf_map_delete_batch(mfd, keys, &cnt, NULL);
+	/* those no process holds are still there (a batch delete would stop at the
+	 * first found and taken out) */
+	for (__u32 i = 0; i < n; i++)
+		bpf_map_delete_elem(mfd, &keys[i]);
 	return r;
 }
 

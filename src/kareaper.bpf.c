@@ -10,7 +10,7 @@
  *   iterator holds the socket's lock while the program runs: what it reads and
  *   what it sets cannot interleave with the owner's own setsockopt.
  * - kr_owners (iter/task_file): the process and descriptor of every socket inode
- *   the want map asks for.
+ *   the want map asks for, each once (the first holder in pid order).
  */
 #include "vmlinux.h"
 
@@ -423,8 +423,12 @@ int kr_owners(struct bpf_iter__task_file *ctx)
 	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
 	o.inode = ino->i_ino;
-	if (!want_all && !bpf_map_lookup_elem(&want, &o.inode))
-		return 0;
+	if (!want_all) {
+		if (!bpf_map_lookup_elem(&want, &o.inode))
+			return 0;
+		/* once each: user space stops the walk when the last one is found */
+		bpf_map_delete_elem(&want, &o.inode);
+	}
 	o.pid = task->tgid;
 	o.fd = ctx->fd;
 	__builtin_memcpy(o.comm, task->comm, sizeof(o.comm));
