@@ -351,7 +351,9 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 		b->nkept = 0;
 	}
 	if (f->nkeep > KR_BPF_MAX_KEEP) {
-		obj.skel->bss->ignore_idle = 1; /* too many to name: every candidate */
+		/* too many to name: every candidate, idle or not */
+		obj.skel->bss->ignore_idle = 1;
+		obj.skel->bss->min_idle_j = 0;
 		return 0;
 	}
 	for (size_t i = 0; i < f->nkeep; i++) {
@@ -437,9 +439,71 @@ static int cmp_cookie(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static struct kr_bpf_opts to_bpf_opts(const struct ka_opts *o)
+{
+	return (struct kr_bpf_opts){ o->keepalive, o->idle_s, o->intvl_s, o->cnt,
+				     o->user_timeout_ms };
+}
+
+/* Ops into the ops map, at most KR_BPF_MAX_OPS: each result KR_OP_PENDING, or why
+ * it could not go in. Returns how many went in. */
+static size_t ops_queue(struct sock_op *o, size_t n)
+{
+	int mfd = bpf_map__fd(obj.skel->maps.ops);
+	size_t queued = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct kr_bpf_op op = { .result = KR_OP_PENDING };
+
+		if (o[i].set) {
+			op.kind = KR_OP_SET;
+			op.set = to_bpf_opts(o[i].set);
+			op.check = o[i].expect != NULL;
+			if (o[i].expect)
+				op.expect = to_bpf_opts(o[i].expect);
+		} else {
+			op.kind = KR_OP_DESTROY;
+		}
+		op.quiet = o[i].quiet;
+		op.segs_in = o[i].s->segs_in;
+		o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
+		if (o[i].result == 0) {
+			o[i].result = KR_OP_PENDING;
+			queued++;
+		}
+	}
+	return queued;
+}
+
+/* Each queued op's result out of the map, which is left empty. One the walk did
+ * not carry out gets not_done: -ENOENT after a whole walk (the socket is gone, or
+ * in another namespace), else what the caller says. */
+static void ops_collect(struct backend *b, struct sock_op *o, size_t n, int not_done)
+{
+	int mfd = bpf_map__fd(obj.skel->maps.ops);
+
+	for (size_t i = 0; i < n; i++) {
+		struct kr_bpf_op res;
+
+		if (o[i].result != KR_OP_PENDING)
+			continue; /* never went into the map */
+		o[i].result = bpf_map_lookup_elem(mfd, &o[i].s->cookie, &res);
+		bpf_map_delete_elem(mfd, &o[i].s->cookie);
+		if (o[i].result < 0)
+			continue;
+		o[i].result = res.result == KR_OP_PENDING ? not_done : res.result;
+		if (!o[i].set && o[i].result == -EOPNOTSUPP)
+			o[i].result = sockdiag_destroy(&b->diag, o[i].s);
+	}
+}
+
+/* The filter's ops ride on the walk: the program carries out a socket's before it
+ * writes its record. Beyond what the map holds, or after a failed walk, those not
+ * carried out wait (result 1). */
 static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
 {
 	struct scan_ctx sc = { b, cb, data };
+	size_t nops = f->nops < KR_BPF_MAX_OPS ? f->nops : KR_BPF_MAX_OPS;
 	_cleanup_close_ int fd = -1;
 	int r;
 
@@ -449,10 +513,13 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 	if (r < 0)
 		return r;
 	obj.skel->bss->visited = 0;
+	obj.skel->bss->nops = nops ? (__u32)ops_queue(f->ops, nops) : 0;
 	fd = iter_in(b, obj.tcp);
-	if (fd < 0)
-		return fd;
-	r = iter_read(fd, sizeof(struct kr_bpf_sock), scan_rec, &sc);
+	r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_sock), scan_rec, &sc);
+	if (nops) {
+		ops_collect(b, f->ops, nops, r < 0 ? 1 : -ENOENT);
+		obj.skel->bss->nops = 0;
+	}
 	if (b->nopts > 1)
 		qsort(b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
 	return r < 0 ? r : (int)obj.skel->bss->visited;
@@ -479,12 +546,6 @@ static int bpf_get_opts(struct backend *b, const struct sock_rec *s, struct owne
 			"values now (%d s, %d s, %d)", (unsigned long long)s->cookie, cur->idle_s,
 			cur->intvl_s, cur->cnt);
 	return 0;
-}
-
-static struct kr_bpf_opts to_bpf_opts(const struct ka_opts *o)
-{
-	return (struct kr_bpf_opts){ o->keepalive, o->idle_s, o->intvl_s, o->cnt,
-				     o->user_timeout_ms };
 }
 
 /* One walk of b's namespace that carries out the n ops in the ops map. The
@@ -516,47 +577,12 @@ static int run_act(struct backend *b, size_t n)
 /* Every op in one walk of the socket table (as many walks as the map needs). */
 static void bpf_apply(struct backend *b, struct sock_op *ops, size_t n)
 {
-	int mfd = bpf_map__fd(obj.skel->maps.ops);
-
 	for (size_t done = 0; done < n;) {
 		size_t chunk = n - done < KR_BPF_MAX_OPS ? n - done : KR_BPF_MAX_OPS;
-		struct sock_op *o = ops + done;
-		size_t queued = 0;
-		int r;
 
-		for (size_t i = 0; i < chunk; i++) {
-			struct kr_bpf_op op = { .result = KR_OP_PENDING };
+		int r = run_act(b, ops_queue(ops + done, chunk));
 
-			if (o[i].set) {
-				op.kind = KR_OP_SET;
-				op.set = to_bpf_opts(o[i].set);
-				op.check = o[i].expect != NULL;
-				if (o[i].expect)
-					op.expect = to_bpf_opts(o[i].expect);
-			} else {
-				op.kind = KR_OP_DESTROY;
-			}
-			o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
-			if (o[i].result == 0) {
-				o[i].result = KR_OP_PENDING;
-				queued++;
-			}
-		}
-		r = run_act(b, queued);
-		for (size_t i = 0; i < chunk; i++) {
-			struct kr_bpf_op res;
-
-			if (o[i].result != KR_OP_PENDING)
-				continue; /* never went into the map */
-			o[i].result = r < 0 ? r : bpf_map_lookup_elem(mfd, &o[i].s->cookie, &res);
-			bpf_map_delete_elem(mfd, &o[i].s->cookie);
-			if (o[i].result < 0)
-				continue;
-			/* not found in the walk: gone (or in another namespace) */
-			o[i].result = res.result == KR_OP_PENDING ? -ENOENT : res.result;
-			if (!o[i].set && o[i].result == -EOPNOTSUPP)
-				o[i].result = sockdiag_destroy(&b->diag, o[i].s);
-		}
+		ops_collect(b, ops + done, chunk, r < 0 ? r : -ENOENT);
 		done += chunk;
 	}
 }
@@ -645,4 +671,5 @@ const struct backend_ops backend_bpf = {
 	.destroy = bpf_destroy,
 	.apply = bpf_apply,
 	.find_owners = bpf_find_owners,
+	.carries_ops = true,
 };

@@ -26,6 +26,19 @@
  *   addresses, states, idle time); all: idle or not (the --once table);
  * - keep: cookies the caller tracks, to be listed whatever the filter says (a
  *   probed socket whose peer answered is no longer idle, and must not look gone). */
+/* One change to one socket, for apply: set options (set) or destroy (set NULL).
+ * expect: set only if the socket's options still are these, else -EAGAIN and
+ * nothing changed; quiet: only if nothing came in since s was listed (s->segs_in),
+ * else -EALREADY and nothing changed (a backend that reads them atomically with
+ * acting, under the socket's lock; the others ignore both). */
+struct sock_op {
+	const struct sock_rec *s;
+	struct owner *owner;
+	const struct ka_opts *set, *expect;
+	bool quiet;
+	int result;               /* what set_opts or destroy would have answered */
+};
+
 struct config;
 struct scan_filter {
 	uint32_t states;
@@ -35,20 +48,14 @@ struct scan_filter {
 	bool all;
 	const uint64_t *keep;
 	size_t nkeep;
+	/* For a backend that carries_ops: ops to carry out on the way, each socket's
+	 * before its record is made (the record shows the result). An op's result stays
+	 * 1 when the listing did not get to it (try again). Their sockets are in keep. */
+	struct sock_op *ops;
+	size_t nops;
 };
 
 typedef int (*sock_cb)(const struct sock_rec *s, void *data);
-
-/* One change to one socket, for apply: set options (set) or destroy (set NULL).
- * expect: set only if the socket's options still are these, else -EAGAIN and
- * nothing changed (a backend that reads them atomically with setting them; the
- * others ignore it). */
-struct sock_op {
-	const struct sock_rec *s;
-	struct owner *owner;
-	const struct ka_opts *set, *expect;
-	int result;               /* what set_opts or destroy would have answered */
-};
 
 struct backend;
 
@@ -83,6 +90,9 @@ struct backend_ops {
 	void (*apply)(struct backend *b, struct sock_op *ops, size_t n);
 	/* Owners of the inodes m asks for, in every namespace at once. */
 	int (*find_owners)(struct owner_map *m);
+	/* Every op costs a walk of the socket table, which a listing makes anyway:
+	 * enumerate carries filter->ops, and a daemon hands it the next round's. */
+	bool carries_ops;
 };
 
 /* sock_diag dumps, owners through /proc, pidfd_getfd + setsockopt, SOCK_DESTROY.

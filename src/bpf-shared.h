@@ -70,7 +70,7 @@ struct kr_bpf_owner {
 };
 
 enum {
-	KR_BPF_SCAN = 0,          /* write a kr_bpf_sock per candidate */
+	KR_BPF_SCAN = 0,          /* write a kr_bpf_sock per candidate, after its op if any */
 	KR_BPF_ACT = 1,           /* carry out the ops map on the sockets it names */
 };
 
@@ -81,10 +81,14 @@ enum {
 
 #define KR_OP_PENDING 1           /* result until the socket is found */
 
+/* Carried out by an act walk, or by a scan walk (before the socket's record is
+ * written, so that the record shows the result). */
 struct kr_bpf_op {
 	__u32 kind;
 	__s32 result;             /* KR_OP_PENDING, 0, or -errno */
 	__u32 check;              /* KR_OP_SET: only if the options still are `expect` */
+	__u32 quiet;              /* only if segs_in still is `segs_in` (-EALREADY) */
+	__u32 segs_in;
 	__u32 pad;
 	struct kr_bpf_opts set, expect;
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "array.h"
@@ -27,7 +28,7 @@ struct work_item {
 struct engine {
 	struct config *cfg;
 	const struct backend_ops *ops;
-	bool force_dry_run, keep_rows;
+	bool force_dry_run, keep_rows, once;
 	struct netns_set netns;
 	struct netns *cur;        /* the one being listed */
 	struct verdict_table verdicts;
@@ -48,6 +49,10 @@ struct engine {
 	size_t ndeferred, capdeferred;
 	uint64_t *keep;           /* cookies tracked in the namespace being listed */
 	size_t nkeep, capkeep;
+	struct sock_op *carry;    /* and the ops its listing carries (carries_ops) */
+	struct tracked **carry_t;
+	size_t ncarry, capcarry, capcarry_t;
+	size_t carried_round;     /* arming carried by this round's listings */
 	uint64_t now;
 };
 
@@ -58,6 +63,23 @@ static uint64_t elapsed_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* CPU time this process has used, user and system, in microseconds: what a round
+ * costs, for the debug log (the wall time of one on a busy host says less). */
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static double cpu_ms_since(uint64_t us)
+{
+	return (double)(cpu_us() - us) / 1000.0;
 }
 
 /* Counted by kind for the metrics, the latest kept for STATUS; the caller logs. */
@@ -151,6 +173,7 @@ int engine_new(struct config *cfg, const struct engine_options *o, struct engine
 	e->ops = o->backend;
 	e->force_dry_run = o->force_dry_run;
 	e->keep_rows = o->keep_rows;
+	e->once = o->once;
 	report_init(&e->report);
 	r = netns_init(&e->netns, e->ops);
 	if (r == 0)
@@ -190,6 +213,8 @@ void engine_free(struct engine *e)
 	free(e->work);
 	free(e->deferred);
 	free(e->keep);
+	free(e->carry);
+	free(e->carry_t);
 	free(e);
 }
 
@@ -514,15 +539,60 @@ static void restore_stray(struct engine *e, struct tracked *t)
 	row_verdict(e, t, V_SUSPECT, REASON_NONE);
 }
 
+/* What arming t answered; carried: by a listing (the socket was looked for in the
+ * whole table). */
+static void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
+{
+	const struct policy *p = pol(e, t->policy);
+	struct sock_event ev = event_of(e, t, NULL);
+
+	ev.probes = -1;
+	if (r == -EAGAIN || r == -EALREADY || (carried && r == -ENOENT)) {
+		/* nothing set, nothing to put back: the owner changed its options since
+		 * they were read (read them again next round), the peer was heard from
+		 * (no longer idle), or the connection is gone */
+		journal_remove(&e->journal, t->cookie);
+		t->state = TS_SUSPECT;
+		log_sock(LOG_DEBUG, NULL, &ev, "%s", r == -EAGAIN ?
+			 "its owner changed its keepalive options just now: probing it next round" :
+			 r == -EALREADY ? "its peer was heard from just before the probes: not probed" :
+			 "gone before it was probed");
+		row_verdict(e, t, V_SUSPECT, REASON_NONE);
+		return;
+	}
+	t->armed = true; /* whatever part was set is put back */
+	if (r < 0) {
+		disarm(e, t);
+		left_alone(e, t, r);
+		return;
+	}
+	/* the deadline counts from now, not from the start of the round: finding
+	 * owners and arming a thousand sockets can take longer than an interval */
+	verdict_armed(t, p, elapsed_clock_ms());
+	e->stats.probes_armed++;
+	log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
+		 p->probes, (unsigned long long)(p->interval_ms / 1000));
+	row_verdict(e, t, V_PROBING, REASON_NONE);
+}
+
+/* Whether t's probes wait for the next listing rather than take a walk of their
+ * own: with a backend for which every op costs a walk of the socket table, in a
+ * daemon whose next listing comes within the time t has been idle already. */
+static bool carry(const struct engine *e, const struct tracked *t)
+{
+	return e->ops->carries_ops && !e->once &&
+	       e->cfg->scan_interval_ms <= pol(e, t->policy)->idle_ms;
+}
+
 /* Arm this round's suspects in three steps, so that a crash at any point leaves
  * nothing the next start cannot undo: read the owners' options, write them all to
- * the journal at once, then arm. No journal, no probes. */
+ * the journal at once, then arm (now, or by the next listing). No journal, no
+ * probes. */
 static void arm_round(struct engine *e)
 {
 	bool was_dirty = e->journal.dirty;
 	size_t journaled = 0;
 	struct sock_op *ops;
-	struct ka_opts *want;
 	int r;
 
 	for (size_t i = 0; i < e->nwork; i++) {
@@ -571,11 +641,23 @@ static void arm_round(struct engine *e)
 		e->journal.dirty = was_dirty; /* the file still holds what it held */
 		return;
 	}
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct tracked *t = e->work[i].t;
+
+		if (!e->work[i].journaled)
+			continue;
+		policy_arm_opts(pol(e, t->policy), tracked_idle_ms(t, e->now), &t->arm);
+		if (carry(e, t)) {
+			e->work[i].journaled = false;
+			t->state = TS_ARMING;
+			row_verdict(e, t, V_PROBING, REASON_NONE);
+			journaled--;
+		}
+	}
+	if (!journaled)
+		return;
 	ops = calloc(journaled, sizeof(*ops));
-	want = calloc(journaled, sizeof(*want));
-	if (!ops || !want) {
-		free(ops);
-		free(want);
+	if (!ops) {
 		count_error(e, ERR_MEMORY, "no memory to arm %zu sockets", journaled);
 		for (size_t i = 0; i < e->nwork; i++)
 			if (e->work[i].journaled) /* armed nothing: nothing to put back */
@@ -585,54 +667,16 @@ static void arm_round(struct engine *e)
 	for (size_t i = 0, k = 0; i < e->nwork; i++) {
 		struct tracked *t = e->work[i].t;
 
-		if (!e->work[i].journaled)
-			continue;
-		policy_arm_opts(pol(e, t->policy), tracked_idle_ms(t, e->now), &want[k]);
 		/* armed only if its options still are what the journal holds */
-		ops[k] = (struct sock_op){ .s = &t->rec, .owner = &t->owner, .set = &want[k],
-					   .expect = &t->saved };
-		k++;
+		if (e->work[i].journaled)
+			ops[k++] = (struct sock_op){ .s = &t->rec, .owner = &t->owner,
+						     .set = &t->arm, .expect = &t->saved };
 	}
 	run_ops(e, ops, journaled, true);
-	for (size_t i = 0, k = 0; i < e->nwork; i++) {
-		struct work_item *w = &e->work[i];
-		struct tracked *t = w->t;
-		const struct policy *p;
-		struct sock_event ev;
-
-		if (!w->journaled)
-			continue;
-		p = pol(e, t->policy);
-		r = ops[k++].result;
-		if (r == -EAGAIN) {
-			/* the owner changed its options since they were read: nothing set,
-			 * nothing to put back; read them again next round */
-			journal_remove(&e->journal, t->cookie);
-			ev = event_of(e, t, NULL);
-			ev.probes = -1;
-			log_sock(LOG_DEBUG, NULL, &ev, "its owner changed its keepalive options "
-				 "just now: probing it next round");
-			row_verdict(e, t, V_SUSPECT, REASON_NONE);
-			continue;
-		}
-		t->armed = true; /* whatever part was set is put back */
-		if (r < 0) {
-			disarm(e, t);
-			left_alone(e, t, r);
-			continue;
-		}
-		/* the deadline counts from now, not from the start of the round: finding
-		 * owners and arming a thousand sockets can take longer than an interval */
-		verdict_armed(t, p, elapsed_clock_ms());
-		e->stats.probes_armed++;
-		ev = event_of(e, t, NULL);
-		ev.probes = -1;
-		log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
-			 p->probes, (unsigned long long)(p->interval_ms / 1000));
-		row_verdict(e, t, V_PROBING, REASON_NONE);
-	}
+	for (size_t i = 0, k = 0; i < e->nwork; i++)
+		if (e->work[i].journaled)
+			arm_result(e, e->work[i].t, ops[k++].result, false);
 	free(ops);
-	free(want);
 }
 
 /* A probed socket that left the established table, or no longer matches. Query it
@@ -887,23 +931,48 @@ static void sweep(struct engine *e)
 	}
 }
 
-/* The sockets tracked in n, which its listing must include whatever their idle. */
+/* The sockets tracked in n, which its listing must include whatever their idle,
+ * and the arming it carries: set only if the options still are the journaled ones
+ * and nothing came in since they were. */
 static int keep_list(struct engine *e, const struct netns *n)
 {
 	const struct verdict_table *vt = &e->verdicts;
 
-	e->nkeep = 0;
+	e->nkeep = e->ncarry = 0;
 	for (size_t b = 0; b < vt->nbuckets; b++)
-		for (const struct tracked *t = vt->buckets[b]; t; t = t->next) {
+		for (struct tracked *t = vt->buckets[b]; t; t = t->next) {
 			if (t->rec.netns != n->ino)
 				continue;
 			if (array_grow(&e->keep, &e->capkeep, e->nkeep, sizeof(*e->keep)) < 0)
 				return -ENOMEM;
 			e->keep[e->nkeep++] = t->cookie;
+			if (t->state != TS_ARMING)
+				continue;
+			if (array_grow(&e->carry, &e->capcarry, e->ncarry, sizeof(*e->carry)) < 0 ||
+			    array_grow(&e->carry_t, &e->capcarry_t, e->ncarry, sizeof(*e->carry_t)) < 0)
+				return -ENOMEM;
+			e->carry_t[e->ncarry] = t;
+			e->carry[e->ncarry++] = (struct sock_op){
+				.s = &t->rec, .owner = &t->owner, .set = &t->arm,
+				.expect = &t->saved, .quiet = true, .result = 1 };
 		}
 	e->filter.keep = e->keep;
 	e->filter.nkeep = e->nkeep;
+	e->filter.ops = e->carry;
+	e->filter.nops = e->ncarry;
 	return 0;
+}
+
+/* What the listing's arming answered; those it did not get to wait for the next. */
+static void carried(struct engine *e)
+{
+	for (size_t i = 0; i < e->ncarry; i++)
+		if (e->carry[i].result != 1) {
+			arm_result(e, e->carry_t[i], e->carry[i].result, true);
+			e->carried_round++;
+		}
+	e->ncarry = 0;
+	e->filter.nops = 0;
 }
 
 static void list_namespace(struct engine *e, struct netns *n)
@@ -931,6 +1000,7 @@ static void list_namespace(struct engine *e, struct netns *n)
 		}
 		break;
 	}
+	carried(e);
 	n->dumped = r == 0;
 	if (r < 0) {
 		count_error(e, ERR_DUMP, "dump of %s: %s", n->name, strerror(-r));
@@ -954,7 +1024,7 @@ static void sync_journal(struct engine *e)
 
 int engine_scan(struct engine *e, uint64_t now)
 {
-	uint64_t t0 = elapsed_clock_ms(), t_dump, t_owners;
+	uint64_t t0 = elapsed_clock_ms(), t_dump, t_owners, cpu0 = cpu_us();
 	uint64_t scanned_before = e->stats.scanned;
 	unsigned alive;
 
@@ -964,6 +1034,7 @@ int engine_scan(struct engine *e, uint64_t now)
 	e->work_gen++;
 	e->verdicts.scan_gen++;
 	e->ndeferred = 0;
+	e->carried_round = 0;
 	report_clear(&e->report);
 	netns_discover(&e->netns, e->cfg);
 	for (size_t i = 0; i < e->netns.n; i++)
@@ -977,17 +1048,19 @@ int engine_scan(struct engine *e, uint64_t now)
 	reap_dead(e, alive);
 	sync_journal(e);
 	e->stats.last_scan_ms = elapsed_clock_ms() - t0;
-	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets in %zu namespaces, dump %llu ms, owners %llu ms, "
-		"probes and reaps %llu ms", (unsigned long long)e->stats.last_scanned, e->netns.n,
-		(unsigned long long)(t_dump - t0), (unsigned long long)(t_owners - t_dump),
-		(unsigned long long)(elapsed_clock_ms() - t_owners));
+	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets in %zu namespaces, dump %llu ms (arming %zu on "
+		"the way), owners %llu ms, probes and reaps %llu ms; cpu %.1f ms",
+		(unsigned long long)e->stats.last_scanned, e->netns.n,
+		(unsigned long long)(t_dump - t0), e->carried_round,
+		(unsigned long long)(t_owners - t_dump),
+		(unsigned long long)(elapsed_clock_ms() - t_owners), cpu_ms_since(cpu0));
 	return 0;
 }
 
 int engine_check_deadlines(struct engine *e, uint64_t now)
 {
 	struct verdict_table *vt = &e->verdicts;
-	uint64_t t0 = elapsed_clock_ms();
+	uint64_t t0 = elapsed_clock_ms(), cpu0 = cpu_us();
 	unsigned due = 0;
 
 	e->now = now;
@@ -1036,8 +1109,8 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 	}
 	reap_dead(e, process_work(e));
 	sync_journal(e);
-	log_msg(LOG_DEBUG, NULL, "verdicts: %u sockets due, %llu ms", due,
-		(unsigned long long)(elapsed_clock_ms() - t0));
+	log_msg(LOG_DEBUG, NULL, "verdicts: %u sockets due, %llu ms; cpu %.1f ms", due,
+		(unsigned long long)(elapsed_clock_ms() - t0), cpu_ms_since(cpu0));
 	return 0;
 }
 
@@ -1155,8 +1228,23 @@ out:
 	sync_journal(e);
 }
 
+/* Sockets journaled for the next listing to arm, which will not come: out of the
+ * journal, untouched. */
+static void unqueue(struct engine *e)
+{
+	struct verdict_table *vt = &e->verdicts;
+
+	for (size_t b = 0; b < vt->nbuckets; b++)
+		for (struct tracked *t = vt->buckets[b]; t; t = t->next)
+			if (t->state == TS_ARMING) {
+				journal_remove(&e->journal, t->cookie);
+				t->state = TS_SUSPECT;
+			}
+}
+
 void engine_restore_all(struct engine *e)
 {
+	unqueue(e);
 	restore_journaled(e);
 }
 
@@ -1164,6 +1252,7 @@ void engine_set_config(struct engine *e, struct config *cfg)
 {
 	struct verdict_table *vt = &e->verdicts;
 
+	unqueue(e);
 	restore_journaled(e);
 	/* Policy indexes and verdicts belong to the old config: start over. */
 	for (size_t b = 0; b < vt->nbuckets; b++) {
@@ -1192,7 +1281,8 @@ void engine_set_config(struct engine *e, struct config *cfg)
 const struct stats *engine_stats(struct engine *e)
 {
 	e->stats.namespaces = e->netns.n;
-	e->stats.suspect_now = count_state(e, TS_SUSPECT) + count_state(e, TS_UNPROBEABLE);
+	e->stats.suspect_now = count_state(e, TS_SUSPECT) + count_state(e, TS_ARMING) +
+			       count_state(e, TS_UNPROBEABLE);
 	e->stats.probing_now = count_state(e, TS_PROBING);
 	e->stats.reaped_by = e->reaped_by;
 	e->stats.n_policies = e->cfg->n_policies;

@@ -18,6 +18,7 @@ struct engine_options {
 	const struct backend_ops *backend;
 	bool force_dry_run;       /* -n on the command line */
 	bool keep_rows;           /* --once: every matched socket, for the table */
+	bool once;                /* no listing after this one: arm at once */
 };
 
 /* Opens the namespaces, takes the probe journal and puts back what it holds. 0, or

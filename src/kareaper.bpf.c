@@ -32,6 +32,7 @@
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EAGAIN 11
+#define EALREADY 114
 #define EOPNOTSUPP 95
 
 /* inet_connection_sock.icsk_pending */
@@ -62,6 +63,7 @@ __u32 ignore_idle;        /* --once: every matching socket, idle or not */
 __u32 min_idle_j;         /* the least idle any policy asks for (0 with ignore_idle) */
 __u32 need_addrs;         /* some policy selects addresses */
 __u32 want_all;           /* kr_owners: every socket, not those of the want map */
+__u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out */
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
 /* Counted by each run. */
 __u64 visited, emitted, acted;
@@ -256,12 +258,23 @@ static __always_inline int set_opts(struct tcp_sock *tp, const struct kr_bpf_opt
 	return r;
 }
 
+static __always_inline bool same_opts(const struct kr_bpf_opts *a, const struct kr_bpf_opts *b)
+{
+	return a->keepalive == b->keepalive && a->idle_s == b->idle_s &&
+	       a->intvl_s == b->intvl_s && a->cnt == b->cnt &&
+	       a->user_timeout_ms == b->user_timeout_ms;
+}
+
 static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 				struct kr_bpf_op *op)
 {
 	struct kr_bpf_opts cur;
 
 	acted++;
+	if (op->quiet && tp->segs_in != op->segs_in) {
+		op->result = -EALREADY; /* the peer was heard from since it was decided */
+		return;
+	}
 	if (op->kind == KR_OP_DESTROY) {
 		if (!bpf_sock_destroy || no_sock_destroy) { /* a weak kfunc the kernel lacks */
 			op->result = -EOPNOTSUPP;
@@ -270,16 +283,14 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 		op->result = bpf_sock_destroy(skc); /* the iterator's pointer: trusted */
 		return;
 	}
-	if (op->check) {
-		read_opts(tp, &cur, NULL);
-		if (cur.keepalive != op->expect.keepalive || cur.idle_s != op->expect.idle_s ||
-		    cur.intvl_s != op->expect.intvl_s || cur.cnt != op->expect.cnt ||
-		    cur.user_timeout_ms != op->expect.user_timeout_ms) {
-			op->result = -EAGAIN; /* the owner changed them since they were read */
-			return;
-		}
+	read_opts(tp, &cur, NULL);
+	if (op->check && !same_opts(&cur, &op->expect)) {
+		op->result = -EAGAIN; /* the owner changed them since they were read */
+		return;
 	}
-	op->result = set_opts(tp, &op->set);
+	/* Nothing to write: a socket journaled but never armed (a crash or a stop
+	 * before the walk that was to arm it) keeps "never set" where it had it. */
+	op->result = same_opts(&cur, &op->set) ? 0 : set_opts(tp, &op->set);
 }
 
 SEC("iter/tcp")
@@ -368,6 +379,15 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 			return 0;
 	}
 
+	if (nops) {
+		struct kr_bpf_op *op = bpf_map_lookup_elem(&ops, &cookie);
+
+		if (op && op->result == KR_OP_PENDING) {
+			act(skc, tp, op);
+			if (op->kind == KR_OP_DESTROY && op->result == 0)
+				return 0; /* no longer a connection */
+		}
+	}
 	r.cookie = cookie;
 	if (!need_addrs)
 		read_addrs(skc, &f, &r);

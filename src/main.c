@@ -430,6 +430,7 @@ int main(int argc, char **argv)
 	/* the table's rows (and their owners) are kept only when it will be printed */
 	eo.force_dry_run = c.dry_run;
 	eo.keep_rows = c.once && !c.quiet;
+	eo.once = c.once;
 	r = engine_new(c.cfg, &eo, &c.engine, err, sizeof(err));
 	if (r < 0) {
 		log_msg(LOG_ERR, NULL, "%s", err);

@@ -164,6 +164,8 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 			}
 			return STEP_INCONCLUSIVE;
 		}
+		if (t->state == TS_ARMING)
+			return STEP_WAIT; /* the listing arms it, if nothing came in */
 		if (t->state == TS_DEAD && !heard)
 			return STEP_DEAD;
 	} else {
@@ -239,6 +241,8 @@ const char *track_state_name(enum track_state s)
 	switch (s) {
 	case TS_SUSPECT:
 		return "suspect";
+	case TS_ARMING:
+		return "arming";
 	case TS_PROBING:
 		return "probing";
 	case TS_DEAD:

@@ -14,6 +14,7 @@
 
 enum track_state {
 	TS_SUSPECT,               /* idle beyond policy, not yet probed */
+	TS_ARMING,                /* journaled; the next listing arms it (arm) */
 	TS_PROBING,               /* keepalive armed, verdict at deadline */
 	TS_DEAD,                  /* verdict given, waiting to be reaped */
 	TS_UNPROBEABLE,           /* no owner could be reached: left alone */
@@ -46,6 +47,7 @@ struct tracked {
 	unsigned probes_at_verdict;
 	struct owner owner;       /* pid 0: not known */
 	struct ka_opts saved;
+	struct ka_opts arm;       /* TS_ARMING: what the next listing sets */
 	bool armed;               /* saved holds the owner's options; restore them */
 	bool reported;            /* dry-run verdict already logged */
 	uint64_t work_gen;        /* engine's dedup of one round's work */

@@ -36,6 +36,7 @@ echo_srv s6110 6110               # journal on a full file system
 echo_srv s6111 6111               # journal on a read-only file system
 echo_srv s6112 6112 -W            # data in flight: no probe goes out
 echo_srv s6113 6113               # SIGHUP under --once
+echo_srv s6114 6114               # BPF: kill -9 between journaling and arming
 clients c6101 "$NS_LIVE" 2 198.18.1.1 6101
 clients c6102 "$NS_LIVE" 2 2001:db8:1::1 6102
 clients c6103 "$NS_DEAD" 3 198.18.2.1 6103
@@ -47,6 +48,7 @@ clients c6108 "$NS_DEAD" 5 198.18.2.1 6108
 clients c6110 "$NS_DEAD" 2 198.18.2.1 6110
 clients c6111 "$NS_DEAD" 2 198.18.2.1 6111
 clients c6113 "$NS_DEAD" 2 198.18.2.1 6113
+clients c6114 "$NS_LIVE" 2 198.18.1.1 6114
 NS_D2="$ID-d2" # its peers die later, on their own clock
 ns_add "$NS_D2"
 link "$NS_SRV" vd2 198.18.4.1 2001:db8:4::1 "$NS_D2" eth0 198.18.4.2 2001:db8:4::2
@@ -263,6 +265,29 @@ PY
 is "$(cat "$TMP/json.check")" ok "one JSON object per socket, typed fields, then the summary"
 ip netns exec "$NS_SRV" "$KAREAPER" --json -c "$TMP/out.conf" >/dev/null 2>&1
 is $? 2 "--json without --once: a usage error"
+
+# ---- BPF: kill -9 after journaling, before the listing that was to arm ----
+# The daemon arms on the next scan's walk; a socket journaled but never armed
+# keeps its options as they were, "never set" included: it follows the sysctl.
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	conf 6114 'scan_interval = 5s' 'idle = 5s\ninterval = 1s\nprobes = 2' >"$TMP/q.conf"
+	daemon q1 "$TMP/q.conf" -v
+	check "two suspects journaled" wait_for "$TMP/run/probes" '^# end 2$' 10
+	kill -KILL "$KR"
+	wait "$KR" 2>/dev/null
+	is "$(grep -c 'probing with' "$TMP/q1.log")" 0 "killed before the walk that was to arm them"
+	daemon q2 "$TMP/q.conf"
+	check "the restart puts the journal back" \
+		wait_for "$TMP/q2.log" 'put back the keepalive options of 2 probed sockets' 20
+	stop "$KR"
+	is $? 0 "then a clean stop"
+	check "the journal is empty, and gone" test ! -e "$TMP/run/probes"
+	is "$(opts s6114 | grep -c "$UNTOUCHED")" 2 "the owner's options as they were"
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_keepalive_time=$((SYS_IDLE + 11))
+	is "$(opts s6114 | grep -c "keepalive=0 idle=$((SYS_IDLE + 11)) ")" 2 \
+		"and still never set: TCP_KEEPIDLE follows the sysctl"
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_keepalive_time="$SYS_IDLE"
+fi
 
 # ---- a corrupt journal is reported and ignored ----
 printf 'not a journal\n' >"$TMP/run/probes"

@@ -32,6 +32,7 @@ static struct {
 	int query_err;
 	unsigned gets, arms, restores, arms_unjournaled, destroys;
 	unsigned applies;         /* passes of the batched backend */
+	unsigned carried;         /* ops carried by listings */
 	int owner_races;          /* get_opts: this socket's owner changes its options
 				   * right after they are read (index + 1; 0: none) */
 	const char *journal;
@@ -58,9 +59,28 @@ static void f_close(struct backend *b)
 	free(b);
 }
 
+static int f_set_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
+		      const struct ka_opts *ka, bool search);
+
+/* Ops first, each as the BPF program does under the socket's lock, then records. */
 static int f_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
 {
 	int n = 0;
+
+	for (size_t i = 0; i < f->nops; i++) {
+		struct sock_op *op = &f->ops[i];
+		int k = idx(op->s->cookie);
+
+		F.carried++;
+		if (k < 0)
+			op->result = -ENOENT;
+		else if (op->quiet && F.socks[k].segs_in != op->s->segs_in)
+			op->result = -EALREADY;
+		else if (op->expect && memcmp(&F.opts[k], op->expect, sizeof(F.opts[k])))
+			op->result = -EAGAIN;
+		else
+			op->result = f_set_opts(b, op->s, op->owner, op->set, true);
+	}
 
 	for (int i = 0; i < N; i++)
 		if (!F.gone[i]) {
@@ -190,7 +210,22 @@ static const struct backend_ops fake_batch = {
 	.apply = f_apply,
 	.find_owners = f_find_owners,
 };
+/* ... and carries ops on its listings, as the BPF one does. */
+static const struct backend_ops fake_carry = {
+	.name = "fake-carry",
+	.open = f_open,
+	.close = f_close,
+	.enumerate = f_enumerate,
+	.query = f_query,
+	.get_opts = f_get_opts,
+	.set_opts = f_set_opts,
+	.destroy = f_destroy,
+	.apply = f_apply,
+	.find_owners = f_find_owners,
+	.carries_ops = true,
+};
 static const struct backend_ops *under_test = &fake;
+static bool once_run;
 
 /* Three sockets on :6379, silent for idle_s, owners with keepalive off. */
 static void reset(uint32_t idle_s)
@@ -205,13 +240,14 @@ static void reset(uint32_t idle_s)
 		F.gone[i] = false;
 	}
 	F.gets = F.arms = F.restores = F.arms_unjournaled = F.destroys = F.applies = 0;
+	F.carried = 0;
 	F.query_err = 0;
 	F.eintr_once = 0;
 }
 
 static struct engine *start(struct config *c, bool dry)
 {
-	struct engine_options o = { .backend = under_test, .force_dry_run = dry };
+	struct engine_options o = { .backend = under_test, .force_dry_run = dry, .once = once_run };
 	struct engine *e = NULL;
 	char err[512];
 
@@ -242,7 +278,7 @@ int main(void)
 {
 	char dir[] = "/tmp/kareaper-unit-engine.XXXXXX", path[256], cmd[300];
 	uint64_t now = 1000 * S;
-	struct config *c, *cp, *cbad;
+	struct config *c, *cp, *cbad, *ccarry;
 	struct engine *e;
 
 	log_setup(LOG_ERR);
@@ -254,14 +290,22 @@ int main(void)
 	{
 		char text[512];
 
+		/* the next scan comes within the idle time: arming waits for it */
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nscan_interval = 1s\n"
+			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
+		ccarry = config_from(text);
+	}
+	{
+		char text[512];
+
 		/* the journal's directory would be a regular file: it cannot be written */
 		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes/x\n"
 			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n",
 			 path);
 		cbad = config_from(text);
 	}
-	ok(c && cp && cbad, "configs load");
-	if (!c || !cp || !cbad)
+	ok(c && cp && cbad && ccarry, "configs load");
+	if (!c || !cp || !cbad || !ccarry)
 		return done_testing();
 
 	/* an interrupted listing counts each socket once */
@@ -382,9 +426,64 @@ int main(void)
 	   "and each gets its owner's own back");
 	engine_free(e);
 
+	/* a backend whose ops ride on listings: the next scan arms what this one found */
+	under_test = &fake_carry;
+	reset(100);
+	e = start(ccarry, true);
+	engine_scan(e, now);
+	ok(F.arms == 0 && F.applies == 0, "carried: the scan that finds suspects arms none itself");
+	ok(journaled(F.socks[0].cookie) && journaled(F.socks[2].cookie), "but journals them");
+	is_u64(engine_stats(e)->suspect_now, N, "three suspects wait for the next listing");
+	engine_scan(e, now + 1 * S);
+	is_u64(F.arms, N, "the next listing arms them");
+	ok(F.applies == 0 && F.carried == N, "on its way, with no pass of their own");
+	is_u64(F.arms_unjournaled, 0, "each already in the journal when armed");
+	is_u64(engine_stats(e)->probing_now, N, "three probing");
+	for (int i = 0; i < N; i++) {
+		F.socks[i].timer = 2;
+		F.socks[i].probes = 3;
+	}
+	engine_check_deadlines(e, engine_next_deadline(e));
+	is_u64(engine_stats(e)->would_reap, N, "their verdicts as ever: three would be reaped");
+	ok(all_owner(), "and their options back");
+	engine_free(e);
+
+	reset(100);
+	e = start(ccarry, true);
+	engine_scan(e, now);
+	F.socks[0].segs_in++;   /* its peer talks before the listing that would arm it */
+	F.gone[1] = true;       /* this one ends */
+	engine_scan(e, now + 1 * S);
+	is_u64(F.arms, 1, "carried: only the one still quiet and there is armed");
+	ok(!journaled(F.socks[0].cookie) && !journaled(F.socks[1].cookie),
+	   "the others leave the journal");
+	ok(memcmp(&F.opts[0], &OWNER, sizeof(OWNER)) == 0, "untouched");
+	engine_restore_all(e);
+	engine_free(e);
+
+	reset(100);
+	e = start(ccarry, true);
+	engine_scan(e, now);
+	F.restores = 0;
+	engine_restore_all(e); /* a stop before the listing that would arm them */
+	ok(F.arms == 0 && F.restores == 0, "carried, stopped first: nothing armed, nothing set");
+	ok(access(path, F_OK) < 0, "and nothing left in the journal");
+	ok(all_owner(), "every owner's options as they were");
+	engine_free(e);
+
+	once_run = true; /* --once: no later listing to wait for */
+	reset(100);
+	e = start(ccarry, true);
+	engine_scan(e, now);
+	ok(F.arms == N && F.applies == 1, "--once: armed at once, in a pass of their own");
+	engine_restore_all(e);
+	engine_free(e);
+	once_run = false;
+
 	config_free(c);
 	config_free(cp);
 	config_free(cbad);
+	config_free(ccarry);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	ok(system(cmd) == 0, "cleaned up");
 	return done_testing();
