@@ -297,7 +297,8 @@ static char *read_line(char *str, int num, void *stream)
 }
 
 enum key {
-	K_SCAN_INTERVAL, K_DRY_RUN, K_MAX_REAPS_PER_SCAN, K_MAX_REAPS_PER_MINUTE, K_BREAKER_SHARE,
+	K_SCAN_INTERVAL, K_DRY_RUN, K_MAX_REAPS_PER_SCAN, K_MAX_REAPS_PER_MINUTE,
+	K_MAX_PROBES_PER_SCAN, K_BREAKER_SHARE,
 	K_BREAKER_MIN_PROBES, K_LOG_LEVEL, K_NAMESPACES, K_METRICS_FILE,
 	K_PROBE_JOURNAL, K_BACKEND,
 	K_LOCAL_PORT, K_REMOTE_PORT, K_LOCAL_ADDR, K_REMOTE_ADDR, K_STATES, K_PROCESS, K_IDLE,
@@ -313,6 +314,7 @@ static const struct {
 	{ "dry_run", SEC_GLOBAL, K_DRY_RUN },
 	{ "max_reaps_per_scan", SEC_GLOBAL, K_MAX_REAPS_PER_SCAN },
 	{ "max_reaps_per_minute", SEC_GLOBAL, K_MAX_REAPS_PER_MINUTE },
+	{ "max_probes_per_scan", SEC_GLOBAL, K_MAX_PROBES_PER_SCAN },
 	{ "breaker_share", SEC_GLOBAL, K_BREAKER_SHARE },
 	{ "breaker_min_probes", SEC_GLOBAL, K_BREAKER_MIN_PROBES },
 	{ "log_level", SEC_GLOBAL, K_LOG_LEVEL },
@@ -494,6 +496,15 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		}
 		if (r == 0)
 			c->max_reaps_per_minute = (unsigned)u;
+		break;
+	case K_MAX_PROBES_PER_SCAN:
+		r = parse_uint(value, 1000000, &u, &why);
+		if (r == 0 && u == 0) {
+			why = "must be at least 1";
+			r = -ERANGE;
+		}
+		if (r == 0)
+			c->max_probes_per_scan = (unsigned)u;
 		break;
 	case K_BREAKER_SHARE:
 		r = parse_percent(value, &c->breaker_share, &why);
@@ -774,6 +785,7 @@ int config_load(const char *path, const struct keepalive_defaults *def, struct c
 	c->scan_interval_ms = 30000;
 	c->max_reaps_per_scan = 1000;
 	c->max_reaps_per_minute = 6000;
+	c->max_probes_per_scan = 1000;
 	c->breaker_share = 50;
 	c->breaker_min = 10;
 	c->log_level = LOG_INFO;
@@ -839,6 +851,7 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "dry_run = %s\n", c->dry_run ? "yes" : "no");
 	fprintf(f, "max_reaps_per_scan = %u\n", c->max_reaps_per_scan);
 	fprintf(f, "max_reaps_per_minute = %u\n", c->max_reaps_per_minute);
+	fprintf(f, "max_probes_per_scan = %u\n", c->max_probes_per_scan);
 	fprintf(f, "breaker_share = %u%%\n", c->breaker_share);
 	fprintf(f, "breaker_min_probes = %u\n", c->breaker_min);
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));

@@ -60,6 +60,7 @@ struct config {
 	bool dry_run;
 	unsigned max_reaps_per_scan;
 	unsigned max_reaps_per_minute;
+	unsigned max_probes_per_scan;
 	unsigned breaker_share;   /* percent */
 	unsigned breaker_min;
 	int log_level;            /* LOG_ERR .. LOG_DEBUG */

@@ -591,7 +591,7 @@ static bool carry(const struct engine *e, const struct tracked *t)
 static void arm_round(struct engine *e)
 {
 	bool was_dirty = e->journal.dirty;
-	size_t journaled = 0;
+	size_t journaled = 0, waiting = 0;
 	struct sock_op *ops;
 	int r;
 
@@ -605,6 +605,10 @@ static void arm_round(struct engine *e)
 			continue;
 		if (journal_find(&e->journal, t->cookie)) {
 			restore_stray(e, t);
+			continue;
+		}
+		if (journaled >= e->cfg->max_probes_per_scan) {
+			waiting++; /* a suspect still: the next round takes it */
 			continue;
 		}
 		b = backend_of(e, t);
@@ -622,6 +626,9 @@ static void arm_round(struct engine *e)
 		w->journaled = true;
 		journaled++;
 	}
+	if (waiting)
+		log_msg(LOG_NOTICE, NULL, "%zu idle connections wait for a later round "
+			"(max_probes_per_scan = %u)", waiting, e->cfg->max_probes_per_scan);
 	if (!journaled)
 		return;
 	r = journal_sync(&e->journal);

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # kareaper's promises under faults: kill -9 mid-probe, SIGSTOP through a dry run (and
 # a second kareaper meanwhile), an owner's TCP_USER_TIMEOUT, process= policies across
-# scans, SIGHUP while probing, a connection closing while probed, the per-minute limit, a 4-tuple alive in another
-# namespace, a journal on a full or read-only file system, a corrupt journal. What
-# counts is what the kernel does (ss -o timers, connections still there) and what
-# the owner sees (its own getsockopt), not what kareaper says.
+# scans, SIGHUP while probing, a connection closing while probed, the per-minute limit
+# and max_probes_per_scan, a 4-tuple alive in another namespace, a journal on a full
+# or read-only file system, a kill -9 between journaling and arming (BPF), a corrupt
+# journal. What counts is what the kernel does (ss -o timers, connections still
+# there) and what the owner sees (its own getsockopt), not what kareaper says.
 . "$TESTS_SRC/lib.sh"
 
 topo_setup
@@ -288,6 +289,17 @@ if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 		"and still never set: TCP_KEEPIDLE follows the sysctl"
 	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_keepalive_time="$SYS_IDLE"
 fi
+
+# ---- max_probes_per_scan: probes armed together leave together; the rest wait ----
+conf 6103 'max_probes_per_scan = 2' 'idle = 2s\ninterval = 1s\nprobes = 2' >"$TMP/mp.conf"
+kareaper_once mp "$TMP/mp.conf" --dry-run
+is $? 3 "--once, max_probes_per_scan = 2: dead found, exit 3"
+diag "$TMP/mp.table"
+is "$(rows "$TMP/mp.table" 'would reap (probes-unanswered)')" 2 "two of the three dead probed"
+is "$(rows "$TMP/mp.table" ' suspect$')" 1 "the third left a suspect, never armed"
+check "the log says why" \
+	grep -q '1 idle connections wait for a later round (max_probes_per_scan = 2)' "$TMP/mp.log"
+is "$(opts s6103 | grep -c "$UNTOUCHED")" 3 "all three as their owner had them"
 
 # ---- a corrupt journal is reported and ignored ----
 printf 'not a journal\n' >"$TMP/run/probes"

@@ -77,6 +77,7 @@ static void bad_configs(void)
 	bad("[global]\ndry_run = perhaps\n[policy a]\n", 2, "not a boolean");
 	bad("[global]\nbreaker_share = 150%\n[policy a]\n", 2, "above 100%");
 	bad("[global]\nmax_reaps_per_scan = 0\n[policy a]\n", 2, "at least 1");
+	bad("[global]\nmax_probes_per_scan = 0\n[policy a]\n", 2, "at least 1");
 	bad("[global]\nlog_level = loud\n[policy a]\n", 2, "unknown log level");
 	bad("[global]\nscan_interval = 10ms\n[policy a]\n", 2, "between 100ms and 1d");
 	bad("[policy a]\nthis line has no equals sign\n", 2, "syntax error");
@@ -133,6 +134,7 @@ static void good_config(void)
 		"dry_run = yes\n"
 		"max_reaps_per_scan = 50\n"
 		"max_reaps_per_minute = 100\n"
+		"max_probes_per_scan = 20\n"
 		"breaker_share = 80%\n"
 		"breaker_min_probes = 3\n"
 		"log_level = debug\n"
@@ -168,6 +170,7 @@ static void good_config(void)
 	ok(c->dry_run, "global dry_run");
 	is_u64(c->max_reaps_per_scan, 50, "max_reaps_per_scan");
 	is_u64(c->max_reaps_per_minute, 100, "max_reaps_per_minute");
+	is_u64(c->max_probes_per_scan, 20, "max_probes_per_scan");
 	is_u64(c->breaker_share, 80, "breaker_share");
 	is_u64(c->breaker_min, 3, "breaker_min_probes");
 	is_u64(c->log_level, LOG_DEBUG, "log_level");

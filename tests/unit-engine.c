@@ -278,7 +278,7 @@ int main(void)
 {
 	char dir[] = "/tmp/kareaper-unit-engine.XXXXXX", path[256], cmd[300];
 	uint64_t now = 1000 * S;
-	struct config *c, *cp, *cbad, *ccarry;
+	struct config *c, *cp, *cbad, *ccarry, *ccap;
 	struct engine *e;
 
 	log_setup(LOG_ERR);
@@ -294,6 +294,9 @@ int main(void)
 		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nscan_interval = 1s\n"
 			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
 		ccarry = config_from(text);
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nmax_probes_per_scan = 2\n"
+			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
+		ccap = config_from(text);
 	}
 	{
 		char text[512];
@@ -304,8 +307,8 @@ int main(void)
 			 path);
 		cbad = config_from(text);
 	}
-	ok(c && cp && cbad && ccarry, "configs load");
-	if (!c || !cp || !cbad || !ccarry)
+	ok(c && cp && cbad && ccarry && ccap, "configs load");
+	if (!c || !cp || !cbad || !ccarry || !ccap)
 		return done_testing();
 
 	/* an interrupted listing counts each socket once */
@@ -426,6 +429,20 @@ int main(void)
 	   "and each gets its owner's own back");
 	engine_free(e);
 
+	/* at most max_probes_per_scan armed in a round: the rest wait for the next */
+	under_test = &fake;
+	reset(100);
+	e = start(ccap, true);
+	engine_scan(e, now);
+	is_u64(F.arms, 2, "max_probes_per_scan = 2: two of three suspects armed");
+	ok(!journaled(F.socks[0].cookie) + !journaled(F.socks[1].cookie) + !journaled(F.socks[2].cookie) == 1,
+	   "the third not even journaled");
+	engine_scan(e, now + 100);
+	is_u64(F.arms, N, "the next round arms it");
+	engine_restore_all(e);
+	ok(all_owner(), "every owner's options back");
+	engine_free(e);
+
 	/* a backend whose ops ride on listings: the next scan arms what this one found */
 	under_test = &fake_carry;
 	reset(100);
@@ -484,6 +501,7 @@ int main(void)
 	config_free(cp);
 	config_free(cbad);
 	config_free(ccarry);
+	config_free(ccap);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	ok(system(cmd) == 0, "cleaned up");
 	return done_testing();
