@@ -148,7 +148,7 @@ for b in $BACKENDS; do
 	*) dports=21050-21099 ;;
 	esac
 	[ "$(established "${dports%-*}" "${dports#*-}")" -gt 0 ] || { echo "[$b] no dead peers left for its round"; continue; }
-	printf '[global]\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy servers]\nlocal_port = 20000-20999, %s\nidle = 5s\ninterval = 1s\nprobes = 3\n' "$dports" >"$TMP/reap.conf"
+	printf '[global]\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\nmax_probes_per_scan = 100000\n[policy servers]\nlocal_port = 20000-20999, %s\nidle = 5s\ninterval = 1s\nprobes = 3\n' "$dports" >"$TMP/reap.conf"
 	warm live
 	before=$(established "${dports%-*}" "${dports#*-}")
 	base2=$(measure "$RUNS" "$BIN/baredump")
@@ -170,7 +170,7 @@ done
 # live peer is ever probed and none needs keeping warm (traffic on loopback is
 # softirq work that lands in the CPU time of whatever process runs: the figures
 # would be the load's, not the daemon's). Every socket is still walked and judged.
-printf '[global]\nscan_interval = 5s\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\n[policy dead]\nlocal_port = 21100-21199\nidle = 5s\ninterval = 1s\nprobes = 3\n[policy live]\nlocal_port = 20000-21099\nidle = 1h\n' >"$TMP/daemon.conf"
+printf '[global]\nscan_interval = 5s\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\nmax_probes_per_scan = 100000\n[policy dead]\nlocal_port = 21100-21199\nidle = 5s\ninterval = 1s\nprobes = 3\n[policy live]\nlocal_port = 20000-21099\nidle = 1h\n' >"$TMP/daemon.conf"
 base3=$(measure "$RUNS" "$BIN/baredump")
 # The peers die before the daemon starts, so it never hears from them: a probe
 # answered just before death would (rightly) restart their idle time.
