@@ -174,6 +174,21 @@ __noinline int policy_may_match(const struct kr_bpf_policy *p, const struct fact
 	return ignore_idle || f->idle_j >= p->idle_j;
 }
 
+/* The same on what is read before any helper: the state, the ports, and data idle
+ * (in f->idle_j). False: no policy selects the socket. */
+__noinline int policy_may_match_ports(const struct kr_bpf_policy *p, const struct facts *f)
+{
+	if (!p || !f)
+		return false;
+	if (f->state >= 32 || !(p->states & (1u << f->state)))
+		return false;
+	if (!p->lport_any && !port_in(p->lport, p->nlport, f->lport))
+		return false;
+	if (!p->rport_any && !port_in(p->rport, p->nrport, f->rport))
+		return false;
+	return ignore_idle || f->idle_j >= p->idle_j;
+}
+
 static __always_inline void unmap(__u8 *fam, __u32 *a)
 {
 	/* ::ffff:a.b.c.d is matched as the v4 address it is (kaddr_normalize) */
@@ -312,34 +327,55 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		if (f.state >= 32 || !(states & (1u << f.state)))
 			return 0;
 		visited++;
-		/* The steady state's way out, before any helper: with nothing tracked,
-		 * a socket that received data within every policy's idle matches none.
-		 * A read-only view is enough to tell. (Time-wait and request sockets
-		 * are no tcp_socks: whatever this reads of them, the helper below
-		 * turns them away.) */
-		if (!nkeep && bpf_rdonly_cast) {
+		/* The way out of most sockets, before any helper: one that received
+		 * data within every policy's idle that selects it by its ports matches
+		 * none (data idle bounds the idle the policies count, which the last
+		 * ack also ends). A read-only view is enough to tell. Unless it is one
+		 * user space tracks: a cookie it was given is in the socket already,
+		 * and a socket without one was never listed. (Time-wait and request
+		 * sockets are no tcp_socks: whatever this reads of them, the helper
+		 * below turns them away.) */
+		if (bpf_rdonly_cast) {
 			struct tcp_sock *ro = bpf_rdonly_cast(skc, bpf_core_type_id_kernel(struct tcp_sock));
+			bool may = false;
 
-			if ((__u32)bpf_jiffies64() - ro->inet_conn.icsk_ack.lrcvtime < min_idle_j)
-				return 0;
+			f.idle_j = (__u32)bpf_jiffies64() - ro->inet_conn.icsk_ack.lrcvtime;
+			f.lport = skc->skc_num;
+			f.rport = bpf_ntohs(skc->skc_dport);
+			for (int i = 0; f.idle_j >= min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
+				if (i >= npolicies)
+					break;
+				may = policy_may_match_ports(&policies[i], &f);
+			}
+			if (!may) {
+				__u64 c = skc->skc_cookie.counter;
+
+				if (!nkeep || !c || !bpf_map_lookup_elem(&keep, &c))
+					return 0;
+			}
 		}
+	}
+	if (mode == KR_BPF_ACT) {
+		struct kr_bpf_op *op;
+
+		/* the socket's cookie as it holds it, before any helper: none, and it
+		 * was never listed */
+		cookie = skc->skc_cookie.counter;
+		op = cookie ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
+		if (!op || op->result != KR_OP_PENDING)
+			return 0;
+		tp = bpf_skc_to_tcp_sock(skc);
+		if (!tp)
+			return 0;
+		act(skc, tp, op);
+		/* one record per op done: user space stops the walk after the last */
+		bpf_seq_write(ctx->meta->seq, &cookie, sizeof(cookie));
+		return 0;
 	}
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; /* time-wait and request sockets: never candidates */
 	sk = (struct sock *)tp;
-	if (mode == KR_BPF_ACT) {
-		struct kr_bpf_op *op;
-
-		cookie = bpf_get_socket_cookie(sk);
-		op = bpf_map_lookup_elem(&ops, &cookie);
-		if (op && op->result == KR_OP_PENDING) {
-			act(skc, tp, op);
-			/* one record per op done: user space stops the walk after the last */
-			bpf_seq_write(ctx->meta->seq, &cookie, sizeof(cookie));
-		}
-		return 0;
-	}
 
 	now = (__u32)bpf_jiffies64();
 	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
