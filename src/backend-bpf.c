@@ -643,9 +643,17 @@ static int bpf_find_owners(struct owner_map *m)
 	one = calloc(KR_BPF_MAX_WANT, 1);
 	if (!keys || !one)
 		return -ENOMEM;
+	obj.skel->bss->want_lo = UINT32_MAX;
+	obj.skel->bss->want_hi = 0;
 	for (size_t i = 0; i < m->cap && n < KR_BPF_MAX_WANT; i++)
-		if (m->inode[i] && owner_map_wants(m, m->inode[i]))
+		if (m->inode[i] && owner_map_wants(m, m->inode[i])) {
 			keys[n++] = m->inode[i];
+			/* a range first: the map is asked only inside it */
+			if (m->inode[i] < obj.skel->bss->want_lo)
+				obj.skel->bss->want_lo = m->inode[i];
+			if (m->inode[i] > obj.skel->bss->want_hi)
+				obj.skel->bss->want_hi = m->inode[i];
+		}
 	cnt = n;
 	r = n ? bpf_map_update_batch(mfd, keys, one, &cnt, NULL) : 0;
 	if (r == 0 && n) {

@@ -63,6 +63,7 @@ __u32 ignore_idle;        /* --once: every matching socket, idle or not */
 __u32 min_idle_j;         /* the least idle any policy asks for (0 with ignore_idle) */
 __u32 need_addrs;         /* some policy selects addresses */
 __u32 want_all;           /* kr_owners: every socket, not those of the want map */
+__u32 want_lo, want_hi;   /* kr_owners: the want map's least and greatest inode */
 __u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out */
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
 /* Counted by each run. */
@@ -480,7 +481,7 @@ int kr_owners(struct bpf_iter__task_file *ctx)
 		return 0;
 	o.inode = ino->i_ino;
 	if (!want_all) {
-		if (!bpf_map_lookup_elem(&want, &o.inode))
+		if (o.inode < want_lo || o.inode > want_hi || !bpf_map_lookup_elem(&want, &o.inode))
 			return 0;
 		/* once each: user space stops the walk when the last one is found */
 		bpf_map_delete_elem(&want, &o.inode);
