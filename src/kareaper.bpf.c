@@ -157,8 +157,10 @@ struct facts {
 	__u32 idle_j;             /* jiffies since the peer was last heard */
 };
 
-/* A global function: the verifier checks it once, not once per policy and path. */
-__noinline int policy_may_match(const struct kr_bpf_policy *p, const struct facts *f)
+/* A global function: the verifier checks it once, not once per policy and path.
+ * With addrs 0, on what the quick way out reads before any helper: the state, the
+ * ports, and data idle in f->idle_j (the addresses are not read yet). */
+__noinline int policy_may_match(const struct kr_bpf_policy *p, const struct facts *f, int addrs)
 {
 	if (!p || !f)
 		return false;
@@ -168,24 +170,9 @@ __noinline int policy_may_match(const struct kr_bpf_policy *p, const struct fact
 		return false;
 	if (!p->rport_any && !port_in(p->rport, p->nrport, f->rport))
 		return false;
-	if (!p->laddr_any && !addr_in(p->laddr, p->nladdr, f->lfam, f->la))
+	if (addrs && !p->laddr_any && !addr_in(p->laddr, p->nladdr, f->lfam, f->la))
 		return false;
-	if (!p->raddr_any && !addr_in(p->raddr, p->nraddr, f->rfam, f->ra))
-		return false;
-	return ignore_idle || f->idle_j >= p->idle_j;
-}
-
-/* The same on what is read before any helper: the state, the ports, and data idle
- * (in f->idle_j). False: no policy selects the socket. */
-__noinline int policy_may_match_ports(const struct kr_bpf_policy *p, const struct facts *f)
-{
-	if (!p || !f)
-		return false;
-	if (f->state >= 32 || !(p->states & (1u << f->state)))
-		return false;
-	if (!p->lport_any && !port_in(p->lport, p->nlport, f->lport))
-		return false;
-	if (!p->rport_any && !port_in(p->rport, p->nrport, f->rport))
+	if (addrs && !p->raddr_any && !addr_in(p->raddr, p->nraddr, f->rfam, f->ra))
 		return false;
 	return ignore_idle || f->idle_j >= p->idle_j;
 }
@@ -346,7 +333,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 			for (int i = 0; f.idle_j >= min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
 				if (i >= npolicies)
 					break;
-				may = policy_may_match_ports(&policies[i], &f);
+				may = policy_may_match(&policies[i], &f, 0);
 			}
 			if (!may) {
 				__u64 c = skc->skc_cookie.counter;
@@ -403,7 +390,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	for (int i = 0; !kept && i < KR_BPF_MAX_POLICIES; i++) {
 		if (i >= npolicies)
 			break;
-		if (policy_may_match(&policies[i], &f)) {
+		if (policy_may_match(&policies[i], &f, 1)) {
 			hit = true;
 			break;
 		}
