@@ -432,6 +432,23 @@ static int set_seconds(const char *v, uint64_t min_ms, uint64_t max_ms, uint64_t
 	return 0;
 }
 
+/* A count from 1 to max; zero_why (or "must be at least 1") says why 0 is refused. */
+#define REAP_COUNT_WHY "must be at least 1 (use dry_run = yes to reap nothing)"
+static int parse_count(const char *value, uint64_t max, const char *zero_why, unsigned *ret,
+		       const char **why)
+{
+	uint64_t u;
+	int r = parse_uint(value, max, &u, why);
+
+	if (r == 0 && u == 0) {
+		*why = zero_why ? zero_why : "must be at least 1";
+		return -ERANGE;
+	}
+	if (r == 0)
+		*ret = (unsigned)u;
+	return r;
+}
+
 static int handle_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *p = user;
@@ -480,31 +497,13 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		r = parse_bool(value, &c->dry_run, &why);
 		break;
 	case K_MAX_REAPS_PER_SCAN:
-		r = parse_uint(value, 1000000, &u, &why);
-		if (r == 0 && u == 0) {
-			why = "must be at least 1 (use dry_run = yes to reap nothing)";
-			r = -ERANGE;
-		}
-		if (r == 0)
-			c->max_reaps_per_scan = (unsigned)u;
+		r = parse_count(value, 1000000, REAP_COUNT_WHY, &c->max_reaps_per_scan, &why);
 		break;
 	case K_MAX_REAPS_PER_MINUTE:
-		r = parse_uint(value, 10000000, &u, &why);
-		if (r == 0 && u == 0) {
-			why = "must be at least 1 (use dry_run = yes to reap nothing)";
-			r = -ERANGE;
-		}
-		if (r == 0)
-			c->max_reaps_per_minute = (unsigned)u;
+		r = parse_count(value, 10000000, REAP_COUNT_WHY, &c->max_reaps_per_minute, &why);
 		break;
 	case K_MAX_PROBES_PER_SCAN:
-		r = parse_uint(value, 1000000, &u, &why);
-		if (r == 0 && u == 0) {
-			why = "must be at least 1";
-			r = -ERANGE;
-		}
-		if (r == 0)
-			c->max_probes_per_scan = (unsigned)u;
+		r = parse_count(value, 1000000, NULL, &c->max_probes_per_scan, &why);
 		break;
 	case K_BREAKER_SHARE:
 		r = parse_percent(value, &c->breaker_share, &why);
@@ -514,13 +513,7 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		}
 		break;
 	case K_BREAKER_MIN_PROBES:
-		r = parse_uint(value, 1000000, &u, &why);
-		if (r == 0 && u == 0) {
-			why = "must be at least 1";
-			r = -ERANGE;
-		}
-		if (r == 0)
-			c->breaker_min = (unsigned)u;
+		r = parse_count(value, 1000000, NULL, &c->breaker_min, &why);
 		break;
 	case K_LOG_LEVEL:
 		r = -EINVAL;
