@@ -39,7 +39,7 @@
  * the process: the instances share it, and nothing is verified twice. */
 static struct {
 	struct kareaper_bpf *skel;
-	struct bpf_link *tcp, *owners;
+	struct bpf_link *tcp, *owners, *procs;
 	int error;                /* of the one load: 0, or -errno */
 } obj;
 
@@ -78,8 +78,9 @@ static void obj_unload(void)
 {
 	bpf_link__destroy(obj.tcp);
 	bpf_link__destroy(obj.owners);
+	bpf_link__destroy(obj.procs);
 	kareaper_bpf__destroy(obj.skel);
-	obj.tcp = obj.owners = NULL;
+	obj.tcp = obj.owners = obj.procs = NULL;
 	obj.skel = NULL;
 }
 
@@ -127,7 +128,8 @@ static int obj_load(void)
 		}
 		obj.tcp = bpf_program__attach_iter(obj.skel->progs.kr_tcp, NULL);
 		obj.owners = bpf_program__attach_iter(obj.skel->progs.kr_owners, NULL);
-		if (!obj.tcp || !obj.owners)
+		obj.procs = bpf_program__attach_iter(obj.skel->progs.kr_procs, NULL);
+		if (!obj.tcp || !obj.owners || !obj.procs)
 			obj.error = errno ? -errno : -EINVAL;
 	}
 out:
@@ -405,6 +407,7 @@ static void to_rec(const struct kr_bpf_sock *k, struct sock_rec *s)
 	s->rtt_us = k->rtt_us;
 	s->segs_in = k->segs_in;
 	s->bytes_received = k->bytes_received;
+	s->cgroup = k->cgroup;
 }
 
 struct scan_ctx {
@@ -617,10 +620,94 @@ static int owner_rec(const void *rec, void *data)
 	return 0;
 }
 
-/* One pass over the processes' descriptors, in the kernel, in pid order, that ends
- * once every socket asked for has been found. Asked for KR_BPF_MAX_WANT owners or
- * more, the kernel writes every socket's (fewer bytes to move than hash map
- * inserts cost) and owner_map_set keeps those asked. */
+/* The owners of the want map's sockets among the descriptors of process pid (0:
+ * of every process, in pid order), at most owed of them. A link that names a
+ * process needs Linux >= 6.1. */
+static int owners_pass(struct owner_map *m, pid_t pid, size_t owed)
+{
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info li = { .task.pid = (__u32)pid };
+	struct bpf_link *link = obj.owners;
+	int fd, r;
+
+	if (pid > 0) {
+		opts.link_info = &li;
+		opts.link_info_len = sizeof(li);
+		link = bpf_program__attach_iter(obj.skel->progs.kr_owners, &opts);
+		if (!link)
+			return -errno;
+	}
+	fd = iter_in(NULL, link);
+	r = fd < 0 ? fd : iter_read_max(fd, sizeof(struct kr_bpf_owner), owed, owner_rec, m);
+	if (fd >= 0)
+		close(fd);
+	if (pid > 0)
+		bpf_link__destroy(link);
+	return r;
+}
+
+struct procs {
+	pid_t pid[KR_BPF_MAX_PROCS + 1];
+	size_t n;
+};
+
+static int proc_rec(const void *rec, void *data)
+{
+	struct procs *p = data;
+
+	memcpy(&p->pid[p->n++], rec, sizeof(p->pid[0]));
+	return 0;
+}
+
+/* The processes in the cgroups m's sockets were made in: 0, or -E2BIG when
+ * there are too many to look through one by one. */
+static int cgroup_procs(const struct owner_map *m, struct procs *p)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	p->n = 0;
+	if (m->any_cgroup || m->ncgroups > KR_BPF_MAX_CGROUPS)
+		return -E2BIG;
+	for (size_t i = 0; i < m->ncgroups; i++)
+		obj.skel->bss->cgroups[i] = m->cgroups[i];
+	obj.skel->bss->ncgroups = (__u32)m->ncgroups;
+	fd = iter_in(NULL, obj.procs);
+	if (fd < 0)
+		return fd;
+	/* one more than is looked through: read no further than that */
+	r = iter_read_max(fd, sizeof(p->pid[0]), KR_BPF_MAX_PROCS + 1, proc_rec, p);
+	return r < 0 ? r : p->n > KR_BPF_MAX_PROCS ? -E2BIG : 0;
+}
+
+/* The owners of n sockets now in the want map: first in the processes of the
+ * cgroups the sockets were made in (a service's, not the whole host's
+ * descriptors), then, for those not found there, in every process. */
+static int owners_wanted(struct owner_map *m, size_t n)
+{
+	struct procs p;
+	size_t before = m->found, there;
+	int r = cgroup_procs(m, &p);
+
+	for (size_t i = 0; r == 0 && i < p.n && m->found - before < n; i++)
+		owners_pass(m, p.pid[i], n - (m->found - before)); /* gone: the rest look */
+	there = m->found - before;
+	if (r == 0)
+		log_msg(LOG_DEBUG, NULL, "bpf: owners: %zu of %zu found in the processes of "
+			"the sockets' cgroups (%zu cgroups, %zu processes)", there, n,
+			m->ncgroups, p.n);
+	if (there == n)
+		return 0;
+	r = owners_pass(m, 0, n - there);
+	log_msg(LOG_DEBUG, NULL, "bpf: owners: %zu of %zu found in every process",
+		m->found - before - there, n - there);
+	return r;
+}
+
+/* One pass over the processes' descriptors, in the kernel, that ends once every
+ * socket asked for has been found. Asked for KR_BPF_MAX_WANT owners or more, the
+ * kernel writes every socket's (fewer bytes to move than hash map inserts cost)
+ * and owner_map_set keeps those asked. */
 static int bpf_find_owners(struct owner_map *m)
 {
 	_cleanup_free_ uint32_t *keys = NULL;
@@ -656,11 +743,8 @@ static int bpf_find_owners(struct owner_map *m)
 		}
 	cnt = n;
 	r = n ? bpf_map_update_batch(mfd, keys, one, &cnt, NULL) : 0;
-	if (r == 0 && n) {
-		/* each found once (the program takes it out of the map): n at most */
-		fd = iter_in(NULL, obj.owners);
-		r = fd < 0 ? fd : iter_read_max(fd, sizeof(struct kr_bpf_owner), n, owner_rec, m);
-	}
+	if (r == 0 && n) /* each found once (the program takes it out of the map) */
+		r = owners_wanted(m, n);
 	/* those no process holds are still there (a batch delete would stop at the
 	 * first found and taken out) */
 	for (__u32 i = 0; i < n; i++)

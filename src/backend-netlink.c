@@ -125,7 +125,7 @@ static int reach(const struct sock_rec *s, struct owner *o, bool search, int *sf
 	r = dup_socket(o, s->cookie, sfd);
 	if (r == 0 || r == -EPERM || !search)
 		return r == -ESRCH || r == -EBADF ? -ESTALE : r;
-	if (owner_map_want(&m, s->inode) == 0 && proc_find_owners(&m, PROC) == 0 &&
+	if (owner_map_want(&m, s->inode, s->cgroup) == 0 && proc_find_owners(&m, PROC) == 0 &&
 	    owner_map_get(&m, s->inode, o)) {
 		r = dup_socket(o, s->cookie, sfd);
 	}

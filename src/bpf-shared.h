@@ -19,6 +19,11 @@
 #define KR_BPF_MAX_OPS      65536
 #define KR_BPF_MAX_KEEP     65536
 #define KR_BPF_MAX_WANT     4096
+/* The owner pass looks first in the processes of the wanted sockets' cgroups, when
+ * they are in at most this many cgroups holding at most KR_BPF_MAX_PROCS processes;
+ * else, and for those it did not find there, in every process. */
+#define KR_BPF_MAX_CGROUPS  8
+#define KR_BPF_MAX_PROCS    64
 
 struct kr_bpf_range {
 	__u16 lo, hi;
@@ -60,6 +65,7 @@ struct kr_bpf_sock {
 	__u32 uid, inode, expires_ms;
 	__u32 unacked, last_data_recv_ms, last_ack_recv_ms, rtt_us, segs_in;
 	struct kr_bpf_opts opts;
+	__u64 cgroup;             /* cgroup v2 id of its maker; 0: unknown */
 };
 
 /* One owner found by the task_file pass. */

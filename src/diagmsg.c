@@ -248,6 +248,12 @@ static int diag_attr_cb(const struct nlattr *attr, void *data)
 			return MNL_CB_ERROR;
 		}
 		break;
+	case INET_DIAG_CGROUP_ID:
+		if (mnl_attr_validate(attr, MNL_TYPE_U64) < 0) {
+			errno = EBADMSG;
+			return MNL_CB_ERROR;
+		}
+		break;
 	}
 	a->tb[type] = attr;
 	return MNL_CB_OK;
@@ -313,6 +319,8 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 		s->segs_in = ti.tcpi_segs_in;
 		s->bytes_received = ti.tcpi_bytes_received;
 	}
+	if (a.tb[INET_DIAG_CGROUP_ID]) /* Linux >= 5.9 */
+		s->cgroup = mnl_attr_get_u64(a.tb[INET_DIAG_CGROUP_ID]);
 	return 0;
 }
 

@@ -30,6 +30,7 @@ struct sock_rec {
 	uint32_t rtt_us;
 	uint32_t segs_in;
 	uint64_t bytes_received;
+	uint64_t cgroup;          /* cgroup v2 id of the process that made it; 0: unknown */
 	uint64_t netns;           /* set by the engine: inode of the network namespace */
 };
 

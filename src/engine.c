@@ -354,13 +354,13 @@ static void fill_owners(struct engine *e)
 	int r;
 
 	for (i = 0; i < e->ndeferred; i++)
-		owner_map_want(&m, e->deferred[i].inode);
+		owner_map_want(&m, e->deferred[i].inode, e->deferred[i].cgroup);
 	/* the netlink backend arms through the owner; every log line names it */
 	for (i = 0; i < e->nwork; i++)
 		if (!e->work[i].t->owner.pid)
-			owner_map_want(&m, e->work[i].t->rec.inode);
+			owner_map_want(&m, e->work[i].t->rec.inode, e->work[i].t->rec.cgroup);
 	for (i = 0; i < e->report.n; i++)
-		owner_map_want(&m, report_at(&e->report, i)->inode);
+		owner_map_want(&m, report_at(&e->report, i)->inode, 0); /* rows: any process */
 	if (m.n == 0)
 		return;
 	r = e->ops->find_owners(&m);
@@ -1177,7 +1177,7 @@ static void restore_journaled(struct engine *e)
 		if (t)
 			t->armed = false;
 		recs[i] = (struct sock_rec){ .cookie = je->cookie, .inode = je->inode,
-					     .netns = je->netns };
+					     .cgroup = t ? t->rec.cgroup : 0, .netns = je->netns };
 		owners[i] = t ? t->owner : (struct owner){ .fd = -1 };
 		ops[i] = (struct sock_op){ .s = &recs[i], .owner = &owners[i], .set = &j->e[i].saved };
 	}
@@ -1187,7 +1187,7 @@ static void restore_journaled(struct engine *e)
 	for (size_t i = 0; i < n; i++) {
 		j->e[i].lookup = ops[i].result == -ESTALE || ops[i].result == -ESRCH;
 		if (j->e[i].lookup)
-			owner_map_want(&m, recs[i].inode);
+			owner_map_want(&m, recs[i].inode, recs[i].cgroup);
 	}
 	if (m.n) {
 		struct sock_op *again = calloc(m.n, sizeof(*again));

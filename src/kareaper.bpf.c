@@ -10,7 +10,10 @@
  *   iterator holds the socket's lock while the program runs: what it reads and
  *   what it sets cannot interleave with the owner's own setsockopt.
  * - kr_owners (iter/task_file): the process and descriptor of every socket inode
- *   the want map asks for, each once (the first holder in pid order).
+ *   the want map asks for, each once (the first holder in pid order); over every
+ *   process, or over one when its link names it.
+ * - kr_procs (iter/task): the processes in the cgroups user space names, the
+ *   cgroups the wanted sockets were made in: where their owners most likely are.
  */
 #include "vmlinux.h"
 
@@ -34,6 +37,7 @@
 #define EAGAIN 11
 #define EALREADY 114
 #define EOPNOTSUPP 95
+#define PF_KTHREAD 0x00200000
 
 /* inet_connection_sock.icsk_pending */
 #define ICSK_TIME_RETRANS 1
@@ -65,6 +69,8 @@ __u32 need_addrs;         /* some policy selects addresses */
 __u32 want_all;           /* kr_owners: every socket, not those of the want map */
 __u32 want_lo, want_hi;   /* kr_owners: the want map's least and greatest inode */
 __u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out */
+__u32 ncgroups;           /* kr_procs: the cgroups whose processes it writes */
+__u64 cgroups[KR_BPF_MAX_CGROUPS];
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
 /* Counted by each run. */
 __u64 visited, emitted, acted;
@@ -425,6 +431,10 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	/* BTF pointers: plain loads (a NULL on the way reads as 0), no probe reads */
 	if (sk->sk_socket && sk->sk_socket->file && sk->sk_socket->file->f_inode)
 		r.inode = sk->sk_socket->file->f_inode->i_ino;
+	/* the cgroup v2 of the process that made it (an accepted socket: the listener) */
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup) && sk->sk_cgrp_data.cgroup &&
+	    sk->sk_cgrp_data.cgroup->kn)
+		r.cgroup = sk->sk_cgrp_data.cgroup->kn->id;
 	/* the timer and its count as inet_diag reports them */
 	pending = tp->inet_conn.icsk_pending;
 	if (pending == ICSK_TIME_RETRANS || pending == ICSK_TIME_REO_TIMEOUT ||
@@ -477,5 +487,30 @@ int kr_owners(struct bpf_iter__task_file *ctx)
 	o.fd = ctx->fd;
 	__builtin_memcpy(o.comm, task->comm, sizeof(o.comm));
 	bpf_seq_write(ctx->meta->seq, &o, sizeof(o));
+	return 0;
+}
+
+SEC("iter/task")
+int kr_procs(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct css_set *cset;
+	__u64 id;
+
+	/* processes (not each thread), and no kernel thread: they hold no files */
+	if (!task || task->pid != task->tgid || (task->flags & PF_KTHREAD))
+		return 0;
+	cset = task->cgroups;
+	if (!cset || !cset->dfl_cgrp || !cset->dfl_cgrp->kn)
+		return 0;
+	id = cset->dfl_cgrp->kn->id;
+	for (int i = 0; i < KR_BPF_MAX_CGROUPS; i++) {
+		if (i >= ncgroups)
+			break;
+		if (cgroups[i] == id) {
+			bpf_seq_write(ctx->meta->seq, &task->tgid, sizeof(task->tgid));
+			break;
+		}
+	}
 	return 0;
 }

@@ -44,12 +44,29 @@ static int grow(struct owner_map *m)
 	return 0;
 }
 
-int owner_map_want(struct owner_map *m, uint32_t inode)
+static void want_cgroup(struct owner_map *m, uint64_t cgroup)
+{
+	size_t i;
+
+	if (m->any_cgroup)
+		return;
+	for (i = 0; i < m->ncgroups && m->cgroups[i] != cgroup; i++)
+		;
+	if (i < m->ncgroups)
+		return;
+	if (!cgroup || m->ncgroups == OWNER_MAP_CGROUPS)
+		m->any_cgroup = true;
+	else
+		m->cgroups[m->ncgroups++] = cgroup;
+}
+
+int owner_map_want(struct owner_map *m, uint32_t inode, uint64_t cgroup)
 {
 	size_t i;
 
 	if (!inode)
 		return -EINVAL;
+	want_cgroup(m, cgroup);
 	if ((m->n + 1) * 2 > m->cap && grow(m) < 0)
 		return -ENOMEM;
 	i = slot_of(m, inode);

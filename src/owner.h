@@ -15,6 +15,8 @@ struct owner {
 	char comm[16];
 };
 
+#define OWNER_MAP_CGROUPS 8
+
 struct owner_map {
 	uint32_t *inode;          /* open addressing; 0: empty slot */
 	struct owner_slot {
@@ -25,10 +27,16 @@ struct owner_map {
 	char (*comms)[16];        /* process names, one per run of the same name */
 	size_t ncomms;
 	size_t cap, n, found;
+	/* Where to look first: the cgroups the sockets asked for were made in. With
+	 * any_cgroup, some socket's is unknown or they are in too many to list. */
+	uint64_t cgroups[OWNER_MAP_CGROUPS];
+	size_t ncgroups;
+	bool any_cgroup;
 };
 
-/* Ask for the owner of inode. 0 or -ENOMEM / -EINVAL (inode 0). */
-int owner_map_want(struct owner_map *m, uint32_t inode);
+/* Ask for the owner of inode, a socket made in cgroup (its cgroup v2 id, 0 when
+ * unknown: a hint, for where to look first). 0 or -ENOMEM / -EINVAL (inode 0). */
+int owner_map_want(struct owner_map *m, uint32_t inode, uint64_t cgroup);
 /* Whether inode is asked for and not found yet: what a lookup fills in. */
 bool owner_map_wants(const struct owner_map *m, uint32_t inode);
 /* Record the owner of an inode asked for; false when it was not (or is found). */

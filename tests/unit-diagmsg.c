@@ -19,7 +19,7 @@
 #include "tap.h"
 
 struct tally {
-	int n, listen, estab, lport5000, lport5001, mapped_as_v4, v6, info, inode0, segs;
+	int n, listen, estab, lport5000, lport5001, mapped_as_v4, v6, info, inode0, segs, cgroup;
 };
 
 static int count_cb(const struct sock_rec *s, void *data)
@@ -36,6 +36,7 @@ static int count_cb(const struct sock_rec *s, void *data)
 	t->info += s->have_info;
 	t->inode0 += s->inode == 0;
 	t->segs += s->segs_in > 0;
+	t->cgroup += s->cgroup != 0;
 	return 0;
 }
 
@@ -84,6 +85,7 @@ static void recorded(void)
 	is_u64(t.info, 6, "v4: tcp_info everywhere");
 	is_u64(t.inode0, 0, "v4: every socket owned");
 	ok(t.segs >= 5, "v4: segs_in parsed");
+	is_u64(t.cgroup, 6, "v4: the cgroup each was made in (INET_DIAG_CGROUP_ID)");
 
 	memset(&t, 0, sizeof(t));
 	is_u64(walk(b6, len6, &t), 0, "v6 dump parses to NLMSG_DONE");
@@ -192,6 +194,23 @@ static void synthetic(void)
 	is_u64(sock_idle_ms(&s), 3000, "idle from the younger ack");
 	is_u64(s.probes, 3, "probes");
 	is_u64(s.segs_in, 0, "fields the kernel did not send stay 0");
+	is_u64(s.cgroup, 0, "no INET_DIAG_CGROUP_ID (Linux < 5.9): cgroup unknown");
+	{
+		/* after tcp_info: a cgroup id, 4-byte aligned as netlink lays it out */
+		struct nlattr *cg = (void *)((uint8_t *)attr + NLA_ALIGN(attr->nla_len));
+		uint64_t id = 0x100000abcull;
+
+		cg->nla_type = INET_DIAG_CGROUP_ID;
+		cg->nla_len = NLA_HDRLEN + sizeof(id);
+		memcpy((uint8_t *)cg + NLA_HDRLEN, &id, sizeof(id));
+		nlh->nlmsg_len += cg->nla_len;
+		ok(diag_parse(nlh, &s) == 0, "with INET_DIAG_CGROUP_ID");
+		is_u64(s.cgroup, id, "the cgroup id");
+		cg->nla_len = NLA_HDRLEN + 4;
+		nlh->nlmsg_len -= 4;
+		is_u64((unsigned long long)-diag_parse(nlh, &s), EBADMSG, "a short cgroup id: EBADMSG");
+		nlh->nlmsg_len -= cg->nla_len;
+	}
 	attr->nla_len = NLA_HDRLEN + 8;
 	nlh->nlmsg_len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*m)) + NLA_ALIGN(attr->nla_len);
 	is_u64((unsigned long long)-diag_parse(nlh, &s), EBADMSG, "truncated tcp_info: EBADMSG");

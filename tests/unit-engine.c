@@ -36,6 +36,7 @@ static struct {
 	int owner_races;          /* get_opts: this socket's owner changes its options
 				   * right after they are read (index + 1; 0: none) */
 	const char *journal;
+	struct owner_map asked;   /* the cgroup hints of the latest owner lookup */
 } F;
 
 static const struct ka_opts OWNER = { 0, 7200, 75, 9, 0 };
@@ -181,6 +182,9 @@ static void f_apply(struct backend *b, struct sock_op *ops, size_t n)
 
 static int f_find_owners(struct owner_map *m)
 {
+	memcpy(F.asked.cgroups, m->cgroups, sizeof(m->cgroups));
+	F.asked.ncgroups = m->ncgroups;
+	F.asked.any_cgroup = m->any_cgroup;
 	for (int i = 0; i < N; i++)
 		owner_map_set(m, F.socks[i].inode, getpid(), 3 + i, "echo-server");
 	return 0;
@@ -236,6 +240,7 @@ static void reset(uint32_t idle_s)
 				   (uint64_t)(100 + i));
 		F.socks[i].last_data_recv_ms = F.socks[i].last_ack_recv_ms = idle_s * 1000;
 		F.socks[i].segs_in = 10;
+		F.socks[i].cgroup = 7 + (uint64_t)(i % 2); /* two services' cgroups */
 		F.opts[i] = OWNER;
 		F.gone[i] = false;
 	}
@@ -311,6 +316,23 @@ int main(void)
 	if (!c || !cp || !cbad || !ccarry || !ccap)
 		return done_testing();
 
+	/* where owners are looked for first: the sockets' cgroups, while few and known */
+	{
+		struct owner_map m = { 0 }, u = { 0 };
+
+		for (uint32_t i = 1; i <= OWNER_MAP_CGROUPS; i++)
+			owner_map_want(&m, i, 100 + i);
+		owner_map_want(&m, 50, 101);
+		ok(m.ncgroups == OWNER_MAP_CGROUPS && !m.any_cgroup && m.cgroups[0] == 101,
+		   "each cgroup listed once");
+		owner_map_want(&m, 51, 999);
+		ok(m.any_cgroup, "one cgroup too many: any process");
+		owner_map_want(&u, 1, 0);
+		ok(u.any_cgroup && u.ncgroups == 0, "a socket's cgroup unknown: any process");
+		owner_map_free(&m);
+		owner_map_free(&u);
+	}
+
 	/* an interrupted listing counts each socket once */
 	reset(1);
 	e = start(c, true);
@@ -326,6 +348,8 @@ int main(void)
 	engine_scan(e, now);
 	is_u64(F.arms, N, "three suspects armed");
 	is_u64(F.arms_unjournaled, 0, "each already in the journal when armed");
+	ok(F.asked.ncgroups == 2 && F.asked.cgroups[0] == 7 && F.asked.cgroups[1] == 8 &&
+	   !F.asked.any_cgroup, "their owners looked for first in their 2 cgroups");
 
 	/* the exact query fails at the deadline: asked again later, not at once */
 	F.query_err = -EIO;

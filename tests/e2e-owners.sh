@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Log lines name the process that holds each socket, whichever cgroup it is in.
+# The BPF backend looks first in the processes of the cgroup the socket was made in
+# (a service's descriptors, not the whole host's), then in every process for those
+# it did not find there: a server that moved to another cgroup after it listened.
+. "$TESTS_SRC/lib.sh"
+
+# cgroup v2: where this host mounts it, else a mount of our own
+CGROOT=$(findmnt -n -t cgroup2 -o TARGET | head -n 1)
+if [ -z "$CGROOT" ]; then
+	CGROOT=$TMP/cgroup2
+	mkdir "$CGROOT"
+	mount -t cgroup2 none "$CGROOT" 2>/dev/null ||
+		{ echo "1..0 # SKIP this kernel has no cgroup v2"; exit 77; }
+	at_exit 'umount "$CGROOT"'
+fi
+CG_A=$CGROOT/$ID-a
+CG_B=$CGROOT/$ID-b
+mkdir "$CG_A" "$CG_B" || bail "cannot make cgroups under $CGROOT"
+# our processes back to the root (they are stopped afterwards), then the cgroups go
+cg_remove() {
+	local cg p
+	for cg in "$CG_A" "$CG_B"; do
+		while read -r p; do echo "$p" >"$CGROOT/cgroup.procs"; done <"$cg/cgroup.procs"
+		rmdir "$cg"
+	done
+}
+at_exit cg_remove
+
+# cg_echo NAME CGROUP PORT: an echo server in the server namespace, in CGROUP from
+# its first instruction (before ip netns exec, whose /sys has no cgroups); SRV_PID
+cg_echo() {
+	mkfifo "$TMP/$1.in"
+	CG=$2 sh -c 'echo $$ >"$CG/cgroup.procs" && exec "$@"' sh \
+		ip netns exec "$NS_SRV" "$TESTS_BIN/echo-server" -p "$3" \
+		<"$TMP/$1.in" >"$TMP/$1.out" 2>"$TMP/$1.err" &
+	SRV_PID=$!
+	T_PIDS+=("$SRV_PID")
+	eval "exec {fd_$1}>\"$TMP/$1.in\""
+	wait_for "$TMP/$1.out" "^listening" 10 || bail "echo-server $1 did not start"
+}
+
+topo_setup
+# A listens and serves from cgroup a. B listens from cgroup a too, then moves to
+# b: its sockets (made from its listener) still say a, where B no longer is.
+cg_echo a "$CG_A" 5000
+PID_A=$SRV_PID
+cg_echo b "$CG_A" 5001
+PID_B=$SRV_PID
+echo "$PID_B" >"$CG_B/cgroup.procs"
+is "$(cat "$CG_A/cgroup.procs")" "$PID_A" "cgroup a holds server A only"
+is "$(cat "$CG_B/cgroup.procs")" "$PID_B" "cgroup b holds server B"
+clients ca "$NS_LIVE" 3 198.18.1.1 5000
+clients cb "$NS_LIVE" 2 2001:db8:1::1 5001
+
+cat >"$TMP/owners.conf" <<CONF
+[policy echo]
+local_port = 5000-5001
+idle = 1s
+interval = 1s
+probes = 3
+CONF
+sleep 1.5 # let every connection pass `idle`: the policy's threshold, not a race
+kareaper_once owners "$TMP/owners.conf" --quiet --dry-run -v
+ok $? "--once exits 0: every peer answered its probe"
+diag "$TMP/owners.log"
+is "$(grep -c "idle, probing .*:5000 -> .* pid=$PID_A comm=echo-server " "$TMP/owners.log")" 3 \
+	"server A's 3 sockets logged with its pid and comm"
+is "$(grep -c "idle, probing .*:5001 -> .* pid=$PID_B comm=echo-server " "$TMP/owners.log")" 2 \
+	"server B's 2 sockets logged with its pid and comm"
+is "$(grep -c 'peer answered, options restored' "$TMP/owners.log")" 5 "all 5 answered, restored"
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	check "3 owners found in cgroup a's one process" grep -q \
+		"owners: 3 of 5 found in the processes of the sockets' cgroups (1 cgroups, 1 processes)" \
+		"$TMP/owners.log"
+	check "the 2 others in every process" grep -q "owners: 2 of 2 found in every process" \
+		"$TMP/owners.log"
+fi
+is "$(established "$NS_SRV" 5000 198.18.1.2)" 3 "server A's 3 connections still there"
+is "$(established "$NS_SRV" 5001 2001:db8:1::2)" 2 "server B's 2 connections still there"
+
+done_testing
