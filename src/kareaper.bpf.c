@@ -463,6 +463,42 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
+/* The reader's pid namespace, found at the first process written: its level + 1
+ * (0: not yet), and the namespace. Task iterators visit the tasks it holds. */
+__u32 pidns_level1;
+__u64 pidns;
+
+/* The process (thread group) of task as the reader's pid namespace numbers it,
+ * which is what the reader's logs and a link's pid filter mean: task->tgid is
+ * the host's number. 0 when that namespace has none for it. */
+static __always_inline __s32 pid_here(struct task_struct *task)
+{
+	struct pid *theirs;
+	__u64 at;
+	__u32 lvl;
+
+	if (!pidns_level1) {
+		struct pid *mine = BPF_CORE_READ(bpf_get_current_task_btf(), thread_pid);
+
+		lvl = BPF_CORE_READ(mine, level);
+		at = (__u64)(unsigned long)mine + bpf_core_field_offset(struct pid, numbers) +
+		     (__u64)lvl * bpf_core_type_size(struct upid);
+		pidns = (__u64)(unsigned long)BPF_CORE_READ((struct upid *)(unsigned long)at, ns);
+		pidns_level1 = lvl + 1;
+	}
+	if (pidns_level1 == 1)
+		return task->tgid; /* the initial namespace: the host's numbers */
+	lvl = pidns_level1 - 1;
+	theirs = BPF_CORE_READ(task, group_leader, thread_pid);
+	if (!theirs || BPF_CORE_READ(theirs, level) < lvl)
+		return 0;
+	at = (__u64)(unsigned long)theirs + bpf_core_field_offset(struct pid, numbers) +
+	     (__u64)lvl * bpf_core_type_size(struct upid);
+	if ((__u64)(unsigned long)BPF_CORE_READ((struct upid *)(unsigned long)at, ns) != pidns)
+		return 0;
+	return BPF_CORE_READ((struct upid *)(unsigned long)at, nr);
+}
+
 SEC("iter/task_file")
 int kr_owners(struct bpf_iter__task_file *ctx)
 {
@@ -483,7 +519,7 @@ int kr_owners(struct bpf_iter__task_file *ctx)
 		/* once each: user space stops the walk when the last one is found */
 		bpf_map_delete_elem(&want, &o.inode);
 	}
-	o.pid = task->tgid;
+	o.pid = pid_here(task);
 	o.fd = ctx->fd;
 	__builtin_memcpy(o.comm, task->comm, sizeof(o.comm));
 	bpf_seq_write(ctx->meta->seq, &o, sizeof(o));
@@ -508,7 +544,10 @@ int kr_procs(struct bpf_iter__task *ctx)
 		if (i >= ncgroups)
 			break;
 		if (cgroups[i] == id) {
-			bpf_seq_write(ctx->meta->seq, &task->tgid, sizeof(task->tgid));
+			__s32 pid = pid_here(task);
+
+			if (pid > 0)
+				bpf_seq_write(ctx->meta->seq, &pid, sizeof(pid));
 			break;
 		}
 	}

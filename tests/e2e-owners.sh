@@ -80,4 +80,31 @@ fi
 is "$(established "$NS_SRV" 5000 198.18.1.2)" 3 "server A's 3 connections still there"
 is "$(established "$NS_SRV" 5001 2001:db8:1::2)" 2 "server B's 2 connections still there"
 
+# A pid namespace of their own for a server and for kareaper, with its own /proc,
+# as in a container: the server is process 1 there, and the log must say so (not
+# the number the host knows it by).
+mkfifo "$TMP/c.in"
+ip netns exec "$NS_SRV" unshare --pid --fork --kill-child "$TESTS_BIN/echo-server" -p 5002 \
+	<"$TMP/c.in" >"$TMP/c.out" 2>"$TMP/c.err" &
+UNSHARE=$!
+T_PIDS+=("$UNSHARE")
+exec {fd_c}>"$TMP/c.in"
+wait_for "$TMP/c.out" "^listening" 10 || bail "echo-server c did not start"
+read -r PID_C <"/proc/$UNSHARE/task/$UNSHARE/children"
+# unshare ignores SIGTERM, and a namespace's first process takes from outside it
+# only the signals it handles: SIGKILL, to this one process we started
+at_exit 'kill -KILL "$PID_C"'
+check "server C is process 1 of its pid namespace" \
+	grep -q "^NSpid:[[:space:]]*$PID_C[[:space:]]*1$" "/proc/$PID_C/status"
+clients cc "$NS_LIVE" 2 198.18.1.1 5002
+sed 's/^local_port = .*/local_port = 5002/' "$TMP/owners.conf" >"$TMP/pidns.conf"
+sleep 1.5 # past `idle`, as above
+ip netns exec "$NS_SRV" nsenter -t "$PID_C" -p -- unshare -m --mount-proc -- \
+	"$KAREAPER" --once --quiet --dry-run -v -c "$TMP/pidns.conf" 2>"$TMP/pidns.log"
+ok $? "--once in that pid namespace exits 0"
+diag "$TMP/pidns.log"
+is "$(grep -c "idle, probing .*:5002 -> .* pid=1 comm=echo-server " "$TMP/pidns.log")" 2 \
+	"server C's 2 sockets logged as pid 1, its number in that namespace"
+is "$(grep -c 'peer answered, options restored' "$TMP/pidns.log")" 2 "both answered, restored"
+
 done_testing
