@@ -14,6 +14,9 @@
 # 3. detection: the daemon, from the moment peers die to the last reap, against
 #    its bound; and, from its own log, the CPU time of each kind of round: steady,
 #    the one that found the dead, the one whose walk armed them, the verdicts.
+#    Each set of connections is a service in a cgroup v2 of its own, as systemd
+#    runs services (BENCH_CGROUPS=no: all in the caller's), which is where the
+#    BPF backend looks for the owners of the sockets in its log lines first.
 # 4. namespaces: 50 namespaces against one of the same total size, with the host's
 #    shared TCP hash and with a hash per namespace (tcp_child_ehash_entries, set
 #    for the test and put back).
@@ -29,11 +32,19 @@ LIVE=$((N - DEAD))
 NS="krbench$$"
 TMP=$(mktemp -d /tmp/kareaper-bench.XXXXXX)
 PIDS=()
+CGROOT=
+[ "${BENCH_CGROUPS:-yes}" = no ] || CGROOT=$(findmnt -n -t cgroup2 -o TARGET | head -n 1)
+CGS=()
 
 cleanup() {
-	local p
+	local p cg
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	# workers that have not exited yet go back to the root, then the cgroup goes
+	for cg in "${CGS[@]}"; do
+		while read -r p; do echo "$p" >"$CGROOT/cgroup.procs" || true; done <"$cg/cgroup.procs"
+		rmdir "$cg" 2>/dev/null || true
+	done
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "$TMP"
 }
@@ -47,8 +58,17 @@ inns() { ip netns exec "$NS" "$@"; }
 # conns NAME COUNT PORT ADDR: a mkconns set whose stdin we keep open on fd_NAME
 conns() {
 	local workers=$((($2 + 8999) / 9000))
+	local cg=
 	mkfifo "$TMP/$1.in"
-	ip netns exec "$NS" "$BIN/mkconns" -n "$2" -w "$workers" -p "$3" -a "$4" \
+	if [ -n "$CGROOT" ]; then
+		cg="$CGROOT/$NS-$1"
+		mkdir "$cg"
+		CGS+=("$cg")
+	fi
+	# one process from the shell to mkconns: $! is the set's first process. (The
+	# cgroup first: ip netns exec mounts a /sys of its own, without cgroups.)
+	CG="$cg" sh -c '[ -z "$CG" ] || echo $$ >"$CG/cgroup.procs"; exec "$@"' mkconns \
+		ip netns exec "$NS" "$BIN/mkconns" -n "$2" -w "$workers" -p "$3" -a "$4" \
 		<"$TMP/$1.in" >"$TMP/$1.out" &
 	PIDS+=($!)
 	eval "exec {fd_$1}>\"$TMP/$1.in\""
@@ -70,6 +90,11 @@ field() { sed -n "s/.*$1=\\([0-9.]*\\).*/\\1/p" <<<"$2"; }
 established() { inns ss -Htn state established "( sport >= :$1 and sport <= :$2 )" | wc -l; }
 
 echo "# kareaper bench: $N connections ($((2 * N)) sockets), $RUNS runs each, $(nproc) CPUs, $(uname -r)"
+if [ -n "$CGROOT" ]; then
+	echo "# each set of connections in a cgroup of its own"
+else
+	echo "# every set of connections in the cgroup of the caller"
+fi
 # the dead: 1% on server port 21000 (reaped by the bpf round), 1% more on 21050
 conns dead "$DEAD" 21000 200
 conns deadn "$DEAD" 21050 201
