@@ -680,48 +680,52 @@ static int cgroup_procs(const struct owner_map *m, struct procs *p)
 	return r < 0 ? r : p->n > KR_BPF_MAX_PROCS ? -E2BIG : 0;
 }
 
-/* The owners of n sockets now in the want map: first in the processes of the
- * cgroups the sockets were made in (a service's, not the whole host's
- * descriptors), then, for those not found there, in every process. */
-static int owners_wanted(struct owner_map *m, size_t n)
+/* The owners m still misses: first in the processes of the cgroups their sockets
+ * were made in (a service's descriptors, not the whole host's), then, for those
+ * not found there, in every process. With the want map a pass reads no more
+ * records than owners are missing (each is written once, then taken out of the
+ * map), so it ends at the last one; with want_all it writes every socket of the
+ * processes it walks. */
+static int owners_missing(struct owner_map *m)
 {
+	size_t all = SIZE_MAX / sizeof(struct kr_bpf_owner), asked = m->n - m->found, there;
+	bool want_all = obj.skel->bss->want_all;
 	struct procs p;
-	size_t before = m->found, there;
 	int r = cgroup_procs(m, &p);
 
-	for (size_t i = 0; r == 0 && i < p.n && m->found - before < n; i++)
-		owners_pass(m, p.pid[i], n - (m->found - before)); /* gone: the rest look */
-	there = m->found - before;
+	for (size_t i = 0; r == 0 && i < p.n && !owner_map_complete(m); i++)
+		owners_pass(m, p.pid[i], want_all ? all : m->n - m->found); /* gone: the rest look */
+	there = asked - (m->n - m->found);
 	if (r == 0)
 		log_msg(LOG_DEBUG, NULL, "bpf: owners: %zu of %zu found in the processes of "
-			"the sockets' cgroups (%zu cgroups, %zu processes)", there, n,
+			"the sockets' cgroups (%zu cgroups, %zu processes)", there, asked,
 			m->ncgroups, p.n);
-	if (there == n)
+	if (owner_map_complete(m))
 		return 0;
-	r = owners_pass(m, 0, n - there);
+	r = owners_pass(m, 0, want_all ? all : m->n - m->found);
 	log_msg(LOG_DEBUG, NULL, "bpf: owners: %zu of %zu found in every process",
-		m->found - before - there, n - there);
+		asked - there - (m->n - m->found), asked - there);
 	return r;
 }
 
-/* One pass over the processes' descriptors, in the kernel, that ends once every
- * socket asked for has been found. Asked for KR_BPF_MAX_WANT owners or more, the
+/* The owners of the sockets m asks for, from passes over the processes'
+ * descriptors in the kernel. Asked for KR_BPF_MAX_WANT owners or more, the
  * kernel writes every socket's (fewer bytes to move than hash map inserts cost)
  * and owner_map_set keeps those asked. */
 static int bpf_find_owners(struct owner_map *m)
 {
 	_cleanup_free_ uint32_t *keys = NULL;
 	_cleanup_free_ uint8_t *one = NULL;
-	_cleanup_close_ int fd = -1;
 	int mfd, r;
 	__u32 n = 0, cnt;
 
 	if (!obj.skel)
 		return -EBADF;
+	if (owner_map_complete(m))
+		return 0;
 	if (m->n >= KR_BPF_MAX_WANT) {
 		obj.skel->bss->want_all = 1;
-		fd = iter_in(NULL, obj.owners);
-		r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_owner), owner_rec, m);
+		r = owners_missing(m);
 		obj.skel->bss->want_all = 0;
 		return r;
 	}
@@ -742,9 +746,9 @@ static int bpf_find_owners(struct owner_map *m)
 				obj.skel->bss->want_hi = m->inode[i];
 		}
 	cnt = n;
-	r = n ? bpf_map_update_batch(mfd, keys, one, &cnt, NULL) : 0;
-	if (r == 0 && n) /* each found once (the program takes it out of the map) */
-		r = owners_wanted(m, n);
+	r = bpf_map_update_batch(mfd, keys, one, &cnt, NULL);
+	if (r == 0)
+		r = owners_missing(m);
 	/* those no process holds are still there (a batch delete would stop at the
 	 * first found and taken out) */
 	for (__u32 i = 0; i < n; i++)

@@ -107,4 +107,22 @@ is "$(grep -c "idle, probing .*:5002 -> .* pid=1 comm=echo-server " "$TMP/pidns.
 	"server C's 2 sockets logged as pid 1, its number in that namespace"
 is "$(grep -c 'peer answered, options restored' "$TMP/pidns.log")" 2 "both answered, restored"
 
+# From 4096 owners asked for (KR_BPF_MAX_WANT) the BPF passes write every socket
+# of the processes they walk: the same search, first in cgroup a's process.
+ulimit -n 16384 || bail "cannot raise the open-file limit for 4097 clients"
+clients cbig "$NS_LIVE" 4097 198.18.1.1 5000
+printf '[global]\nmax_probes_per_scan = 5000\n' | cat - "$TMP/owners.conf" |
+	sed 's/^local_port = .*/local_port = 5000/' >"$TMP/big.conf"
+sleep 1.5 # past `idle`, as above
+kareaper_once big "$TMP/big.conf" --quiet --dry-run -v
+ok $? "--once with 4100 idle sockets exits 0"
+is "$(grep -c "idle, probing .*:5000 -> .* pid=$PID_A comm=echo-server " "$TMP/big.log")" 4100 \
+	"all 4100 logged with server A's pid and comm"
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	check "all 4100 found in cgroup a's one process" grep -q \
+		"owners: 4100 of 4100 found in the processes of the sockets' cgroups (1 cgroups, 1 processes)" \
+		"$TMP/big.log"
+fi
+is "$(established "$NS_SRV" 5000 198.18.1.2)" 4100 "server A's 4100 connections still there"
+
 done_testing
