@@ -13,7 +13,8 @@
 #    half of the dead.
 # 3. detection: the daemon, from the moment peers die to the last reap, against
 #    its bound; and, from its own log, the CPU time of each kind of round: steady,
-#    the one that found the dead, the one whose walk armed them, the verdicts.
+#    the one that found the dead, the one whose walk armed them, the verdicts;
+#    RUNS3 runs (default RUNS), each with new dead peers and a new daemon, medians.
 #    Each set of connections is a service in a cgroup v2 of its own, as systemd
 #    runs services (BENCH_CGROUPS=no: all in the caller's), which is where the
 #    BPF backend looks for the owners of the sockets in its log lines first.
@@ -42,8 +43,12 @@ cleanup() {
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	# workers that have not exited yet go back to the root, then the cgroup goes
 	for cg in "${CGS[@]}"; do
-		while read -r p; do echo "$p" >"$CGROOT/cgroup.procs" || true; done <"$cg/cgroup.procs"
-		rmdir "$cg" 2>/dev/null || true
+		# (a worker that just exited keeps it busy until it is reaped: try again)
+		for try in 1 2 3 4 5 6 7 8 9 10; do
+			while read -r p; do echo "$p" >"$CGROOT/cgroup.procs" || true; done <"$cg/cgroup.procs"
+			rmdir "$cg" 2>/dev/null && break
+			sleep 0.5
+		done
 	done
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "$TMP"
@@ -85,6 +90,7 @@ warm() { # warm NAME: one byte each way on every connection of the set
 	echo warm >&"${!fd}"
 	until [ "$(grep -c '^warmed' "$TMP/$1.out" || true)" -gt "$n" ]; do sleep 0.05; done
 }
+close_set() { eval "exec {fd_$1}>&-"; } # close_set NAME: its connections end
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 field() { sed -n "s/.*$1=\\([0-9.]*\\).*/\\1/p" <<<"$2"; }
 established() { inns ss -Htn state established "( sport >= :$1 and sport <= :$2 )" | wc -l; }
@@ -196,64 +202,83 @@ done
 # softirq work that lands in the CPU time of whatever process runs: the figures
 # would be the load's, not the daemon's). Every socket is still walked and judged.
 printf '[global]\nscan_interval = 5s\nbreaker_share = 100%%\nmax_reaps_per_scan = 100000\nmax_reaps_per_minute = 100000\nmax_probes_per_scan = 100000\n[policy dead]\nlocal_port = 21100-21199\nidle = 5s\ninterval = 1s\nprobes = 3\n[policy live]\nlocal_port = 20000-21099\nidle = 1h\n' >"$TMP/daemon.conf"
-base3=$(measure "$RUNS" "$BIN/baredump")
-# The peers die before the daemon starts, so it never hears from them: a probe
-# answered just before death would (rightly) restart their idle time.
-conns dead2 "$DEAD" 21100 210
-inns nft add rule inet bench in tcp sport 21100-21199 drop
-inns nft add rule inet bench in tcp dport 21100-21199 drop
-T_DIE=$(date +%s.%N)
-# not through inns: $! must be the daemon itself
-ip netns exec "$NS" "$KAREAPER" -v -c "$TMP/daemon.conf" 2>"$TMP/daemon.log" &
-KR_PID=$!
-PIDS+=($!)
-# done when the last reap is logged (grep is cheap; an ss dump of the table is not)
-until [ "$(grep -c 'reaped:' "$TMP/daemon.log")" -ge "$DEAD" ]; do
-	awk -v s="$(since "$T_DIE")" 'BEGIN { exit !(s > 120) }' && { echo "bench: the daemon did not reap within 120 s" >&2; exit 1; }
-	sleep 0.1
-done
-took=$(since "$T_DIE")
-# two quiet scans after the reaps, for the steady cost beside them
-n=$(grep -c 'scan: ' "$TMP/daemon.log")
-until [ "$(grep -c 'scan: ' "$TMP/daemon.log")" -ge $((n + 2)) ]; do sleep 0.2; done
-base3b=$(measure "$RUNS" "$BIN/baredump")
-backend=$(grep -o 'backend: [a-z]*' "$TMP/daemon.log" | head -n 1)
-echo "daemon ($backend): $DEAD peers died; all reaped after $took s (bound: idle 5 + scan_interval 5 to be seen + scan_interval 5 to be armed by the next walk (bpf) + interval x probes 3 = 18 s, + grace 0.5 s)"
-echo "daemon: dead server ends left: $(established 21100 21199); live server ends left: $(established 20000 21099) of $LIVE"
-echo "daemon: bare dump before and after: $base3; $base3b"
-# The daemon's own account of each round's CPU time (getrusage, in its debug log).
-awk -v bare="$(mean_of cpu_ms "$base3" "$base3b")" -v dead="$DEAD" '
-	function r(x) { return sprintf("%.1f ms, %.2fx the bare dump", x, x / bare) }
-	/scan: / {
-		cpu = $0; sub(/.*cpu /, "", cpu); sub(/ ms.*/, "", cpu)
-		arm = $0; sub(/.*arming /, "", arm); sub(/ on the way.*/, "", arm)
-		own = $0; sub(/.*owners /, "", own); sub(/ ms.*/, "", own)
-		pr = $0; sub(/.*probes and reaps /, "", pr); sub(/ ms.*/, "", pr)
-		n++; c[n] = cpu + 0; a[n] = arm + 0; o[n] = own + 0; p[n] = pr + 0
-	}
-	/verdicts: / && !/verdicts: 0 / {
-		cpu = $0; sub(/.*cpu /, "", cpu); sub(/ ms.*/, "", cpu); vn++; vc += cpu
-	}
-	END {
-		for (i = 2; i <= n; i++) {          # the first scan loads the programs
-			if (a[i] > a[ai]) ai = i
-			if (o[i] > o[fi]) fi = i
-			if (!a[i] && !o[i] && !p[i]) { q++; qs += c[i] }
+# the dead peers' rules, in a chain of their own: emptied after each run
+inns nft add chain inet bench dead3 '{ type filter hook input priority 1; policy accept; }'
+# RUNS3 runs (default RUNS), each with a new set of dead peers, a new daemon and
+# its own bare dumps before and after; the figures are medians over the runs.
+RUNS3=${RUNS3:-$RUNS}
+: >"$TMP/rounds"
+for run in $(seq "$RUNS3"); do
+	base3=$(measure "$RUNS" "$BIN/baredump")
+	# The peers die before the daemon starts (the drop rule is in place), so it
+	# never hears from them: a probe answered just before death would (rightly)
+	# restart their idle time.
+	conns "dead3_$run" "$DEAD" 21100 210
+	inns nft add rule inet bench dead3 tcp sport 21100-21199 drop
+	inns nft add rule inet bench dead3 tcp dport 21100-21199 drop
+	T_DIE=$(date +%s.%N)
+	# not through inns: $! must be the daemon itself
+	ip netns exec "$NS" "$KAREAPER" -v -c "$TMP/daemon.conf" 2>"$TMP/daemon.log" &
+	KR_PID=$!
+	PIDS+=($!)
+	# done when the last reap is logged (grep is cheap; an ss dump of the table is not)
+	until [ "$(grep -c 'reaped:' "$TMP/daemon.log")" -ge "$DEAD" ]; do
+		awk -v s="$(since "$T_DIE")" 'BEGIN { exit !(s > 120) }' && { echo "bench: the daemon did not reap within 120 s" >&2; exit 1; }
+		sleep 0.1
+	done
+	took=$(since "$T_DIE")
+	# two quiet scans after the reaps, for the steady cost beside them
+	n=$(grep -c 'scan: ' "$TMP/daemon.log")
+	until [ "$(grep -c 'scan: ' "$TMP/daemon.log")" -ge $((n + 2)) ]; do sleep 0.2; done
+	kill "$KR_PID"
+	wait "$KR_PID" 2>/dev/null || true
+	base3b=$(measure "$RUNS" "$BIN/baredump")
+	backend=$(grep -o 'backend: [a-z]*' "$TMP/daemon.log" | head -n 1)
+	dead_left=$(established 21100 21199)
+	live_left=$(established 20000 21099)
+	# The daemon's own account of each round's CPU time (getrusage, in its debug
+	# log), over the bare dumps' mean: steady, the round that found the dead (and
+	# its owner lookup), the one whose walk armed them, the verdict passes.
+	awk -v bare="$(mean_of cpu_ms "$base3" "$base3b")" -v took="$took" -v dl="$dead_left" -v ll="$live_left" '
+		/scan: / {
+			cpu = $0; sub(/.*cpu /, "", cpu); sub(/ ms.*/, "", cpu)
+			arm = $0; sub(/.*arming /, "", arm); sub(/ on the way.*/, "", arm)
+			own = $0; sub(/.*owners /, "", own); sub(/ ms.*/, "", own)
+			pr = $0; sub(/.*probes and reaps /, "", pr); sub(/ ms.*/, "", pr)
+			n++; c[n] = cpu + 0; a[n] = arm + 0; o[n] = own + 0; p[n] = pr + 0
 		}
-		printf "daemon: steady scans (%d): %s each\n", q, r(qs / (q ? q : 1))
-		printf "daemon: the round that found the %d%s: %s (owners %d ms of it)\n", dead, ai ? " and journaled them" : ", and armed them", r(c[fi]), o[fi]
-		if (ai)
-			printf "daemon: the round whose walk armed them on the way: %s\n", r(c[ai])
-		printf "daemon: the verdict passes that reaped them (%d): %s\n", vn, r(vc)
-	}' "$TMP/daemon.log"
+		/verdicts: / && !/verdicts: 0 / {
+			cpu = $0; sub(/.*cpu /, "", cpu); sub(/ ms.*/, "", cpu); vn++; vc += cpu
+		}
+		END {
+			for (i = 2; i <= n; i++) {          # the first scan loads the programs
+				if (a[i] > a[ai]) ai = i
+				if (o[i] > o[fi]) fi = i
+				if (!a[i] && !o[i] && !p[i]) { q++; qs += c[i] }
+			}
+			printf "took=%s dead_left=%d live_left=%d steady=%.2f found=%.2f owners_ms=%d armed=%.2f verdicts=%.2f verdict_passes=%d\n",
+				took, dl, ll, qs / (q ? q : 1) / bare, c[fi] / bare, o[fi], ai ? c[ai] / bare : 0, vc / bare, vn
+		}' "$TMP/daemon.log" | tee -a "$TMP/rounds" | sed "s/^/daemon run $run ($backend): /"
+	close_set "dead3_$run"
+	inns nft flush chain inet bench dead3
+	while [ "$(inns ss -Htn state established "( sport >= :21100 and sport <= :21199 ) or ( dport >= :21100 and dport <= :21199 )" | wc -l)" -gt 0 ]; do sleep 0.2; done
+done
+# med FIELD [UNIT]: the median and the range of one field over the runs
+med() {
+	sed -n "s/.* $1=\\([0-9.]*\\).*/\\1/p; s/^$1=\\([0-9.]*\\).*/\\1/p" "$TMP/rounds" | sort -n |
+		awk -v u="${2:-}" 'function f(x) { return x == int(x) ? sprintf("%d", x) : sprintf("%.4g", x) }
+			{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%s%s (%s-%s)", f(m), u, f(v[1]), f(v[NR]) }'
+}
+echo "daemon ($backend), $RUNS3 runs, median (range): $DEAD peers died; all reaped after $(med took " s") (bound: idle 5 + scan_interval 5 to be seen + scan_interval 5 to be armed by the next walk (bpf) + interval x probes 3 = 18 s, + grace 0.5 s)"
+echo "daemon: dead server ends left: $(med dead_left); live server ends left: $(med live_left) of $LIVE"
+echo "daemon: CPU per round over the bare dump: steady scans $(med steady x); the round that found the $DEAD and journaled them $(med found x) (owners $(med owners_ms " ms") of it); the round whose walk armed them $(med armed x); the verdict passes that reaped them $(med verdicts x)"
 
 # ---- 4. many namespaces ----
 # One namespace of 50 000 connections (namespaces = self, run inside it), then 50
 # namespaces of 1000 (namespaces = all, from the host): the same 100 000 sockets.
-kill "$KR_PID" 2>/dev/null || true
-close_set() { eval "exec {fd_$1}>&-"; }
 wait_gone() { while [ "$(inns ss -Htn state established | wc -l)" -gt 0 ]; do sleep 0.2; done; }
-for set in dead deadn live dead2; do close_set "$set"; done
+for set in dead deadn live; do close_set "$set"; done
 wait_gone
 conns one $((N / 2)) 20000 1
 printf '[policy everything]\nidle = 1h\n' >"$TMP/one.conf"
