@@ -646,6 +646,8 @@ static int owners_pass(struct owner_map *m, pid_t pid, size_t owed)
 	return r;
 }
 
+_Static_assert(OWNER_MAP_CGROUPS <= KR_BPF_MAX_CGROUPS, "the program holds every cgroup listed");
+
 struct procs {
 	pid_t pid[KR_BPF_MAX_PROCS + 1];
 	size_t n;
@@ -667,7 +669,7 @@ static int cgroup_procs(const struct owner_map *m, struct procs *p)
 	int r;
 
 	p->n = 0;
-	if (m->any_cgroup || m->ncgroups > KR_BPF_MAX_CGROUPS)
+	if (m->any_cgroup)
 		return -E2BIG;
 	for (size_t i = 0; i < m->ncgroups; i++)
 		obj.skel->bss->cgroups[i] = m->cgroups[i];
