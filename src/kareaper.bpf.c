@@ -468,35 +468,36 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 __u32 pidns_level1;
 __u64 pidns;
 
+/* &p->numbers[lvl], whose index the verifier would refuse on a BTF pointer. */
+static __always_inline struct upid *upid_at(struct pid *p, __u32 lvl)
+{
+	return (struct upid *)((unsigned long)p + bpf_core_field_offset(struct pid, numbers) +
+			       (unsigned long)lvl * bpf_core_type_size(struct upid));
+}
+
 /* The process (thread group) of task as the reader's pid namespace numbers it,
  * which is what the reader's logs and a link's pid filter mean: task->tgid is
  * the host's number. 0 when that namespace has none for it. */
 static __always_inline __s32 pid_here(struct task_struct *task)
 {
 	struct pid *theirs;
-	__u64 at;
 	__u32 lvl;
 
 	if (!pidns_level1) {
 		struct pid *mine = BPF_CORE_READ(bpf_get_current_task_btf(), thread_pid);
 
 		lvl = BPF_CORE_READ(mine, level);
-		at = (__u64)(unsigned long)mine + bpf_core_field_offset(struct pid, numbers) +
-		     (__u64)lvl * bpf_core_type_size(struct upid);
-		pidns = (__u64)(unsigned long)BPF_CORE_READ((struct upid *)(unsigned long)at, ns);
+		pidns = (__u64)(unsigned long)BPF_CORE_READ(upid_at(mine, lvl), ns);
 		pidns_level1 = lvl + 1;
 	}
 	if (pidns_level1 == 1)
 		return task->tgid; /* the initial namespace: the host's numbers */
 	lvl = pidns_level1 - 1;
 	theirs = BPF_CORE_READ(task, group_leader, thread_pid);
-	if (!theirs || BPF_CORE_READ(theirs, level) < lvl)
+	if (!theirs || BPF_CORE_READ(theirs, level) < lvl ||
+	    (__u64)(unsigned long)BPF_CORE_READ(upid_at(theirs, lvl), ns) != pidns)
 		return 0;
-	at = (__u64)(unsigned long)theirs + bpf_core_field_offset(struct pid, numbers) +
-	     (__u64)lvl * bpf_core_type_size(struct upid);
-	if ((__u64)(unsigned long)BPF_CORE_READ((struct upid *)(unsigned long)at, ns) != pidns)
-		return 0;
-	return BPF_CORE_READ((struct upid *)(unsigned long)at, nr);
+	return BPF_CORE_READ(upid_at(theirs, lvl), nr);
 }
 
 SEC("iter/task_file")
