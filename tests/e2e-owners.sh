@@ -28,16 +28,13 @@ cg_remove() {
 }
 at_exit cg_remove
 
-# cg_echo NAME CGROUP PORT: an echo server in the server namespace, in CGROUP from
-# its first instruction (before ip netns exec, whose /sys has no cgroups); SRV_PID
+# cg_echo NAME CGROUP PORT: an echo server in the server namespace, in CGROUP before
+# it listens; SRV_PID. (CGROUP's cgroup.procs is opened out here: ip netns exec
+# mounts a /sys of its own, without cgroups.)
 cg_echo() {
-	mkfifo "$TMP/$1.in"
-	CG=$2 sh -c 'echo $$ >"$CG/cgroup.procs" && exec "$@"' sh \
-		ip netns exec "$NS_SRV" "$TESTS_BIN/echo-server" -p "$3" \
-		<"$TMP/$1.in" >"$TMP/$1.out" 2>"$TMP/$1.err" &
-	SRV_PID=$!
-	T_PIDS+=("$SRV_PID")
-	eval "exec {fd_$1}>\"$TMP/$1.in\""
+	start "$1" "$NS_SRV" sh -c 'echo $$ >&3 && exec "$@" 3>&-' sh \
+		"$TESTS_BIN/echo-server" -p "$3" 3>"$2/cgroup.procs"
+	SRV_PID=$LAST_PID
 	wait_for "$TMP/$1.out" "^listening" 10 || bail "echo-server $1 did not start"
 }
 
@@ -83,12 +80,8 @@ is "$(established "$NS_SRV" 5001 2001:db8:1::2)" 2 "server B's 2 connections sti
 # A pid namespace of their own for a server and for kareaper, with its own /proc,
 # as in a container: the server is process 1 there, and the log must say so (not
 # the number the host knows it by).
-mkfifo "$TMP/c.in"
-ip netns exec "$NS_SRV" unshare --pid --fork --kill-child "$TESTS_BIN/echo-server" -p 5002 \
-	<"$TMP/c.in" >"$TMP/c.out" 2>"$TMP/c.err" &
-UNSHARE=$!
-T_PIDS+=("$UNSHARE")
-exec {fd_c}>"$TMP/c.in"
+start c "$NS_SRV" unshare --pid --fork --kill-child "$TESTS_BIN/echo-server" -p 5002
+UNSHARE=$LAST_PID
 wait_for "$TMP/c.out" "^listening" 10 || bail "echo-server c did not start"
 read -r PID_C <"/proc/$UNSHARE/task/$UNSHARE/children"
 # unshare ignores SIGTERM, and a namespace's first process takes from outside it
