@@ -41,6 +41,8 @@ static struct {
 	struct kareaper_bpf *skel;
 	struct bpf_link *tcp, *owners, *procs;
 	int error;                /* of the one load: 0, or -errno */
+	bool no_task_links;       /* task iterators over one process refused (Linux < 6.1) */
+	bool refuse_task_links;   /* KAREAPER_BPF_NO_TASK_LINKS: refuse them as it does */
 } obj;
 
 struct opts_entry {
@@ -122,6 +124,7 @@ static int obj_load(void)
 		obj.skel->rodata->hz = hz;
 		/* the path of kernels before 6.5, on demand (kareaper(8), ENVIRONMENT) */
 		obj.skel->rodata->no_sock_destroy = getenv_bool("KAREAPER_BPF_NO_SOCK_DESTROY");
+		obj.refuse_task_links = getenv_bool("KAREAPER_BPF_NO_TASK_LINKS");
 		if (kareaper_bpf__load(obj.skel) < 0) {
 			obj.error = errno ? -errno : -EINVAL;
 			goto out;
@@ -633,9 +636,21 @@ static int owners_pass(struct owner_map *m, pid_t pid, size_t owed)
 	if (pid > 0) {
 		opts.link_info = &li;
 		opts.link_info_len = sizeof(li);
-		link = bpf_program__attach_iter(obj.skel->progs.kr_owners, &opts);
-		if (!link)
-			return -errno;
+		errno = E2BIG; /* as Linux before 6.1 answers (KAREAPER_BPF_NO_TASK_LINKS) */
+		link = obj.refuse_task_links ? NULL :
+		       bpf_program__attach_iter(obj.skel->progs.kr_owners, &opts);
+		if (!link) {
+			r = -errno;
+			/* a kernel before 6.1 knows no task fields in the link's info (E2BIG:
+			 * they are past the end of its union): asked once, not every round */
+			if (r == -E2BIG || r == -EINVAL) {
+				obj.no_task_links = true;
+				log_msg(LOG_DEBUG, NULL, "bpf: this kernel walks no single process's "
+					"descriptors (%s): owners are looked for in every process",
+					strerror(-r));
+			}
+			return r;
+		}
 	}
 	fd = iter_in(NULL, link);
 	r = fd < 0 ? fd : iter_read_max(fd, sizeof(struct kr_bpf_owner), owed, owner_rec, m);
@@ -669,7 +684,7 @@ static int cgroup_procs(const struct owner_map *m, struct procs *p)
 	int r;
 
 	p->n = 0;
-	if (m->any_cgroup)
+	if (m->any_cgroup || obj.no_task_links)
 		return -E2BIG;
 	for (size_t i = 0; i < m->ncgroups; i++)
 		obj.skel->bss->cgroups[i] = m->cgroups[i];
@@ -696,7 +711,9 @@ static int owners_missing(struct owner_map *m)
 	int r = cgroup_procs(m, &p);
 
 	for (size_t i = 0; r == 0 && i < p.n && !owner_map_complete(m); i++)
-		owners_pass(m, p.pid[i], want_all ? all : m->n - m->found); /* gone: the rest look */
+		if (owners_pass(m, p.pid[i], want_all ? all : m->n - m->found) < 0 &&
+		    obj.no_task_links)
+			r = -ENOTSUP; /* gone: the rest look; refused: every process does */
 	there = asked - (m->n - m->found);
 	if (r == 0)
 		log_msg(LOG_DEBUG, NULL, "bpf: owners: %zu of %zu found in the processes of "

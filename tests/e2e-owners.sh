@@ -74,6 +74,27 @@ if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 	check "the 2 others in every process" grep -q "owners: 2 of 2 found in every process" \
 		"$TMP/owners.log"
 fi
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	# A kernel before 6.1 refuses a walk of one process's descriptors: asked once,
+	# then every owner comes from the pass over every process. A second process
+	# in cgroup a, which would be asked next.
+	start idler "$NS_SRV" sh -c 'echo $$ >&3 && exec cat 3>&-' 3>"$CG_A/cgroup.procs"
+	IDLER=$LAST_PID
+	wait_count "$CG_A/cgroup.procs" . 2 10 || bail "the idler did not join cgroup a"
+	sleep 1.5 # past `idle` again since the probes were answered
+	KAREAPER_BPF_NO_TASK_LINKS=1 kareaper_once old "$TMP/owners.conf" --quiet --dry-run -v
+	ok $? "--once as on Linux before 6.1 exits 0"
+	diag "$TMP/old.log"
+	is "$(grep -c "idle, probing .*:5000 -> .* pid=$PID_A comm=echo-server " "$TMP/old.log")" 3 \
+		"before 6.1: server A's 3 sockets logged with its pid and comm"
+	is "$(grep -c "idle, probing .*:5001 -> .* pid=$PID_B comm=echo-server " "$TMP/old.log")" 2 \
+		"before 6.1: server B's 2 sockets logged with its pid and comm"
+	is "$(grep -c "walks no single process's descriptors" "$TMP/old.log")" 1 \
+		"before 6.1: the refusal is met once"
+	check "before 6.1: all 5 found in every process" grep -q \
+		"owners: 5 of 5 found in every process" "$TMP/old.log"
+	kill "$IDLER" && wait "$IDLER"
+fi
 is "$(established "$NS_SRV" 5000 198.18.1.2)" 3 "server A's 3 connections still there"
 is "$(established "$NS_SRV" 5001 2001:db8:1::2)" 2 "server B's 2 connections still there"
 
