@@ -23,6 +23,7 @@ struct work_item {
 	struct tracked *t;        /* NULL once forgotten */
 	enum step step;
 	bool journaled;           /* STEP_ARM: its owner's options are in the journal */
+	bool waits;               /* STEP_ARM: over max_probes_per_scan, for a later round */
 };
 
 struct engine {
@@ -584,6 +585,51 @@ static bool carry(const struct engine *e, const struct tracked *t)
 	       e->cfg->scan_interval_ms <= pol(e, t->policy)->idle_ms;
 }
 
+struct idle_of {
+	uint64_t idle_ms;
+	struct work_item *w;
+};
+
+static int longest_idle_first(const void *a, const void *b)
+{
+	const struct idle_of *x = a, *y = b;
+
+	return x->idle_ms < y->idle_ms ? 1 : x->idle_ms > y->idle_ms ? -1 : 0;
+}
+
+/* More suspects to arm than max_probes_per_scan: the longest idle go first (the
+ * likeliest dead), the rest wait. Those already journaled are put back instead,
+ * outside the count. */
+static void ration_arms(struct engine *e)
+{
+	size_t n = 0, max = e->cfg->max_probes_per_scan;
+	struct idle_of *v;
+
+	/* (with those journaled: fewer than max, and the journal is not searched) */
+	for (size_t i = 0; i < e->nwork; i++)
+		n += e->work[i].t && e->work[i].step == STEP_ARM;
+	if (n <= max)
+		return;
+	v = calloc(n, sizeof(*v));
+	n = 0;
+	for (size_t i = 0; i < e->nwork; i++) {
+		struct work_item *w = &e->work[i];
+
+		if (!w->t || w->step != STEP_ARM || journal_find(&e->journal, w->t->cookie))
+			continue;
+		if (!v) /* no memory to sort: in table order */
+			w->waits = n++ >= max;
+		else
+			v[n++] = (struct idle_of){ tracked_idle_ms(w->t, e->now), w };
+	}
+	if (!v)
+		return;
+	qsort(v, n, sizeof(*v), longest_idle_first);
+	for (size_t i = max; i < n; i++)
+		v[i].w->waits = true;
+	free(v);
+}
+
 /* Arm this round's suspects in three steps, so that a crash at any point leaves
  * nothing the next start cannot undo: read the owners' options, write them all to
  * the journal at once, then arm (now, or by the next listing). No journal, no
@@ -595,6 +641,7 @@ static void arm_round(struct engine *e)
 	struct sock_op *ops;
 	int r;
 
+	ration_arms(e);
 	for (size_t i = 0; i < e->nwork; i++) {
 		struct work_item *w = &e->work[i];
 		struct tracked *t = w->t;
@@ -607,7 +654,7 @@ static void arm_round(struct engine *e)
 			restore_stray(e, t);
 			continue;
 		}
-		if (journaled >= e->cfg->max_probes_per_scan) {
+		if (w->waits) {
 			waiting++; /* a suspect still: the next round takes it */
 			continue;
 		}

@@ -453,14 +453,18 @@ int main(void)
 	   "and each gets its owner's own back");
 	engine_free(e);
 
-	/* at most max_probes_per_scan armed in a round: the rest wait for the next */
+	/* at most max_probes_per_scan armed in a round, the longest idle first: the
+	 * rest wait for the next */
 	under_test = &fake;
 	reset(100);
+	F.socks[1].last_data_recv_ms = F.socks[1].last_ack_recv_ms = 300 * 1000;
+	F.socks[2].last_data_recv_ms = F.socks[2].last_ack_recv_ms = 200 * 1000;
 	e = start(ccap, true);
 	engine_scan(e, now);
 	is_u64(F.arms, 2, "max_probes_per_scan = 2: two of three suspects armed");
-	ok(!journaled(F.socks[0].cookie) + !journaled(F.socks[1].cookie) + !journaled(F.socks[2].cookie) == 1,
-	   "the third not even journaled");
+	ok(journaled(F.socks[1].cookie) && journaled(F.socks[2].cookie),
+	   "the two idle longest (300 s, 200 s)");
+	ok(!journaled(F.socks[0].cookie), "the third (100 s) not even journaled");
 	engine_scan(e, now + 100);
 	is_u64(F.arms, N, "the next round arms it");
 	engine_restore_all(e);
