@@ -58,16 +58,75 @@ void journal_finalise(struct journal *j)
 		close(j->lock_fd);
 	free(j->path);
 	free(j->e);
+	free(j->slot);
 	memset(j, 0, sizeof(*j));
 	j->lock_fd = -1;
+}
+
+/* Lookups by cookie are a hash's: a round may ask about tens of thousands of
+ * suspects while thousands of sockets are journaled. */
+static size_t home(const struct journal *j, uint64_t cookie)
+{
+	cookie *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(cookie ^ cookie >> 32) & (j->nslots - 1);
+}
+
+/* The slot that holds cookie, or the free one where it would go (nslots > 0) */
+static size_t probe(const struct journal *j, uint64_t cookie)
+{
+	size_t s = home(j, cookie);
+
+	while (j->slot[s] && j->e[j->slot[s] - 1].cookie != cookie)
+		s = (s + 1) & (j->nslots - 1);
+	return s;
+}
+
+static int rehash(struct journal *j, size_t nslots)
+{
+	uint32_t *slot = calloc(nslots, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	free(j->slot);
+	j->slot = slot;
+	j->nslots = nslots;
+	for (size_t i = 0; i < j->n; i++)
+		j->slot[probe(j, j->e[i].cookie)] = (uint32_t)i + 1;
+	return 0;
+}
+
+/* Slot s empty again, and those after it that probed past it moved back. */
+static void unslot(struct journal *j, size_t s)
+{
+	size_t mask = j->nslots - 1;
+
+	for (size_t i = (s + 1) & mask; j->slot[i]; i = (i + 1) & mask) {
+		size_t h = home(j, j->e[j->slot[i] - 1].cookie);
+
+		/* stays where it is if its home lies in (s, i], cyclically */
+		if (s < i ? s < h && h <= i : s < h || h <= i)
+			continue;
+		j->slot[s] = j->slot[i];
+		s = i;
+	}
+	j->slot[s] = 0;
+}
+
+static void clear(struct journal *j)
+{
+	j->n = 0;
+	if (j->slot)
+		memset(j->slot, 0, j->nslots * sizeof(*j->slot));
 }
 
 int journal_add(struct journal *j, const struct journal_entry *e)
 {
 	if (journal_find(j, e->cookie))
 		return -EEXIST;
-	if (array_grow(&j->e, &j->cap, j->n, sizeof(*j->e)) < 0)
+	if (j->n >= MAX_ENTRIES || array_grow(&j->e, &j->cap, j->n, sizeof(*j->e)) < 0 ||
+	    ((j->n + 1) * 2 > j->nslots && rehash(j, j->nslots ? j->nslots * 2 : 128) < 0))
 		return -ENOMEM;
+	j->slot[probe(j, e->cookie)] = (uint32_t)j->n + 1;
 	j->e[j->n++] = *e;
 	j->dirty = true;
 	return 0;
@@ -75,21 +134,30 @@ int journal_add(struct journal *j, const struct journal_entry *e)
 
 const struct journal_entry *journal_find(const struct journal *j, uint64_t cookie)
 {
-	for (size_t i = 0; i < j->n; i++)
-		if (j->e[i].cookie == cookie)
-			return &j->e[i];
-	return NULL;
+	size_t s;
+
+	if (!j->nslots)
+		return NULL;
+	s = probe(j, cookie);
+	return j->slot[s] ? &j->e[j->slot[s] - 1] : NULL;
 }
 
+/* The last entry takes the place of the one removed. */
 bool journal_remove(struct journal *j, uint64_t cookie)
 {
-	for (size_t i = 0; i < j->n; i++)
-		if (j->e[i].cookie == cookie) {
-			j->e[i] = j->e[--j->n];
-			j->dirty = true;
-			return true;
-		}
-	return false;
+	size_t s, i, last = j->n - 1;
+
+	if (!j->nslots || !j->slot[s = probe(j, cookie)])
+		return false;
+	i = j->slot[s] - 1;
+	unslot(j, s);
+	if (i != last) {
+		j->slot[probe(j, j->e[last].cookie)] = (uint32_t)i + 1;
+		j->e[i] = j->e[last];
+	}
+	j->n--;
+	j->dirty = true;
+	return true;
 }
 
 /* One line: netns cookie inode keepalive idle intvl cnt user_timeout */
@@ -119,7 +187,7 @@ int journal_parse(struct journal *j, const char *text, size_t len, char *err, si
 	size_t pos = 0, lineno = 0, want = SIZE_MAX, got = 0;
 	char line[256];
 
-	j->n = 0;
+	clear(j);
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t l;
@@ -180,7 +248,7 @@ int journal_parse(struct journal *j, const char *text, size_t len, char *err, si
 	j->dirty = false;
 	return 0;
 bad:
-	j->n = 0;
+	clear(j);
 	j->dirty = true; /* the file is not what memory says: rewrite it */
 	return -EBADMSG;
 }
@@ -193,7 +261,7 @@ int journal_load(struct journal *j, char *err, size_t len)
 	char why[160];
 	int r;
 
-	j->n = 0;
+	clear(j);
 	j->dirty = false;
 	f = fopen(j->path, "re");
 	if (!f) {

@@ -27,6 +27,8 @@ struct journal {
 	int lock_fd;              /* flock on path.lock: one kareaper per journal */
 	struct journal_entry *e;
 	size_t n, cap;
+	uint32_t *slot;           /* cookie -> entry index + 1 (0: free), linear probing */
+	size_t nslots;            /* a power of two, over twice n */
 	bool dirty;               /* memory differs from the file */
 };
 

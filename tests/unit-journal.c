@@ -24,7 +24,7 @@ static int parse(const char *text, size_t *n, char *why)
 	int r = journal_parse(&j, text, strlen(text), why, 160);
 
 	*n = j.n;
-	free(j.e);
+	journal_finalise(&j);
 	return r;
 }
 
@@ -146,8 +146,60 @@ static void metrics(void)
 	ok(system(cmd) == 0, "cleaned up");
 }
 
+/* Lookups by cookie against a plain list, through adds and removes that move
+ * entries, with random cookies (so some share a home slot and probe on) and a
+ * table that grows on the way. */
+static void lookups(void)
+{
+	enum { N = 3000 };
+	static uint64_t cookie[N];
+	static bool in[N];
+	struct journal j = { .lock_fd = -1 };
+	size_t n = 0, bad = 0;
+	uint64_t x = 88172645463325252ull;
+
+	for (size_t i = 0; i < N; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		cookie[i] = x;
+	}
+	for (int round = 0; round < 20000; round++) {
+		size_t i;
+		bool was;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		i = x % N;
+		was = in[i];
+		if (x >> 60 < 9) {
+			struct journal_entry e = { .cookie = cookie[i], .inode = (uint32_t)i };
+
+			bad += journal_add(&j, &e) != (was ? -EEXIST : 0);
+			n += !was;
+			in[i] = true;
+		} else {
+			bad += journal_remove(&j, cookie[i]) != was;
+			n -= was;
+			in[i] = false;
+		}
+		if (round % 1000 == 0)
+			for (size_t k = 0; k < N; k++) {
+				const struct journal_entry *f = journal_find(&j, cookie[k]);
+
+				bad += in[k] ? !f || f->cookie != cookie[k] || f->inode != k : f != NULL;
+			}
+	}
+	is_u64(bad, 0, "20000 random adds and removes: every lookup as a list says");
+	is_u64(j.n, n, "as many entries as the list holds");
+	for (size_t k = 0; k < N; k++)
+		if (in[k])
+			journal_remove(&j, cookie[k]);
+	ok(j.n == 0 && !journal_find(&j, cookie[0]) && !journal_find(&j, cookie[1]),
+	   "all removed: none found");
+	journal_finalise(&j);
+}
+
 int main(void)
 {
+	lookups();
 	text();
 	file();
 	metrics();
