@@ -50,6 +50,10 @@ is "$(cat "$CG_A/cgroup.procs")" "$PID_A" "cgroup a holds server A only"
 is "$(cat "$CG_B/cgroup.procs")" "$PID_B" "cgroup b holds server B"
 clients ca "$NS_LIVE" 3 198.18.1.1 5000
 clients cb "$NS_LIVE" 2 2001:db8:1::1 5001
+# answered: accepted, so held by the server (one still in its listener's queue is
+# held by no process, and its log line could name none)
+is "$(ping_clients ca)" "answered 3 of 3" "server A serves its 3 clients"
+is "$(ping_clients cb)" "answered 2 of 2" "server B serves its 2 clients"
 
 cat >"$TMP/owners.conf" <<CONF
 [policy echo]
@@ -111,6 +115,7 @@ at_exit 'kill -KILL "$PID_C"'
 check "server C is process 1 of its pid namespace" \
 	grep -q "^NSpid:[[:space:]]*$PID_C[[:space:]]*1$" "/proc/$PID_C/status"
 clients cc "$NS_LIVE" 2 198.18.1.1 5002
+is "$(ping_clients cc)" "answered 2 of 2" "server C serves its 2 clients"
 sed 's/^local_port = .*/local_port = 5002/' "$TMP/owners.conf" >"$TMP/pidns.conf"
 sleep 1.5 # past `idle`, as above
 ip netns exec "$NS_SRV" nsenter -t "$PID_C" -p -- unshare -m --mount-proc -- \
@@ -125,6 +130,7 @@ is "$(grep -c 'peer answered, options restored' "$TMP/pidns.log")" 2 "both answe
 # of the processes they walk: the same search, first in cgroup a's process.
 ulimit -n 16384 || bail "cannot raise the open-file limit for 4097 clients"
 clients cbig "$NS_LIVE" 4097 198.18.1.1 5000
+is "$(ping_clients cbig)" "answered 4097 of 4097" "server A serves 4097 more"
 printf '[global]\nmax_probes_per_scan = 5000\n' | cat - "$TMP/owners.conf" |
 	sed 's/^local_port = .*/local_port = 5000/' >"$TMP/big.conf"
 sleep 1.5 # past `idle`, as above
