@@ -586,7 +586,8 @@ static bool carry(const struct engine *e, const struct tracked *t)
 }
 
 struct idle_of {
-	uint64_t idle_ms;
+	uint64_t rounds;          /* idle, in scan intervals */
+	size_t at;                /* in the listing's order */
 	struct work_item *w;
 };
 
@@ -594,12 +595,18 @@ static int longest_idle_first(const void *a, const void *b)
 {
 	const struct idle_of *x = a, *y = b;
 
-	return x->idle_ms < y->idle_ms ? 1 : x->idle_ms > y->idle_ms ? -1 : 0;
+	if (x->rounds != y->rounds)
+		return x->rounds < y->rounds ? 1 : -1;
+	return x->at < y->at ? -1 : x->at > y->at;
 }
 
-/* More suspects to arm than max_probes_per_scan: the longest idle go first (the
- * likeliest dead), the rest wait. Those already journaled are put back instead,
- * outside the count. */
+/* More suspects to arm than max_probes_per_scan: the longest idle go first, the
+ * rest wait. In the listing's order, a live idle peer probed (and so no longer
+ * idle) would be a suspect again within `idle`, ahead of those further down the
+ * table, which could then wait for ever. Idle times within one scan interval
+ * (found idle in the same round) count as equal and keep the listing's order:
+ * a backend that acts in a walk stops it after the last socket it acts on.
+ * Those already journaled are put back instead, outside the count. */
 static void ration_arms(struct engine *e)
 {
 	size_t n = 0, max = e->cfg->max_probes_per_scan;
@@ -617,10 +624,13 @@ static void ration_arms(struct engine *e)
 
 		if (!w->t || w->step != STEP_ARM || journal_find(&e->journal, w->t->cookie))
 			continue;
-		if (!v) /* no memory to sort: in table order */
+		if (!v) { /* no memory to sort: in the listing's order */
 			w->waits = n++ >= max;
-		else
-			v[n++] = (struct idle_of){ tracked_idle_ms(w->t, e->now), w };
+			continue;
+		}
+		v[n].rounds = tracked_idle_ms(w->t, e->now) / e->cfg->scan_interval_ms;
+		v[n].at = n;
+		v[n++].w = w;
 	}
 	if (!v)
 		return;

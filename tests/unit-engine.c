@@ -465,6 +465,17 @@ int main(void)
 	ok(journaled(F.socks[1].cookie) && journaled(F.socks[2].cookie),
 	   "the two idle longest (300 s, 200 s)");
 	ok(!journaled(F.socks[0].cookie), "the third (100 s) not even journaled");
+	engine_restore_all(e);
+	engine_free(e);
+	/* idle within one scan interval of each other (30 s): in the listing's order,
+	 * where a walk that acts on them can stop soonest */
+	reset(100);
+	F.socks[1].last_data_recv_ms = F.socks[1].last_ack_recv_ms = 110 * 1000;
+	F.socks[2].last_data_recv_ms = F.socks[2].last_ack_recv_ms = 115 * 1000;
+	e = start(ccap, true);
+	engine_scan(e, now);
+	ok(journaled(F.socks[0].cookie) && journaled(F.socks[1].cookie) &&
+	   !journaled(F.socks[2].cookie), "idle 100, 110, 115 s: the first two listed");
 	engine_scan(e, now + 100);
 	is_u64(F.arms, N, "the next round arms it");
 	engine_restore_all(e);
