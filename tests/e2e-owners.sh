@@ -62,14 +62,19 @@ idle = 1s
 interval = 1s
 probes = 3
 CONF
+# owners_once NAME WHAT: a --once round over the 5 sockets of servers A and B;
+# each must be logged with its own server's pid and comm
+owners_once() {
+	kareaper_once "$1" "$TMP/owners.conf" --quiet --dry-run -v
+	ok $? "$2: --once exits 0, every peer answered its probe"
+	diag "$TMP/$1.log"
+	is "$(grep -c "idle, probing .*:5000 -> .* pid=$PID_A comm=echo-server " "$TMP/$1.log")" 3 \
+		"$2: server A's 3 sockets logged with its pid and comm"
+	is "$(grep -c "idle, probing .*:5001 -> .* pid=$PID_B comm=echo-server " "$TMP/$1.log")" 2 \
+		"$2: server B's 2 sockets logged with its pid and comm"
+}
 sleep 1.5 # let every connection pass `idle`: the policy's threshold, not a race
-kareaper_once owners "$TMP/owners.conf" --quiet --dry-run -v
-ok $? "--once exits 0: every peer answered its probe"
-diag "$TMP/owners.log"
-is "$(grep -c "idle, probing .*:5000 -> .* pid=$PID_A comm=echo-server " "$TMP/owners.log")" 3 \
-	"server A's 3 sockets logged with its pid and comm"
-is "$(grep -c "idle, probing .*:5001 -> .* pid=$PID_B comm=echo-server " "$TMP/owners.log")" 2 \
-	"server B's 2 sockets logged with its pid and comm"
+owners_once owners "A and B"
 is "$(grep -c 'peer answered, options restored' "$TMP/owners.log")" 5 "all 5 answered, restored"
 if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 	check "3 owners found in cgroup a's one process" grep -q \
@@ -77,8 +82,7 @@ if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 		"$TMP/owners.log"
 	check "the 2 others in every process" grep -q "owners: 2 of 2 found in every process" \
 		"$TMP/owners.log"
-fi
-if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+
 	# A kernel before 6.1 refuses a walk of one process's descriptors: asked once,
 	# then every owner comes from the pass over every process. A second process
 	# in cgroup a, which would be asked next.
@@ -86,13 +90,7 @@ if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 	IDLER=$LAST_PID
 	wait_count "$CG_A/cgroup.procs" . 2 10 || bail "the idler did not join cgroup a"
 	sleep 1.5 # past `idle` again since the probes were answered
-	KAREAPER_BPF_NO_TASK_LINKS=1 kareaper_once old "$TMP/owners.conf" --quiet --dry-run -v
-	ok $? "--once as on Linux before 6.1 exits 0"
-	diag "$TMP/old.log"
-	is "$(grep -c "idle, probing .*:5000 -> .* pid=$PID_A comm=echo-server " "$TMP/old.log")" 3 \
-		"before 6.1: server A's 3 sockets logged with its pid and comm"
-	is "$(grep -c "idle, probing .*:5001 -> .* pid=$PID_B comm=echo-server " "$TMP/old.log")" 2 \
-		"before 6.1: server B's 2 sockets logged with its pid and comm"
+	KAREAPER_BPF_NO_TASK_LINKS=1 owners_once old "before 6.1"
 	is "$(grep -c "walks no single process's descriptors" "$TMP/old.log")" 1 \
 		"before 6.1: the refusal is met once"
 	check "before 6.1: all 5 found in every process" grep -q \
