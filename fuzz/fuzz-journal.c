@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 
 #include "journal.h"
 
@@ -15,6 +14,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[160];
 
 	journal_parse(&j, (const char *)data, size, err, sizeof(err));
-	free(j.e);
+	journal_finalise(&j);
 	return 0;
 }

@@ -66,7 +66,7 @@ static void text(void)
 		nul[sizeof(HDR) + 3] = '\0';
 		ok(journal_parse(&j, nul, sizeof(nul) - 1, why, sizeof(why)) == -EBADMSG,
 		   "a NUL inside a line refused");
-		free(j.e);
+		journal_finalise(&j);
 	}
 }
 
