@@ -18,7 +18,11 @@
 #    Each set of connections is a service in a cgroup v2 of its own, as systemd
 #    runs services (BENCH_CGROUPS=no: all in the caller's), which is where the
 #    BPF backend looks for the owners of the sockets in its log lines first.
-# 4. namespaces: 50 namespaces against one of the same total size, with the host's
+# 4. a flood: FLOOD peers (default 40% of the connections) die at once, more than
+#    a round may probe (max_probes_per_scan, 1000) or reap (6000 a minute); the
+#    daemon works through them for FLOOD_S seconds on each backend. The CPU of
+#    its rounds and of its verdict passes against the bare dump, medians.
+# 5. namespaces: 50 namespaces against one of the same total size, with the host's
 #    shared TCP hash and with a hash per namespace (tcp_child_ehash_entries, set
 #    for the test and put back).
 set -euo pipefail
@@ -263,9 +267,9 @@ for run in $(seq "$RUNS3"); do
 	inns nft flush chain inet bench dead3
 	while [ "$(inns ss -Htn state established "( sport >= :21100 and sport <= :21199 ) or ( dport >= :21100 and dport <= :21199 )" | wc -l)" -gt 0 ]; do sleep 0.2; done
 done
-# med FIELD [UNIT]: the median and the range of one field over the runs
+# med FIELD [UNIT [FILE]]: the median and the range of one field over the runs
 med() {
-	sed -n "s/.* $1=\\([0-9.]*\\).*/\\1/p; s/^$1=\\([0-9.]*\\).*/\\1/p" "$TMP/rounds" | sort -n |
+	sed -n "s/.* $1=\\([0-9.]*\\).*/\\1/p; s/^$1=\\([0-9.]*\\).*/\\1/p" "${3:-$TMP/rounds}" | sort -n |
 		awk -v u="${2:-}" 'function f(x) { return x == int(x) ? sprintf("%d", x) : sprintf("%.4g", x) }
 			{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 			printf "%s%s (%s-%s)", f(m), u, f(v[1]), f(v[NR]) }'
@@ -274,7 +278,43 @@ echo "daemon ($backend), $RUNS3 runs, median (range): $DEAD peers died; all reap
 echo "daemon: dead server ends left: $(med dead_left); live server ends left: $(med live_left) of $LIVE"
 echo "daemon: CPU per round over the bare dump: steady scans $(med steady x); the round that found the $DEAD and journaled them $(med found x) (owners $(med owners_ms " ms") of it); the round whose walk armed them $(med armed x); the verdict passes that reaped them $(med verdicts x)"
 
-# ---- 4. many namespaces ----
+# ---- 4. a flood of dead peers ----
+# They die before the daemon starts and are past `idle` when it does: its first
+# round finds them all (and their owners); the figures are the rounds after it,
+# each of which arms the next max_probes_per_scan on its walk and reaps what the
+# rate limit lets through.
+FLOOD=${FLOOD:-$((N * 2 / 5))}
+FLOOD_S=${FLOOD_S:-30}
+printf '[global]\nscan_interval = 2s\nprobe_journal = %s\nbreaker_share = 100%%\n[policy flood]\nlocal_port = 21200-21299\nidle = 5s\ninterval = 1s\nprobes = 3\n[policy live]\nlocal_port = 20000-21199\nidle = 1h\n' \
+	"$TMP/flood.journal" >"$TMP/flood.conf"
+inns nft add chain inet bench flood '{ type filter hook input priority 2; policy accept; }'
+for b in $BACKENDS; do
+	base5=$(measure "$RUNS" "$BIN/baredump")
+	conns "flood_$b" "$FLOOD" 21200 220
+	inns nft add rule inet bench flood tcp sport 21200-21299 drop
+	inns nft add rule inet bench flood tcp dport 21200-21299 drop
+	sleep 6 # past `idle`
+	ip netns exec "$NS" "$KAREAPER" --backend "$b" -v -c "$TMP/flood.conf" 2>"$TMP/flood.log" &
+	KR_PID=$!
+	PIDS+=($!)
+	sleep "$FLOOD_S"
+	kill "$KR_PID"
+	wait "$KR_PID" 2>/dev/null || true
+	base5b=$(measure "$RUNS" "$BIN/baredump")
+	bare=$(mean_of cpu_ms "$base5" "$base5b")
+	# one line per round after the first, one per verdict pass
+	awk -v bare="$bare" '
+		/scan: / && n++ { c = $0; sub(/.*cpu /, "", c); sub(/ ms.*/, "", c); printf "round=%.3f\n", c / bare }
+		/verdicts: / && !/verdicts: 0 / { c = $0; sub(/.*cpu /, "", c); sub(/ ms.*/, "", c); printf "verdict=%.3f\n", c / bare }
+	' "$TMP/flood.log" >"$TMP/flood-$b"
+	echo "[$b] flood: $FLOOD peers dead at once; in ${FLOOD_S} s $(grep -c 'idle, probing' "$TMP/flood.log") probed, $(grep -c 'reaped:' "$TMP/flood.log") reaped (max_probes_per_scan 1000, max_reaps_per_minute 6000); bare dump before and after: $base5; $base5b"
+	echo "[$b] flood: CPU over the bare dump, median (range): $(grep -c round= "$TMP/flood-$b") rounds after the first $(med round x "$TMP/flood-$b"); $(grep -c verdict= "$TMP/flood-$b") verdict passes $(med verdict x "$TMP/flood-$b")"
+	close_set "flood_$b"
+	inns nft flush chain inet bench flood
+	while [ "$(inns ss -Htn state established "( sport >= :21200 and sport <= :21299 ) or ( dport >= :21200 and dport <= :21299 )" | wc -l)" -gt 0 ]; do sleep 0.2; done
+done
+
+# ---- 5. many namespaces ----
 # One namespace of 50 000 connections (namespaces = self, run inside it), then 50
 # namespaces of 1000 (namespaces = all, from the host): the same 100 000 sockets.
 wait_gone() { while [ "$(inns ss -Htn state established | wc -l)" -gt 0 ]; do sleep 0.2; done; }
