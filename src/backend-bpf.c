@@ -353,6 +353,8 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 	if (b->nkept) {
 		n = (__u32)b->nkept;
 		bpf_map_delete_batch(fd, b->kept, &n, NULL);
+		for (size_t i = 0; i < b->nkept; i++) /* (every word one of them set) */
+			obj.skel->bss->keep_bits[kr_keep_bit(b->kept[i]) >> 6] = 0;
 		b->nkept = 0;
 	}
 	if (f->nkeep > KR_BPF_MAX_KEEP) {
@@ -362,9 +364,12 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 		return 0;
 	}
 	for (size_t i = 0; i < f->nkeep; i++) {
+		__u32 bit = kr_keep_bit(f->keep[i]);
+
 		if (array_grow(&b->kept, &b->capkept, b->nkept, sizeof(*b->kept)) < 0)
 			return -ENOMEM;
 		b->kept[b->nkept++] = f->keep[i];
+		obj.skel->bss->keep_bits[bit >> 6] |= 1ull << (bit & 63);
 	}
 	if (b->nkept) {
 		__u8 *one = calloc(b->nkept, 1);

@@ -25,6 +25,16 @@
 #define KR_BPF_MAX_CGROUPS  8
 #define KR_BPF_MAX_PROCS    64
 
+/* A bit per tracked socket's cookie beside the keep map (2^20 bits, 128 KiB): one
+ * whose bit is clear is not in the map, and the walk asks the map only about the
+ * others. A flood of tracked sockets fills the map, and every socket the walk
+ * turns away would otherwise cost a lookup there. */
+#define KR_BPF_KEEP_WORDS   16384
+static inline __u32 kr_keep_bit(__u64 cookie)
+{
+	return (__u32)((cookie * 0x9e3779b97f4a7c15ull) >> 44);
+}
+
 struct kr_bpf_range {
 	__u16 lo, hi;
 };

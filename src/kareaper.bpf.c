@@ -72,6 +72,7 @@ __u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out *
 __u32 ncgroups;           /* kr_procs: the cgroups whose processes it writes */
 __u64 cgroups[KR_BPF_MAX_CGROUPS];
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
+__u64 keep_bits[KR_BPF_KEEP_WORDS]; /* the keep map's cookies, kr_keep_bit */
 /* Counted by each run. */
 __u64 visited, emitted, acted;
 
@@ -302,6 +303,16 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 	op->result = same_opts(&cur, &op->set) ? 0 : set_opts(tp, &op->set);
 }
 
+/* Whether user space tracks the socket with this cookie: the bit first. */
+static __always_inline bool is_kept(__u64 cookie)
+{
+	__u32 bit = kr_keep_bit(cookie);
+
+	if (!(keep_bits[(bit >> 6) & (KR_BPF_KEEP_WORDS - 1)] & (1ull << (bit & 63))))
+		return false;
+	return bpf_map_lookup_elem(&keep, &cookie) != NULL;
+}
+
 SEC("iter/tcp")
 int kr_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -344,7 +355,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 			if (!may) {
 				__u64 c = skc->skc_cookie.counter;
 
-				if (!nkeep || !c || !bpf_map_lookup_elem(&keep, &c))
+				if (!nkeep || !c || !is_kept(c))
 					return 0;
 			}
 		}
@@ -381,7 +392,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 			return 0;
 		/* a socket's cookie is made on first use: only for what is looked up */
 		cookie = bpf_get_socket_cookie(sk);
-		if (!bpf_map_lookup_elem(&keep, &cookie))
+		if (!is_kept(cookie))
 			return 0;
 		kept = true;
 	}
@@ -405,7 +416,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		if (!hit && !nkeep)
 			return 0;
 		cookie = bpf_get_socket_cookie(sk);
-		if (!hit && !bpf_map_lookup_elem(&keep, &cookie))
+		if (!hit && !is_kept(cookie))
 			return 0;
 	}
 
