@@ -612,7 +612,8 @@ static void ration_arms(struct engine *e)
 	size_t n = 0, max = e->cfg->max_probes_per_scan;
 	struct idle_of *v;
 
-	/* (with those journaled: fewer than max, and the journal is not searched) */
+	/* counted with those journaled: at most max so, none waits, and the journal
+	 * need not be searched */
 	for (size_t i = 0; i < e->nwork; i++)
 		n += e->work[i].t && e->work[i].step == STEP_ARM;
 	if (n <= max)
