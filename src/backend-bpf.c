@@ -354,7 +354,7 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 		n = (__u32)b->nkept;
 		bpf_map_delete_batch(fd, b->kept, &n, NULL);
 		for (size_t i = 0; i < b->nkept; i++) /* (every word one of them set) */
-			obj.skel->bss->keep_bits[kr_keep_bit(b->kept[i]) >> 6] = 0;
+			obj.skel->bss->keep_bits[kr_set_word(b->kept[i])] = 0;
 		b->nkept = 0;
 	}
 	if (f->nkeep > KR_BPF_MAX_KEEP) {
@@ -364,12 +364,10 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 		return 0;
 	}
 	for (size_t i = 0; i < f->nkeep; i++) {
-		__u32 bit = kr_keep_bit(f->keep[i]);
-
 		if (array_grow(&b->kept, &b->capkept, b->nkept, sizeof(*b->kept)) < 0)
 			return -ENOMEM;
 		b->kept[b->nkept++] = f->keep[i];
-		obj.skel->bss->keep_bits[bit >> 6] |= 1ull << (bit & 63);
+		obj.skel->bss->keep_bits[kr_set_word(f->keep[i])] |= kr_set_mask(f->keep[i]);
 	}
 	if (b->nkept) {
 		__u8 *one = calloc(b->nkept, 1);
@@ -480,6 +478,8 @@ static size_t ops_queue(struct sock_op *o, size_t n)
 		o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
 		if (o[i].result == 0) {
 			o[i].result = KR_OP_PENDING;
+			obj.skel->bss->ops_bits[kr_set_word(o[i].s->cookie)] |=
+				kr_set_mask(o[i].s->cookie);
 			queued++;
 		}
 	}
@@ -500,6 +500,7 @@ static void ops_collect(struct backend *b, struct sock_op *o, size_t n, int not_
 			continue; /* never went into the map */
 		o[i].result = bpf_map_lookup_elem(mfd, &o[i].s->cookie, &res);
 		bpf_map_delete_elem(mfd, &o[i].s->cookie);
+		obj.skel->bss->ops_bits[kr_set_word(o[i].s->cookie)] = 0; /* the map empties */
 		if (o[i].result < 0)
 			continue;
 		o[i].result = res.result == KR_OP_PENDING ? not_done : res.result;

@@ -25,14 +25,21 @@
 #define KR_BPF_MAX_CGROUPS  8
 #define KR_BPF_MAX_PROCS    64
 
-/* A bit per tracked socket's cookie beside the keep map (2^20 bits, 128 KiB): one
- * whose bit is clear is not in the map, and the walk asks the map only about the
- * others. A flood of tracked sockets fills the map, and every socket the walk
- * turns away would otherwise cost a lookup there. */
-#define KR_BPF_KEEP_WORDS   16384
-static inline __u32 kr_keep_bit(__u64 cookie)
+/* A set of cookies as bits (2^20, 128 KiB) beside the hash map that holds them,
+ * for the keep map and for the ops map: a socket whose bit is clear is not in the
+ * map, and the walk asks the map only about the others. Once sockets have cookies
+ * (any sock_diag dump with cookies gives every socket one), every socket a walk
+ * turns away would otherwise cost a lookup. User space sets a cookie's bit with
+ * its entry, and clears whole words when it empties the map. */
+#define KR_BPF_SET_WORDS    16384
+static inline __u32 kr_set_word(__u64 cookie)
 {
-	return (__u32)((cookie * 0x9e3779b97f4a7c15ull) >> 44);
+	return (__u32)((cookie * 0x9e3779b97f4a7c15ull) >> 50); /* the top 14 bits */
+}
+
+static inline __u64 kr_set_mask(__u64 cookie)
+{
+	return 1ull << (((cookie * 0x9e3779b97f4a7c15ull) >> 44) & 63); /* the next 6 */
 }
 
 struct kr_bpf_range {

@@ -72,7 +72,8 @@ __u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out *
 __u32 ncgroups;           /* kr_procs: the cgroups whose processes it writes */
 __u64 cgroups[KR_BPF_MAX_CGROUPS];
 struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
-__u64 keep_bits[KR_BPF_KEEP_WORDS]; /* the keep map's cookies, kr_keep_bit */
+__u64 keep_bits[KR_BPF_SET_WORDS]; /* the keep map's cookies, kr_set_word/mask */
+__u64 ops_bits[KR_BPF_SET_WORDS];  /* the ops map's */
 /* Counted by each run. */
 __u64 visited, emitted, acted;
 
@@ -303,14 +304,22 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 	op->result = same_opts(&cur, &op->set) ? 0 : set_opts(tp, &op->set);
 }
 
-/* Whether user space tracks the socket with this cookie: the bit first. */
+/* Whether a cookie may be in the map whose bits these are: clear, it is not. */
+static __always_inline bool may_hold(const __u64 *bits, __u64 cookie)
+{
+	return bits[kr_set_word(cookie) & (KR_BPF_SET_WORDS - 1)] & kr_set_mask(cookie);
+}
+
+/* Whether user space tracks the socket with this cookie. */
 static __always_inline bool is_kept(__u64 cookie)
 {
-	__u32 bit = kr_keep_bit(cookie);
+	return may_hold(keep_bits, cookie) && bpf_map_lookup_elem(&keep, &cookie);
+}
 
-	if (!(keep_bits[(bit >> 6) & (KR_BPF_KEEP_WORDS - 1)] & (1ull << (bit & 63))))
-		return false;
-	return bpf_map_lookup_elem(&keep, &cookie) != NULL;
+/* The op user space asks for on the socket with this cookie, if any. */
+static __always_inline struct kr_bpf_op *op_of(__u64 cookie)
+{
+	return cookie && may_hold(ops_bits, cookie) ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
 }
 
 SEC("iter/tcp")
@@ -366,7 +375,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		/* the socket's cookie as it holds it, before any helper: none, and it
 		 * was never listed */
 		cookie = skc->skc_cookie.counter;
-		op = cookie ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
+		op = op_of(cookie);
 		if (!op || op->result != KR_OP_PENDING)
 			return 0;
 		tp = bpf_skc_to_tcp_sock(skc);
@@ -421,7 +430,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	}
 
 	if (nops) {
-		struct kr_bpf_op *op = bpf_map_lookup_elem(&ops, &cookie);
+		struct kr_bpf_op *op = op_of(cookie);
 
 		if (op && op->result == KR_OP_PENDING) {
 			act(skc, tp, op);
