@@ -8,6 +8,8 @@
 # 1. scan, on each backend (BACKENDS="bpf netlink"): the daemon's CPU time per scan
 #    with a policy on every socket (none idle) and on the server ports, against the
 #    bare dump's CPU time; `--once` whole-process figures, the table with owners.
+#    For bpf, the floor under its scan too: the same walk with a program that turns
+#    every socket away unread (KAREAPER_BPF_EMPTY_WALK=1), the kernel's own cost.
 # 2. reap: 1% of the connections dead (an nftables rule drops their packets), the
 #    rest just active; one `--once` round per backend finds, probes and reaps its
 #    half of the dead.
@@ -157,6 +159,9 @@ echo "bare libmnl dump, v4+v6, tcp_info, all sockets: $base"
 for b in $BACKENDS; do
 	b0=$(measure "$RUNS" "$BIN/baredump")
 	all=$(steady "$b" "$TMP/all.conf")
+	# the floor under a bpf scan: the kernel's iteration of the same table, with a
+	# program that turns every socket away unread
+	[ "$b" != bpf ] || floor=$(KAREAPER_BPF_EMPTY_WALK=1 steady "$b" "$TMP/all.conf")
 	b1=$(measure "$RUNS" "$BIN/baredump")
 	ports=$(steady "$b" "$TMP/scan.conf")
 	b2=$(measure "$RUNS" "$BIN/baredump")
@@ -171,6 +176,7 @@ for b in $BACKENDS; do
 	echo "[$b] --once --quiet, policy on every socket:    $once"
 	echo "[$b] --once table of $rows rows with owners:    $table"
 	echo "[$b] ratio daemon scan CPU / bare dump CPU: every socket $(vs cpu_ms "$all" "$b0" "$b1")x, server ports $(vs cpu_ms "$ports" "$b1" "$b2")x; peak RSS $(($(field maxrss_kib "$all") / 1024)) MiB"
+	[ "$b" != bpf ] || echo "[$b] the kernel's walk alone (KAREAPER_BPF_EMPTY_WALK=1): per scan $floor; $(vs cpu_ms "$floor" "$b0" "$b1")x the bare dump; the scan over it: $(ratio "$(field cpu_ms "$all")" "$(field cpu_ms "$floor")")x"
 	echo "[$b] ratio --once whole process / bare dump: every socket quiet cpu $(vs cpu_ms "$once" "$b2" "$b3")x, table wall $(vs wall_ms "$table" "$b3" "$b4")x, peak RSS $(($(field maxrss_kib "$table") / 1024)) MiB"
 done
 

@@ -122,9 +122,14 @@ static int obj_load(void)
 	} else {
 		log_msg(LOG_DEBUG, NULL, "bpf: the kernel's HZ is %u (the coarse clock's tick)", hz);
 		obj.skel->rodata->hz = hz;
-		/* the path of kernels before 6.5, on demand (kareaper(8), ENVIRONMENT) */
+		/* older kernels' paths, and the bench's floor, on demand (kareaper(8),
+		 * ENVIRONMENT) */
 		obj.skel->rodata->no_sock_destroy = getenv_bool("KAREAPER_BPF_NO_SOCK_DESTROY");
+		obj.skel->rodata->empty_walk = getenv_bool("KAREAPER_BPF_EMPTY_WALK");
 		obj.refuse_task_links = getenv_bool("KAREAPER_BPF_NO_TASK_LINKS");
+		if (obj.skel->rodata->empty_walk)
+			log_msg(LOG_WARNING, NULL, "KAREAPER_BPF_EMPTY_WALK is set: every scan "
+				"walks the socket table and lists none of it (a benchmark's floor)");
 		if (kareaper_bpf__load(obj.skel) < 0) {
 			obj.error = errno ? -errno : -EINVAL;
 			goto out;

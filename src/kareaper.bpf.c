@@ -51,6 +51,9 @@
 const volatile __u32 hz = 0;
 /* KAREAPER_BPF_NO_SOCK_DESTROY=1: act as on a kernel without bpf_sock_destroy. */
 const volatile __u32 no_sock_destroy = 0;
+/* KAREAPER_BPF_EMPTY_WALK=1: the scan walk turns every socket away unread (what
+ * the kernel's iteration costs by itself, for bench/run.sh). */
+const volatile __u32 empty_walk = 0;
 /* Linux >= 6.5; Debian 12's bpftool writes no kfunc declarations into vmlinux.h. */
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 /* Linux >= 6.2: a read-only view of an object as another BTF type. */
@@ -334,7 +337,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	__u64 cookie;
 	bool hit = false, kept = false;
 
-	if (!skc)
+	if (!skc || (empty_walk && mode == KR_BPF_SCAN))
 		return 0;
 	if (mode == KR_BPF_SCAN) {
 		f.state = skc->skc_state;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The man pages and the shipped config say what the code does: every option of
 # --help is in kareaper(8), every config key in kareaper.conf(5) and in the shipped
-# kareaper.conf, every MESSAGE_ID in kareaper(8); the pages are lint-clean troff.
+# kareaper.conf, every MESSAGE_ID and KAREAPER_ name in kareaper(8); the pages are
+# lint-clean troff.
 set -u
 : "${KAREAPER:?}" "${MAN_DIR:?}" "${CONF_DIR:?}" "${TESTS_SRC:?}" "${UNIT:?}"
 n=0
@@ -43,6 +44,12 @@ done <"$TMP/keys"
 
 for id in $(sed -n 's/^#define MSGID_[A-Z_]* *"\([0-9a-f]*\)"/\1/p' "$TESTS_SRC/../src/service.h"); do
 	ok $(grep -q "$id" "$TMP/k8"; echo $?) "kareaper(8) lists MESSAGE_ID $id"
+done
+
+# every KAREAPER_ name the binary holds: environment variables it reads, fields
+# of its journal entries
+for name in $(strings "$KAREAPER" | grep -oE 'KAREAPER_[A-Z_]+' | sort -u); do
+	ok $(grep -q "$name" "$TMP/k8"; echo $?) "kareaper(8) documents $name"
 done
 
 "$KAREAPER" --check-config -c "$CONF_DIR/kareaper.conf" >/dev/null

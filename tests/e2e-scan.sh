@@ -131,6 +131,14 @@ if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 	is $? 0 "without bpf_sock_destroy, with CAP_NET_ADMIN: the self-test destroys over netlink"
 	is "$(grep -c 'error' "$TMP/nokfunc")" 0 "no error"
 fi
+# The bench's floor under a BPF scan: the same walk, every socket turned away.
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	KAREAPER_BPF_EMPTY_WALK=1 ip netns exec "$NS_SRV" "$KAREAPER" --once --dry-run \
+		-c "$TMP/match.conf" >"$TMP/empty.table" 2>"$TMP/empty"
+	is $? 0 "KAREAPER_BPF_EMPTY_WALK=1: runs"
+	is "$(rows "$TMP/empty.table" '')" 0 "and lists none of the 10 sockets"
+	check "saying so" grep -q "KAREAPER_BPF_EMPTY_WALK is set" "$TMP/empty"
+fi
 
 # A table of thousands: the owners of every row (the BPF backend then lists every
 # socket's owner in one pass instead of asking for each).
