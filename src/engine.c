@@ -54,7 +54,8 @@ struct engine {
 	struct tracked **carry_t;
 	size_t ncarry, capcarry, capcarry_t;
 	size_t carried_round;     /* arming carried by this round's listings */
-	uint64_t now;
+	uint64_t now;             /* the round's start, on the caller's clock */
+	uint64_t now_real;        /* the same moment on CLOCK_MONOTONIC */
 };
 
 /* The time work takes inside one round (sd-event's time is the round's start). */
@@ -64,6 +65,15 @@ static uint64_t elapsed_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Now on the caller's clock (the one deadlines are on): the round's start plus
+ * the time its work has taken so far. Never the monotonic clock itself: the
+ * caller's may be another (a test's), and mixing the two put deadlines in the
+ * past or the future by the machine's uptime. */
+static uint64_t round_clock(const struct engine *e)
+{
+	return e->now + (elapsed_clock_ms() - e->now_real);
 }
 
 /* CPU time this process has used, user and system, in microseconds: what a round
@@ -569,7 +579,7 @@ static void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
 	}
 	/* the deadline counts from now, not from the start of the round: finding
 	 * owners and arming a thousand sockets can take longer than an interval */
-	verdict_armed(t, p, elapsed_clock_ms());
+	verdict_armed(t, p, round_clock(e));
 	e->stats.probes_armed++;
 	log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
 		 p->probes, (unsigned long long)(p->interval_ms / 1000));
@@ -1094,6 +1104,7 @@ int engine_scan(struct engine *e, uint64_t now)
 	unsigned alive;
 
 	e->now = now;
+	e->now_real = t0;
 	e->stats.scans++;
 	e->nwork = 0;
 	e->work_gen++;
@@ -1129,6 +1140,7 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 	unsigned due = 0;
 
 	e->now = now;
+	e->now_real = t0;
 	e->nwork = 0;
 	e->work_gen++;
 	for (size_t b = 0; b < vt->nbuckets; b++) {
