@@ -7,6 +7,10 @@
  * pass. Exact queries stay sock_diag (unprivileged, by cookie); a kernel without
  * bpf_sock_destroy (< 6.5) destroys with SOCK_DESTROY, which needs CAP_NET_ADMIN.
  *
+ * The programs come in one object per set of kfuncs (Makefile.am): the one loaded
+ * names only kfuncs the running kernel's BTF has, so the load needs no right but
+ * CAP_BPF and CAP_PERFMON on any kernel from 5.15 (bpf_setsockopt from iter/tcp).
+ *
  * One loaded object serves every namespace: an iterator belongs to the network
  * namespace its reader was created in, so each run is created from inside the
  * instance's namespace. */
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "array.h"
@@ -32,6 +37,12 @@
 #include "bpf-shared.h"
 #include "cleanup.h"
 #include "kareaper.skel.h"
+/* the other objects' bytes (their skeletons' other functions go unused) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "kareaper-base.skel.h"
+#include "kareaper-cast.skel.h"
+#pragma GCC diagnostic pop
 #include "service.h"
 #include "sockdiag.h"
 
@@ -41,6 +52,9 @@ static struct {
 	struct kareaper_bpf *skel;
 	struct bpf_link *tcp, *owners, *procs;
 	int error;                /* of the one load: 0, or -errno */
+	const struct bpf_variant *variant; /* the object loaded (or tried) */
+	char why[512];            /* what went wrong, for the operator */
+	char libbpf_said[160];    /* libbpf's last warning */
 	bool no_task_links;       /* task iterators over one process refused (Linux < 6.1) */
 	bool refuse_task_links;   /* KAREAPER_BPF_NO_TASK_LINKS: refuse them as it does */
 } obj;
@@ -60,20 +74,119 @@ struct backend {
 	size_t nkept, capkept;
 };
 
-/* libbpf's messages (the verifier's log among them) at debug level: -v shows them. */
+/* libbpf's messages (the verifier's log among them) at debug level: -v shows them.
+ * Its warnings say what failed (a kfunc, a relocation): the last is kept for the
+ * reason a load failed. libbpf puts its own "libbpf: " first: not twice. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char buf[1024];
+	const char *m = buf;
 	size_t n;
 
-	if (level == LIBBPF_DEBUG)
-		return 0;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_msg(LOG_DEBUG, NULL, "libbpf: %s", buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (strncmp(m, "libbpf: ", 8) == 0)
+		m += 8;
+	if (level == LIBBPF_WARN && *m) {
+		n = strnlen(m, sizeof(obj.libbpf_said) - 1);
+		memcpy(obj.libbpf_said, m, n);
+		obj.libbpf_said[n] = '\0';
+	}
+	log_msg(LOG_DEBUG, NULL, "libbpf: %s", m);
 	return 0;
+}
+
+/* The objects, best first: each names the kfuncs it calls. */
+static const struct bpf_variant {
+	const char *kfuncs;       /* for the log */
+	bool sock_destroy, rdonly_cast;
+	const void *(*bytes)(size_t *sz);
+} variants[] = {
+	{ "bpf_sock_destroy, bpf_rdonly_cast", true, true, kareaper_bpf__elf_bytes },
+	{ "bpf_rdonly_cast", false, true, kareaper_bpf_cast__elf_bytes },
+	{ "none", false, false, kareaper_bpf_base__elf_bytes },
+};
+
+/* One skeleton's types serve every object: the same maps, programs and variables. */
+_Static_assert(sizeof(struct kareaper_bpf_cast__bss) == sizeof(struct kareaper_bpf__bss) &&
+	       sizeof(struct kareaper_bpf_base__bss) == sizeof(struct kareaper_bpf__bss) &&
+	       sizeof(struct kareaper_bpf_cast__rodata) == sizeof(struct kareaper_bpf__rodata) &&
+	       sizeof(struct kareaper_bpf_base__rodata) == sizeof(struct kareaper_bpf__rodata),
+	       "the BPF objects' variables are laid out alike");
+
+static bool getenv_bool(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && strcmp(v, "1") == 0;
+}
+
+/* Whether the running kernel has kfunc name: its BTF names the function. */
+static bool has_kfunc(const struct btf *vmlinux, const char *name)
+{
+	return vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) > 0;
+}
+
+/* The best object whose kfuncs the running kernel has, from its BTF; none when
+ * it has no BTF. KAREAPER_BPF_NO_SOCK_DESTROY and KAREAPER_BPF_NO_RDONLY_CAST
+ * choose as a kernel without them would (kareaper(8), ENVIRONMENT). */
+static const struct bpf_variant *variant_pick(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool destroy, cast;
+
+	if (!vmlinux) {
+		snprintf(obj.why, sizeof(obj.why), "the kernel has no BTF "
+			 "(/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)");
+		return NULL;
+	}
+	destroy = has_kfunc(vmlinux, "bpf_sock_destroy") &&
+		  !getenv_bool("KAREAPER_BPF_NO_SOCK_DESTROY");
+	cast = has_kfunc(vmlinux, "bpf_rdonly_cast") && !getenv_bool("KAREAPER_BPF_NO_RDONLY_CAST");
+	btf__free(vmlinux);
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
+		if ((!variants[i].sock_destroy || destroy) && (!variants[i].rdonly_cast || cast))
+			return &variants[i];
+	return NULL; /* (the last needs nothing) */
+}
+
+/* The skeleton's open, with the bytes of the object chosen. */
+static struct kareaper_bpf *variant_open(const struct bpf_variant *v)
+{
+	struct kareaper_bpf *skel = calloc(1, sizeof(*skel));
+	int err;
+
+	if (!skel)
+		return NULL;
+	err = kareaper_bpf__create_skeleton(skel);
+	if (!err) {
+		skel->skeleton->data = (void *)v->bytes(&skel->skeleton->data_sz);
+		err = bpf_object__open_skeleton(skel->skeleton, NULL);
+	}
+	if (err) {
+		kareaper_bpf__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
+}
+
+/* What a failed load means, in terms the operator can act on. */
+static void explain(int err, const char *step)
+{
+	const char *said = obj.libbpf_said[0] ? obj.libbpf_said : strerror(-err);
+
+	if (err == -EPERM || err == -EACCES)
+		snprintf(obj.why, sizeof(obj.why), "%s BPF programs is not permitted: it needs "
+			 "CAP_BPF and CAP_PERFMON (and the bpf() system call)", step);
+	else if (err == -E2BIG || err == -EINVAL || err == -ENOENT || err == -ESRCH ||
+		 err == -EOPNOTSUPP || err == -ENOTSUP)
+		snprintf(obj.why, sizeof(obj.why), "this kernel refuses kareaper's BPF programs "
+			 "(%s: %s; the BPF backend needs Linux 5.15 or later with BTF)", step, said);
+	else
+		snprintf(obj.why, sizeof(obj.why), "%s BPF programs failed: %s", step, said);
 }
 
 static void obj_unload(void)
@@ -84,13 +197,6 @@ static void obj_unload(void)
 	kareaper_bpf__destroy(obj.skel);
 	obj.tcp = obj.owners = obj.procs = NULL;
 	obj.skel = NULL;
-}
-
-static bool getenv_bool(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && strcmp(v, "1") == 0;
 }
 
 /* The kernel's HZ: the coarse clocks tick once a jiffy, and clock_getres says
@@ -114,31 +220,45 @@ static int obj_load(void)
 	tried = true;
 	hz = kernel_hz();
 	libbpf_set_print(libbpf_log);
-	obj.skel = kareaper_bpf__open();
+	obj.variant = variant_pick();
+	if (!obj.variant) {
+		obj.error = -ENOTSUP;
+		return obj.error;
+	}
+	log_msg(LOG_DEBUG, NULL, "bpf: the kernel's kfuncs that kareaper uses: %s",
+		obj.variant->kfuncs);
+	if (hz < 24 || hz > 10000) {
+		snprintf(obj.why, sizeof(obj.why), "cannot tell the kernel's HZ "
+			 "(clock_getres of the coarse clock)");
+		obj.error = -ENOTSUP;
+		return obj.error;
+	}
+	obj.skel = variant_open(obj.variant);
 	if (!obj.skel) {
 		obj.error = errno ? -errno : -EINVAL;
-	} else if (hz < 24 || hz > 10000) {
-		obj.error = -ENOTSUP; /* no tick to convert jiffies with */
-	} else {
-		log_msg(LOG_DEBUG, NULL, "bpf: the kernel's HZ is %u (the coarse clock's tick)", hz);
-		obj.skel->rodata->hz = hz;
-		/* older kernels' paths, and the bench's floor, on demand (kareaper(8),
-		 * ENVIRONMENT) */
-		obj.skel->rodata->no_sock_destroy = getenv_bool("KAREAPER_BPF_NO_SOCK_DESTROY");
-		obj.skel->rodata->empty_walk = getenv_bool("KAREAPER_BPF_EMPTY_WALK");
-		obj.refuse_task_links = getenv_bool("KAREAPER_BPF_NO_TASK_LINKS");
-		if (obj.skel->rodata->empty_walk)
-			log_msg(LOG_WARNING, NULL, "KAREAPER_BPF_EMPTY_WALK is set: every scan "
-				"walks the socket table and lists none of it (a benchmark's floor)");
-		if (kareaper_bpf__load(obj.skel) < 0) {
-			obj.error = errno ? -errno : -EINVAL;
-			goto out;
-		}
-		obj.tcp = bpf_program__attach_iter(obj.skel->progs.kr_tcp, NULL);
-		obj.owners = bpf_program__attach_iter(obj.skel->progs.kr_owners, NULL);
-		obj.procs = bpf_program__attach_iter(obj.skel->progs.kr_procs, NULL);
-		if (!obj.tcp || !obj.owners || !obj.procs)
-			obj.error = errno ? -errno : -EINVAL;
+		explain(obj.error, "opening the");
+		goto out;
+	}
+	log_msg(LOG_DEBUG, NULL, "bpf: the kernel's HZ is %u (the coarse clock's tick)", hz);
+	obj.skel->rodata->hz = hz;
+	/* the bench's floor, and older kernels' paths, on demand (kareaper(8),
+	 * ENVIRONMENT) */
+	obj.skel->rodata->empty_walk = getenv_bool("KAREAPER_BPF_EMPTY_WALK");
+	obj.refuse_task_links = getenv_bool("KAREAPER_BPF_NO_TASK_LINKS");
+	if (obj.skel->rodata->empty_walk)
+		log_msg(LOG_WARNING, NULL, "KAREAPER_BPF_EMPTY_WALK is set: every scan "
+			"walks the socket table and lists none of it (a benchmark's floor)");
+	if (kareaper_bpf__load(obj.skel) < 0) {
+		obj.error = errno ? -errno : -EINVAL;
+		explain(obj.error, "loading the");
+		goto out;
+	}
+	obj.tcp = bpf_program__attach_iter(obj.skel->progs.kr_tcp, NULL);
+	obj.owners = obj.tcp ? bpf_program__attach_iter(obj.skel->progs.kr_owners, NULL) : NULL;
+	obj.procs = obj.owners ? bpf_program__attach_iter(obj.skel->progs.kr_procs, NULL) : NULL;
+	if (!obj.tcp || !obj.owners || !obj.procs) {
+		obj.error = errno ? -errno : -EINVAL;
+		explain(obj.error, "attaching the");
 	}
 out:
 	if (obj.error)
@@ -148,18 +268,17 @@ out:
 
 const char *backend_bpf_unavailable(void)
 {
-	static char why[128];
-	int r = obj_load(); /* loading is the test */
+	return obj_load() == 0 ? NULL : obj.why;
+}
 
-	if (r == 0)
-		return NULL;
-	if (r == -ENOTSUP)
-		snprintf(why, sizeof(why), "cannot tell the kernel's HZ (clock_getres of the coarse clock)");
-	else if (r == -EPERM)
-		snprintf(why, sizeof(why), "loading BPF needs CAP_BPF and CAP_PERFMON");
-	else
-		snprintf(why, sizeof(why), "cannot load the BPF programs: %s", strerror(-r));
-	return why;
+bool backend_bpf_destroys(void)
+{
+	return obj_load() == 0 && obj.variant->sock_destroy;
+}
+
+const char *backend_bpf_kfuncs(void)
+{
+	return obj.variant ? obj.variant->kfuncs : "none";
 }
 
 static void bpf_close(struct backend *b)
@@ -305,7 +424,7 @@ static void cidr_copy(struct kr_bpf_cidr *dst, __u8 *n, __u8 *any, const struct 
  * policies: every socket in the states is written and user space decides. */
 static void set_filter(const struct scan_filter *f)
 {
-	struct kareaper_bpf__bss *bss = obj.skel->bss;
+	struct kr_bpf_vars *bss = &obj.skel->bss->vars;
 	const struct config *c = f->cfg;
 
 	bss->mode = KR_BPF_SCAN;
@@ -354,25 +473,25 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 	int fd = bpf_map__fd(obj.skel->maps.keep);
 	__u32 n;
 
-	obj.skel->bss->nkeep = 0;
+	obj.skel->bss->vars.nkeep = 0;
 	if (b->nkept) {
 		n = (__u32)b->nkept;
 		bpf_map_delete_batch(fd, b->kept, &n, NULL);
 		for (size_t i = 0; i < b->nkept; i++) /* (every word one of them set) */
-			obj.skel->bss->keep_bits[kr_set_word(b->kept[i])] = 0;
+			obj.skel->bss->vars.keep_bits[kr_set_word(b->kept[i])] = 0;
 		b->nkept = 0;
 	}
 	if (f->nkeep > KR_BPF_MAX_KEEP) {
 		/* too many to name: every candidate, idle or not */
-		obj.skel->bss->ignore_idle = 1;
-		obj.skel->bss->min_idle_j = 0;
+		obj.skel->bss->vars.ignore_idle = 1;
+		obj.skel->bss->vars.min_idle_j = 0;
 		return 0;
 	}
 	for (size_t i = 0; i < f->nkeep; i++) {
 		if (array_grow(&b->kept, &b->capkept, b->nkept, sizeof(*b->kept)) < 0)
 			return -ENOMEM;
 		b->kept[b->nkept++] = f->keep[i];
-		obj.skel->bss->keep_bits[kr_set_word(f->keep[i])] |= kr_set_mask(f->keep[i]);
+		obj.skel->bss->vars.keep_bits[kr_set_word(f->keep[i])] |= kr_set_mask(f->keep[i]);
 	}
 	if (b->nkept) {
 		__u8 *one = calloc(b->nkept, 1);
@@ -385,7 +504,7 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 		free(one);
 		if (r < 0)
 			return r;
-		obj.skel->bss->nkeep = (__u32)b->nkept;
+		obj.skel->bss->vars.nkeep = (__u32)b->nkept;
 	}
 	return 0;
 }
@@ -483,7 +602,7 @@ static size_t ops_queue(struct sock_op *o, size_t n)
 		o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
 		if (o[i].result == 0) {
 			o[i].result = KR_OP_PENDING;
-			obj.skel->bss->ops_bits[kr_set_word(o[i].s->cookie)] |=
+			obj.skel->bss->vars.ops_bits[kr_set_word(o[i].s->cookie)] |=
 				kr_set_mask(o[i].s->cookie);
 			queued++;
 		}
@@ -505,7 +624,7 @@ static void ops_collect(struct backend *b, struct sock_op *o, size_t n, int not_
 			continue; /* never went into the map */
 		o[i].result = bpf_map_lookup_elem(mfd, &o[i].s->cookie, &res);
 		bpf_map_delete_elem(mfd, &o[i].s->cookie);
-		obj.skel->bss->ops_bits[kr_set_word(o[i].s->cookie)] = 0; /* the map empties */
+		obj.skel->bss->vars.ops_bits[kr_set_word(o[i].s->cookie)] = 0; /* the map empties */
 		if (o[i].result < 0)
 			continue;
 		o[i].result = res.result == KR_OP_PENDING ? not_done : res.result;
@@ -529,17 +648,17 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 	r = set_keep(b, f);
 	if (r < 0)
 		return r;
-	obj.skel->bss->visited = 0;
-	obj.skel->bss->nops = nops ? (__u32)ops_queue(f->ops, nops) : 0;
+	obj.skel->bss->vars.visited = 0;
+	obj.skel->bss->vars.nops = nops ? (__u32)ops_queue(f->ops, nops) : 0;
 	fd = iter_in(b, obj.tcp);
 	r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_sock), scan_rec, &sc);
 	if (nops) {
 		ops_collect(b, f->ops, nops, r < 0 ? 1 : -ENOENT);
-		obj.skel->bss->nops = 0;
+		obj.skel->bss->vars.nops = 0;
 	}
 	if (b->nopts > 1)
 		qsort(b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
-	return r < 0 ? r : (int)obj.skel->bss->visited;
+	return r < 0 ? r : (int)obj.skel->bss->vars.visited;
 }
 
 static int bpf_query(struct backend *b, const struct sock_rec *s, struct sock_rec *out)
@@ -576,7 +695,7 @@ static int run_act(struct backend *b, size_t n)
 	__u64 sink[512];
 	ssize_t r;
 
-	obj.skel->bss->mode = KR_BPF_ACT;
+	obj.skel->bss->vars.mode = KR_BPF_ACT;
 	fd = iter_in(b, obj.tcp);
 	while (fd >= 0 && n > 0) {
 		size_t want = n < sizeof(sink) / sizeof(sink[0]) ? n : sizeof(sink) / sizeof(sink[0]);
@@ -587,7 +706,7 @@ static int run_act(struct backend *b, size_t n)
 		if (r > 0)
 			n -= (size_t)r / sizeof(sink[0]);
 	}
-	obj.skel->bss->mode = KR_BPF_SCAN;
+	obj.skel->bss->vars.mode = KR_BPF_SCAN;
 	return fd < 0 ? fd : 0;
 }
 
@@ -698,8 +817,8 @@ static int cgroup_procs(const struct owner_map *m, struct procs *p)
 	if (m->any_cgroup || obj.no_task_links)
 		return -E2BIG;
 	for (size_t i = 0; i < m->ncgroups; i++)
-		obj.skel->bss->cgroups[i] = m->cgroups[i];
-	obj.skel->bss->ncgroups = (__u32)m->ncgroups;
+		obj.skel->bss->vars.cgroups[i] = m->cgroups[i];
+	obj.skel->bss->vars.ncgroups = (__u32)m->ncgroups;
 	fd = iter_in(NULL, obj.procs);
 	if (fd < 0)
 		return fd;
@@ -717,7 +836,7 @@ static int cgroup_procs(const struct owner_map *m, struct procs *p)
 static int owners_missing(struct owner_map *m)
 {
 	size_t all = SIZE_MAX / sizeof(struct kr_bpf_owner), asked = m->n - m->found, there;
-	bool want_all = obj.skel->bss->want_all;
+	bool want_all = obj.skel->bss->vars.want_all;
 	struct procs p;
 	int r = cgroup_procs(m, &p);
 
@@ -754,9 +873,9 @@ static int bpf_find_owners(struct owner_map *m)
 	if (owner_map_complete(m))
 		return 0;
 	if (m->n >= KR_BPF_MAX_WANT) {
-		obj.skel->bss->want_all = 1;
+		obj.skel->bss->vars.want_all = 1;
 		r = owners_missing(m);
-		obj.skel->bss->want_all = 0;
+		obj.skel->bss->vars.want_all = 0;
 		return r;
 	}
 	mfd = bpf_map__fd(obj.skel->maps.want);
@@ -764,16 +883,16 @@ static int bpf_find_owners(struct owner_map *m)
 	one = calloc(KR_BPF_MAX_WANT, 1);
 	if (!keys || !one)
 		return -ENOMEM;
-	obj.skel->bss->want_lo = UINT32_MAX;
-	obj.skel->bss->want_hi = 0;
+	obj.skel->bss->vars.want_lo = UINT32_MAX;
+	obj.skel->bss->vars.want_hi = 0;
 	for (size_t i = 0; i < m->cap && n < KR_BPF_MAX_WANT; i++)
 		if (m->inode[i] && owner_map_wants(m, m->inode[i])) {
 			keys[n++] = m->inode[i];
 			/* a range first: the map is asked only inside it */
-			if (m->inode[i] < obj.skel->bss->want_lo)
-				obj.skel->bss->want_lo = m->inode[i];
-			if (m->inode[i] > obj.skel->bss->want_hi)
-				obj.skel->bss->want_hi = m->inode[i];
+			if (m->inode[i] < obj.skel->bss->vars.want_lo)
+				obj.skel->bss->vars.want_lo = m->inode[i];
+			if (m->inode[i] > obj.skel->bss->vars.want_hi)
+				obj.skel->bss->vars.want_hi = m->inode[i];
 		}
 	cnt = n;
 	r = bpf_map_update_batch(mfd, keys, one, &cnt, NULL);

@@ -105,4 +105,9 @@ extern const struct backend_ops backend_netlink;
 extern const struct backend_ops backend_bpf;
 /* NULL when the BPF backend can run here, else why not (for the log). */
 const char *backend_bpf_unavailable(void);
+/* Whether the loaded programs destroy sockets themselves (bpf_sock_destroy, Linux
+ * >= 6.5); without, SOCK_DESTROY does, and needs CAP_NET_ADMIN. */
+bool backend_bpf_destroys(void);
+/* The kfuncs of the object loaded, for the log: "none" on Linux < 6.2. */
+const char *backend_bpf_kfuncs(void);
 #endif

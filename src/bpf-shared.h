@@ -115,3 +115,30 @@ struct kr_bpf_op {
 	__u32 pad;
 	struct kr_bpf_opts set, expect;
 };
+
+/* The programs' variables, in one struct so that every object (one per set of
+ * kfuncs) lays them out alike and one skeleton's types serve them all. */
+struct kr_bpf_vars {
+	/* set by user space before each run */
+	__u32 mode;
+	__u32 npolicies;
+	__u32 states;             /* the union of the policies' (bits 1 << TCP_*) */
+	__u32 nkeep;              /* entries in the keep map */
+	__u32 ignore_idle;        /* --once: every matching socket, idle or not */
+	__u32 min_idle_j;         /* the least idle any policy asks for (0 with ignore_idle) */
+	__u32 need_addrs;         /* some policy selects addresses */
+	__u32 want_all;           /* kr_owners: every socket, not those of the want map */
+	__u32 want_lo, want_hi;   /* kr_owners: the want map's least and greatest inode */
+	__u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out */
+	__u32 ncgroups;           /* kr_procs: the cgroups whose processes it writes */
+	__u64 cgroups[KR_BPF_MAX_CGROUPS];
+	struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
+	__u64 keep_bits[KR_BPF_SET_WORDS]; /* the keep map's cookies, kr_set_word/mask */
+	__u64 ops_bits[KR_BPF_SET_WORDS];  /* the ops map's */
+	/* counted by each run */
+	__u64 visited, emitted, acted;
+	/* the reader's pid namespace, found at the first process written: its
+	 * level + 1 (0: not yet), and the namespace */
+	__u32 pidns_level1;
+	__u64 pidns;
+};

@@ -49,36 +49,29 @@
  * coarse clocks): jiffies to seconds and milliseconds without the kernel's
  * configuration file. Set before loading, so the verifier sees a constant. */
 const volatile __u32 hz = 0;
-/* KAREAPER_BPF_NO_SOCK_DESTROY=1: act as on a kernel without bpf_sock_destroy. */
-const volatile __u32 no_sock_destroy = 0;
 /* KAREAPER_BPF_EMPTY_WALK=1: the scan walk turns every socket away unread (what
  * the kernel's iteration costs by itself, for bench/run.sh). */
 const volatile __u32 empty_walk = 0;
-/* Linux >= 6.5; Debian 12's bpftool writes no kfunc declarations into vmlinux.h. */
-extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
-/* Linux >= 6.2: a read-only view of an object as another BTF type. */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+/* The kfuncs, each in the objects built for kernels that have it (Makefile.am:
+ * one object per set of kfuncs; backend-bpf.c loads the one whose kfuncs the
+ * running kernel's BTF has). Not weak: a weak kfunc the kernel lacks sends libbpf
+ * (1.1) to the modules' BTF, which needs CAP_SYS_ADMIN, and kernels before 5.18
+ * refuse an unresolved call, before 6.4 the test of its address. Debian 12's
+ * bpftool writes no kfunc declarations into vmlinux.h. */
+#ifdef KR_KFUNC_SOCK_DESTROY
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym; /* Linux >= 6.5 */
+#endif
+#ifdef KR_KFUNC_RDONLY_CAST
+/* Linux >= 6.2: a read-only view of an object as another BTF type */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#endif
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set by user space before each run. */
-__u32 mode;
-__u32 npolicies;
-__u32 states;             /* the union of the policies' (bits 1 << TCP_*) */
-__u32 nkeep;              /* entries in the keep map */
-__u32 ignore_idle;        /* --once: every matching socket, idle or not */
-__u32 min_idle_j;         /* the least idle any policy asks for (0 with ignore_idle) */
-__u32 need_addrs;         /* some policy selects addresses */
-__u32 want_all;           /* kr_owners: every socket, not those of the want map */
-__u32 want_lo, want_hi;   /* kr_owners: the want map's least and greatest inode */
-__u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out */
-__u32 ncgroups;           /* kr_procs: the cgroups whose processes it writes */
-__u64 cgroups[KR_BPF_MAX_CGROUPS];
-struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
-__u64 keep_bits[KR_BPF_SET_WORDS]; /* the keep map's cookies, kr_set_word/mask */
-__u64 ops_bits[KR_BPF_SET_WORDS];  /* the ops map's */
-/* Counted by each run. */
-__u64 visited, emitted, acted;
+/* Set by user space before each run, and counted by each: one variable
+ * (bpf-shared.h), laid out alike in every object (the compiler orders separate
+ * globals as it likes, and each object's code differs). */
+struct kr_bpf_vars vars;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -185,7 +178,7 @@ __noinline int policy_may_match(const struct kr_bpf_policy *p, const struct fact
 		return false;
 	if (addrs && !p->raddr_any && !addr_in(p->raddr, p->nraddr, f->rfam, f->ra))
 		return false;
-	return ignore_idle || f->idle_j >= p->idle_j;
+	return vars.ignore_idle || f->idle_j >= p->idle_j;
 }
 
 static __always_inline void unmap(__u8 *fam, __u32 *a)
@@ -284,17 +277,17 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 {
 	struct kr_bpf_opts cur;
 
-	acted++;
+	vars.acted++;
 	if (op->quiet && tp->segs_in != op->segs_in) {
 		op->result = -EALREADY; /* the peer was heard from since it was decided */
 		return;
 	}
 	if (op->kind == KR_OP_DESTROY) {
-		if (!bpf_sock_destroy || no_sock_destroy) { /* a weak kfunc the kernel lacks */
-			op->result = -EOPNOTSUPP;
-			return;
-		}
+#ifdef KR_KFUNC_SOCK_DESTROY
 		op->result = bpf_sock_destroy(skc); /* the iterator's pointer: trusted */
+#else
+		op->result = -EOPNOTSUPP; /* user space destroys it with SOCK_DESTROY */
+#endif
 		return;
 	}
 	read_opts(tp, &cur, NULL);
@@ -307,22 +300,31 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 	op->result = same_opts(&cur, &op->set) ? 0 : set_opts(tp, &op->set);
 }
 
-/* Whether a cookie may be in the map whose bits these are: clear, it is not. */
-static __always_inline bool may_hold(const __u64 *bits, __u64 cookie)
+/* Whether a cookie may be in the keep map, or in the ops map: clear bit, it is
+ * not. Global functions: the verifier checks each once, and the cookie's index
+ * into the bits is bounded here, not tracked back through kr_tcp's stack (where
+ * the verifier of Linux 6.18 trips over the copies of the cookie it links: "stack
+ * slot 28, total slots 28"). */
+__noinline int may_keep(__u64 cookie)
 {
-	return bits[kr_set_word(cookie) & (KR_BPF_SET_WORDS - 1)] & kr_set_mask(cookie);
+	return (vars.keep_bits[kr_set_word(cookie) & (KR_BPF_SET_WORDS - 1)] & kr_set_mask(cookie)) != 0;
+}
+
+__noinline int may_op(__u64 cookie)
+{
+	return (vars.ops_bits[kr_set_word(cookie) & (KR_BPF_SET_WORDS - 1)] & kr_set_mask(cookie)) != 0;
 }
 
 /* Whether user space tracks the socket with this cookie. */
 static __always_inline bool is_kept(__u64 cookie)
 {
-	return may_hold(keep_bits, cookie) && bpf_map_lookup_elem(&keep, &cookie);
+	return may_keep(cookie) && bpf_map_lookup_elem(&keep, &cookie);
 }
 
 /* The op user space asks for on the socket with this cookie, if any. */
 static __always_inline struct kr_bpf_op *op_of(__u64 cookie)
 {
-	return cookie && may_hold(ops_bits, cookie) ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
+	return cookie && may_op(cookie) ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
 }
 
 SEC("iter/tcp")
@@ -337,42 +339,45 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	__u64 cookie;
 	bool hit = false, kept = false;
 
-	if (!skc || (empty_walk && mode == KR_BPF_SCAN))
+	if (!skc || (empty_walk && vars.mode == KR_BPF_SCAN))
 		return 0;
-	if (mode == KR_BPF_SCAN) {
+	if (vars.mode == KR_BPF_SCAN) {
 		f.state = skc->skc_state;
-		if (f.state >= 32 || !(states & (1u << f.state)))
+		if (f.state >= 32 || !(vars.states & (1u << f.state)))
 			return 0;
-		visited++;
+		vars.visited++;
 		/* The way out of most sockets, before any helper: one that received
 		 * data within every policy's idle that selects it by its ports matches
-		 * none (data idle bounds the idle the policies count, which the last
+		 * none (data idle bounds the idle the vars.policies count, which the last
 		 * ack also ends). A read-only view is enough to tell. Unless it is one
 		 * user space tracks: a cookie it was given is in the socket already,
 		 * and a socket without one was never listed. (Time-wait and request
 		 * sockets are no tcp_socks: whatever this reads of them, the helper
-		 * below turns them away.) */
-		if (bpf_rdonly_cast) {
+		 * below turns them away.) Without the kfunc (Linux < 6.2), the helper
+		 * first. */
+#ifdef KR_KFUNC_RDONLY_CAST
+		{
 			struct tcp_sock *ro = bpf_rdonly_cast(skc, bpf_core_type_id_kernel(struct tcp_sock));
 			bool may = false;
 
 			f.idle_j = (__u32)bpf_jiffies64() - ro->inet_conn.icsk_ack.lrcvtime;
 			f.lport = skc->skc_num;
 			f.rport = bpf_ntohs(skc->skc_dport);
-			for (int i = 0; f.idle_j >= min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
-				if (i >= npolicies)
+			for (int i = 0; f.idle_j >= vars.min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
+				if (i >= vars.npolicies)
 					break;
-				may = policy_may_match(&policies[i], &f, 0);
+				may = policy_may_match(&vars.policies[i], &f, 0);
 			}
 			if (!may) {
 				__u64 c = skc->skc_cookie.counter;
 
-				if (!nkeep || !c || !is_kept(c))
+				if (!vars.nkeep || !c || !is_kept(c))
 					return 0;
 			}
 		}
+#endif
 	}
-	if (mode == KR_BPF_ACT) {
+	if (vars.mode == KR_BPF_ACT) {
 		struct kr_bpf_op *op;
 
 		/* the socket's cookie as it holds it, before any helper: none, and it
@@ -399,8 +404,8 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	/* Data came in more recently than any policy's idle: no policy matches, and
 	 * the steady state of a busy host ends here, after one read of the socket
 	 * (the last ack, the addresses, the ports are in other cache lines). */
-	if (data_j < min_idle_j) {
-		if (!nkeep)
+	if (data_j < vars.min_idle_j) {
+		if (!vars.nkeep)
 			return 0;
 		/* a socket's cookie is made on first use: only for what is looked up */
 		cookie = bpf_get_socket_cookie(sk);
@@ -413,26 +418,26 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	f.rport = bpf_ntohs(skc->skc_dport);
 	ack_j = now - tp->rcv_tstamp;
 	f.idle_j = data_j < ack_j ? data_j : ack_j;
-	if (need_addrs)
+	if (vars.need_addrs)
 		read_addrs(skc, &f, &r);
 
 	for (int i = 0; !kept && i < KR_BPF_MAX_POLICIES; i++) {
-		if (i >= npolicies)
+		if (i >= vars.npolicies)
 			break;
-		if (policy_may_match(&policies[i], &f, 1)) {
+		if (policy_may_match(&vars.policies[i], &f, 1)) {
 			hit = true;
 			break;
 		}
 	}
 	if (!kept) {
-		if (!hit && !nkeep)
+		if (!hit && !vars.nkeep)
 			return 0;
 		cookie = bpf_get_socket_cookie(sk);
 		if (!hit && !is_kept(cookie))
 			return 0;
 	}
 
-	if (nops) {
+	if (vars.nops) {
 		struct kr_bpf_op *op = op_of(cookie);
 
 		if (op && op->result == KR_OP_PENDING) {
@@ -442,7 +447,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		}
 	}
 	r.cookie = cookie;
-	if (!need_addrs)
+	if (!vars.need_addrs)
 		read_addrs(skc, &f, &r);
 	r.last_data_recv_ms = jiffies_to_ms(data_j);
 	r.last_ack_recv_ms = jiffies_to_ms(ack_j);
@@ -481,15 +486,13 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	r.segs_in = tp->segs_in;
 	r.bytes_received = tp->bytes_received;
 	read_opts(tp, &r.opts, &r.set_idle);
-	emitted++;
+	vars.emitted++;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }
 
 /* The reader's pid namespace, found at the first process written: its level + 1
  * (0: not yet), and the namespace. Task iterators visit the tasks it holds. */
-__u32 pidns_level1;
-__u64 pidns;
 
 /* &p->numbers[lvl], whose index the verifier would refuse on a BTF pointer. */
 static __always_inline struct upid *upid_at(struct pid *p, __u32 lvl)
@@ -506,19 +509,19 @@ static __always_inline __s32 pid_here(struct task_struct *task)
 	struct pid *theirs;
 	__u32 lvl;
 
-	if (!pidns_level1) {
+	if (!vars.pidns_level1) {
 		struct pid *mine = BPF_CORE_READ(bpf_get_current_task_btf(), thread_pid);
 
 		lvl = BPF_CORE_READ(mine, level);
-		pidns = (__u64)(unsigned long)BPF_CORE_READ(upid_at(mine, lvl), ns);
-		pidns_level1 = lvl + 1;
+		vars.pidns = (__u64)(unsigned long)BPF_CORE_READ(upid_at(mine, lvl), ns);
+		vars.pidns_level1 = lvl + 1;
 	}
-	if (pidns_level1 == 1)
+	if (vars.pidns_level1 == 1)
 		return task->tgid; /* the initial namespace: the host's numbers */
-	lvl = pidns_level1 - 1;
+	lvl = vars.pidns_level1 - 1;
 	theirs = BPF_CORE_READ(task, group_leader, thread_pid);
 	if (!theirs || BPF_CORE_READ(theirs, level) < lvl ||
-	    (__u64)(unsigned long)BPF_CORE_READ(upid_at(theirs, lvl), ns) != pidns)
+	    (__u64)(unsigned long)BPF_CORE_READ(upid_at(theirs, lvl), ns) != vars.pidns)
 		return 0;
 	return BPF_CORE_READ(upid_at(theirs, lvl), nr);
 }
@@ -537,8 +540,8 @@ int kr_owners(struct bpf_iter__task_file *ctx)
 	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
 	o.inode = ino->i_ino;
-	if (!want_all) {
-		if (o.inode < want_lo || o.inode > want_hi || !bpf_map_lookup_elem(&want, &o.inode))
+	if (!vars.want_all) {
+		if (o.inode < vars.want_lo || o.inode > vars.want_hi || !bpf_map_lookup_elem(&want, &o.inode))
 			return 0;
 		/* once each: user space stops the walk when the last one is found */
 		bpf_map_delete_elem(&want, &o.inode);
@@ -565,9 +568,9 @@ int kr_procs(struct bpf_iter__task *ctx)
 		return 0;
 	id = cset->dfl_cgrp->kn->id;
 	for (int i = 0; i < KR_BPF_MAX_CGROUPS; i++) {
-		if (i >= ncgroups)
+		if (i >= vars.ncgroups)
 			break;
-		if (cgroups[i] == id) {
+		if (vars.cgroups[i] == id) {
 			__s32 pid = pid_here(task);
 
 			if (pid > 0)
