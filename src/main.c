@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "caps.h"
 #include "conf.h"
 #include "engine.h"
 #include "metrics.h"
@@ -29,6 +30,9 @@
 #define DEFAULT_CONFIG SYSCONFDIR "/kareaper.conf"
 /* sysexits' EX_CONFIG: the unit's RestartPreventExitStatus= stops a restart loop */
 #define EXIT_CONFIG 78
+/* sysexits' EX_UNAVAILABLE: kareaper cannot work here (no backend can, or the
+ * self-test fails); no restart either: the next start would fail the same way */
+#define EXIT_UNAVAILABLE 69
 /* --once: dead connections were found (reaped, would be, or held back) */
 #define EXIT_FOUND_DEAD 3
 
@@ -68,7 +72,8 @@ static void help(void)
 	       "\n"
 	       "Exit status: 0 success; with --once, 0 when no connection was found dead and\n"
 	       "3 when some were (reaped, or would be in a dry run, or held back by the\n"
-	       "rails); 1 failure; 2 bad command line; 78 bad configuration.\n"
+	       "rails); 1 failure; 2 bad command line; 69 cannot work here (no backend,\n"
+	       "self-test failed); 78 bad configuration.\n"
 	       "\n"
 	       "Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT stop.\n"
 	       "See kareaper(8) and kareaper.conf(5).\n");
@@ -89,21 +94,35 @@ static int backend_parse(const char *s, enum backend_choice *ret)
 	return 0;
 }
 
-/* The backend asked for, or auto's pick; NULL with a message in err when the one
- * asked for cannot run here. */
-static const struct backend_ops *backend_choose(enum backend_choice want, char *err, size_t len)
+/* What the netlink backend needs: SOCK_DESTROY, and the owners of other users'
+ * sockets (their /proc/PID/fd, pidfd_getfd). */
+#define NETLINK_CAPS (CAPS_BIT(CAP_NET_ADMIN) | CAPS_BIT(CAP_SYS_PTRACE) | \
+		      CAPS_BIT(CAP_DAC_READ_SEARCH))
+
+/* The backend asked for, or auto's pick, and why in how; NULL with a message in
+ * err when none can work here. auto never picks a backend that cannot reap. */
+static const struct backend_ops *backend_choose(enum backend_choice want, char *how, size_t hlen,
+						char *err, size_t len)
 {
+	uint64_t missing = NETLINK_CAPS & ~caps_effective();
+	char names[128];
 	const char *why;
 
+	caps_names(missing, names, sizeof(names));
 	if (want == BACKEND_NETLINK) {
-		log_msg(LOG_INFO, NULL, "backend: netlink (as configured)");
+		if (missing)
+			log_msg(LOG_WARNING, NULL, "backend netlink without %s: it cannot %s", names,
+				missing & CAPS_BIT(CAP_NET_ADMIN) ? "destroy sockets" :
+				"probe the sockets of other users' processes");
+		snprintf(how, hlen, "as configured");
 		return &backend_netlink;
 	}
 #ifdef HAVE_BPF
 	why = backend_bpf_unavailable();
 	if (!why) {
-		log_msg(LOG_INFO, NULL, "backend: bpf (%s)", want == BACKEND_BPF ? "as configured"
-			: "auto: the kernel runs kareaper's BPF programs");
+		snprintf(how, hlen, "%s; the kernel's kfuncs it uses: %s",
+			 want == BACKEND_BPF ? "as configured" : "auto: the kernel runs its programs",
+			 backend_bpf_kfuncs());
 		return &backend_bpf;
 	}
 #else
@@ -113,8 +132,46 @@ static const struct backend_ops *backend_choose(enum backend_choice want, char *
 		snprintf(err, len, "backend bpf: %s", why);
 		return NULL;
 	}
-	log_msg(LOG_INFO, NULL, "backend: netlink (auto: %s)", why);
+	if (missing) {
+		snprintf(err, len, "no backend can work here. bpf: %s. netlink: it lacks %s to "
+			 "find and probe the sockets' owners: give it those rights (the unit's "
+			 "netlink drop-in, kareaper(8) THE UNIT) or a kernel the BPF backend runs on",
+			 why, names);
+		return NULL;
+	}
+	snprintf(how, hlen, "auto: %s", why);
 	return &backend_netlink;
+}
+
+/* The capabilities the backend needs on the running kernel. */
+static uint64_t caps_needed(const struct backend_ops *b, const struct config *cfg)
+{
+	uint64_t need = NETLINK_CAPS;
+
+#ifdef HAVE_BPF
+	if (b == &backend_bpf)
+		need = CAPS_BIT(CAP_BPF) | CAPS_BIT(CAP_PERFMON) |
+		       (backend_bpf_destroys() ? 0 : CAPS_BIT(CAP_NET_ADMIN));
+#endif
+	/* other namespaces: their files in other users' /proc/PID/ns */
+	if (cfg->namespaces != NS_SELF)
+		need |= CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH);
+	return need;
+}
+
+/* Keep of kareaper's capabilities only those needed, and say so with the backend
+ * and why it was chosen: one line. */
+static void caps_settle(const struct backend_ops *b, const struct config *cfg, const char *how)
+{
+	uint64_t had = caps_effective(), keep = caps_needed(b, cfg) & had;
+	char kept[128];
+	int r = caps_drop_but(keep);
+
+	caps_names(r < 0 ? had : keep, kept, sizeof(kept));
+	if (r < 0)
+		log_msg(LOG_WARNING, NULL, "cannot drop the capabilities it does not need: %s",
+			strerror(-r));
+	log_msg(LOG_INFO, NULL, "backend: %s (%s); capabilities kept: %s", b->name, how, kept);
 }
 
 static int parse_args(struct context *c, int argc, char **argv)
@@ -388,7 +445,7 @@ int main(int argc, char **argv)
 	struct context c = { .config_path = DEFAULT_CONFIG, .exit_code = 1 };
 	struct engine_options eo = { 0 };
 	enum backend_choice want;
-	char err[512];
+	char err[768], how[256];
 	int r;
 
 	r = parse_args(&c, argc, argv);
@@ -422,9 +479,10 @@ int main(int argc, char **argv)
 	want = c.cfg->backend;
 	if (c.backend)
 		backend_parse(c.backend, &want);
-	eo.backend = backend_choose(want, err, sizeof(err));
+	eo.backend = backend_choose(want, how, sizeof(how), err, sizeof(err));
 	if (!eo.backend) {
 		log_msg(LOG_ERR, NULL, "%s", err);
+		c.exit_code = EXIT_UNAVAILABLE;
 		goto out;
 	}
 	/* the table's rows (and their owners) are kept only when it will be printed */
@@ -438,9 +496,12 @@ int main(int argc, char **argv)
 	}
 	if (engine_stats(c.engine)->namespaces == 0)
 		log_msg(LOG_WARNING, NULL, "no network namespace to watch yet");
+	/* before the self-test: it shows that what is kept is enough */
+	caps_settle(eo.backend, c.cfg, how);
 	r = selftest_run(eo.backend, err, sizeof(err));
 	if (r < 0) {
 		log_msg(LOG_ERR, NULL, "%s", err);
+		c.exit_code = EXIT_UNAVAILABLE;
 		goto out;
 	}
 	log_msg(LOG_INFO, MSGID_STARTED, "kareaper %s started: %zu policies, scan every %llums%s",

@@ -172,7 +172,7 @@ ok $([ -z "$out" ]; echo $?) "systemd-analyze verify: clean"
 score=$(cexec systemd-analyze security kareaper.service 2>/dev/null |
 	sed -n 's/.*Overall exposure level for kareaper.service: *\([0-9.]*\).*/\1/p')
 echo "# systemd-analyze security: overall exposure $score"
-ok $(awk -v s="${score:-99}" 'BEGIN { exit !(s <= 2.5) }'; echo $?) "exposure score $score <= 2.5"
+ok $(awk -v s="${score:-99}" 'BEGIN { exit !(s <= 2.0) }'; echo $?) "exposure score $score <= 2.0"
 
 journal() { cexec journalctl --no-pager -u kareaper "$@"; }
 wait_for_journal() { # wait_for_journal MATCH PATTERN: bounded wait for a journal line
