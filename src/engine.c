@@ -56,6 +56,7 @@ struct engine {
 	size_t carried_round;     /* arming carried by this round's listings */
 	uint64_t now;             /* the round's start, on the caller's clock */
 	uint64_t now_real;        /* the same moment on CLOCK_MONOTONIC */
+	size_t owners_unreadable; /* processes the latest owner lookup could not read */
 };
 
 /* The time work takes inside one round (sd-event's time is the round's start). */
@@ -377,6 +378,7 @@ static void fill_owners(struct engine *e)
 	r = e->ops->find_owners(&m);
 	if (r < 0)
 		log_msg(LOG_WARNING, NULL, "cannot look up the owners of sockets: %s", strerror(-r));
+	e->owners_unreadable = m.unreadable;
 
 	for (i = 0; i < e->report.n; i++)
 		if (owner_map_get(&m, report_at(&e->report, i)->inode, &o))
@@ -532,8 +534,15 @@ static void left_alone(struct engine *e, struct tracked *t, int err)
 	t->state = TS_UNPROBEABLE;
 	t->reason = REASON_NO_OWNER;
 	e->stats.unprobeable++;
-	log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe (%s), leaving it alone",
-		 err == -ESRCH ? "no process holds it" : strerror(-err));
+	/* "no process holds it" only when every process's descriptors were read */
+	if (err == -ESRCH && e->owners_unreadable)
+		log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe (no process it may "
+			 "read holds it: the descriptors of %zu processes were unreadable; the "
+			 "netlink backend needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE), leaving "
+			 "it alone", e->owners_unreadable);
+	else
+		log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe (%s), leaving it alone",
+			 err == -ESRCH ? "no process holds it" : strerror(-err));
 	row_verdict(e, t, V_LEFT_ALONE, REASON_NO_OWNER);
 }
 

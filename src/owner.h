@@ -32,6 +32,9 @@ struct owner_map {
 	uint64_t cgroups[OWNER_MAP_CGROUPS];
 	size_t ncgroups;
 	bool any_cgroup;
+	/* processes whose descriptors the lookup was not allowed to read: with any,
+	 * an owner not found may be one of them */
+	size_t unreadable;
 };
 
 /* Ask for the owner of inode, a socket made in cgroup (its cgroup v2 id, 0 when

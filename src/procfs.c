@@ -57,8 +57,11 @@ static void scan_fds(struct owner_map *m, const char *proc, pid_t pid)
 
 	snprintf(path, sizeof(path), "%s/%d/fd", proc, (int)pid);
 	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return; /* gone, or not ours to see */
+	if (dfd < 0) {
+		if (errno == EACCES || errno == EPERM)
+			m->unreadable++; /* another user's: CAP_DAC_READ_SEARCH */
+		return; /* or gone */
+	}
 	fdd = fdopendir(dfd);
 	if (!fdd) {
 		close(dfd);
