@@ -106,11 +106,24 @@ uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now)
 	return now > t->quiet_since ? now - t->quiet_since : 0;
 }
 
-uint64_t verdict_grace_ms(const struct policy *p)
+uint64_t verdict_timer_late_ms(uint64_t ms)
 {
-	/* The last probe needs a round trip's time to be answered; half an interval is
-	 * generous, and the kernel waits for KR_MAX_KEEPCNT probes. */
-	return p->interval_ms / 2;
+	/* The keepalive timer is on the kernel's timer wheel, which rounds a timeout
+	 * up to its level's bucket: at worst 8 jiffies late on 63 (the first level
+	 * boundary, kernel/time/timer.c), so 8/63 of it; and a jiffy or two more
+	 * (20 ms covers two at HZ 100). */
+	return ms * 8 / 63 + 20;
+}
+
+uint64_t verdict_probe_window_ms(const struct policy *p)
+{
+	/* The first probe leaves at once (TCP_KEEPIDLE no longer than the socket
+	 * has been idle), each next one an interval later; an interval more, and
+	 * half of one for the last one's answer, as margins. Each probe re-arms the
+	 * timer, so its lateness adds up over the probes: without it, from about 12
+	 * probes the last one had not gone out by the deadline. */
+	return (uint64_t)p->probes * (p->interval_ms + verdict_timer_late_ms(p->interval_ms)) +
+	       p->interval_ms / 2;
 }
 
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
@@ -120,7 +133,7 @@ void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
 	t->armed_at = now;
 	t->armed_segs_in = t->rec.segs_in;
 	t->probes_base = t->rec.probes;
-	t->deadline = now + (uint64_t)p->probes * p->interval_ms + verdict_grace_ms(p);
+	t->deadline = now + verdict_probe_window_ms(p);
 }
 
 enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,

@@ -78,9 +78,13 @@ void verdict_forget(struct verdict_table *r, struct tracked *t);
 /* Feed one matched socket; *tp gets its entry when one exists after the call. */
 enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,
 			 const struct sock_rec *s, uint64_t now, struct tracked **tp);
-/* After arming: the verdict is due at now + probes * interval + grace. */
+/* After arming: the verdict is due at now + verdict_probe_window_ms(p). */
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now);
-uint64_t verdict_grace_ms(const struct policy *p);
+/* How late the kernel's timer wheel may fire a timer of ms, at worst. */
+uint64_t verdict_timer_late_ms(uint64_t ms);
+/* From arming to the verdict: time for every probe to go out, each interval as
+ * late as the timer wheel may make it, and for the last one's answer. */
+uint64_t verdict_probe_window_ms(const struct policy *p);
 
 /* Idle as kareaper believes it: the kernel's u32 counter, corrected for its wrap. */
 uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now);

@@ -38,13 +38,14 @@ static void lifecycle(void)
 	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM && t && t->state == TS_SUSPECT,
 	   "idle beyond policy: suspect, arm");
 	verdict_armed(t, p, now);
-	is_u64(t->deadline, now + 3 * 5 * S + 2500, "deadline = probes x interval + half interval");
+	is_u64(t->deadline, now + 3 * (5 * S + 5 * S * 8 / 63 + 20) + 2500,
+	       "deadline = probes x (interval + the timer wheel's lateness) + half an interval");
 	s.probes = 1;
 	ok(verdict_observe(&r, 0, p, &s, now + 6 * S, &t) == STEP_WAIT, "probing: wait");
 	s.probes = 3;
 	ok(verdict_observe(&r, 0, p, &s, now + 17 * S, &t) == STEP_WAIT, "before deadline: wait");
 	s.probes = 4; /* the kernel goes on probing past ours */
-	ok(verdict_observe(&r, 0, p, &s, now + 18 * S, &t) == STEP_DEAD &&
+	ok(verdict_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_DEAD &&
 	   t->reason == REASON_PROBES_UNANSWERED && t->probes_at_verdict == 4,
 	   "deadline, probes unanswered: dead");
 	ok(verdict_observe(&r, 0, p, &s, now + 48 * S, &t) == STEP_DEAD,
@@ -155,6 +156,60 @@ static void evidence_and_actions(void)
 	verdict_free(&r);
 }
 
+/* Jiffies after which a timer armed delta jiffies from now fires, at worst: the
+ * timer wheel (kernel/time/timer.c) puts it in a bucket of its level's
+ * granularity (1 jiffy under 63, then 8, 64, 512... each level 8 times the
+ * last) and rounds its expiry up past the next bucket boundary. */
+static uint64_t wheel_latest(uint64_t delta)
+{
+	uint64_t gran = 1, start = 63;
+
+	while (delta >= start) {
+		gran *= 8;
+		start *= 8;
+	}
+	return delta + gran;
+}
+
+/* For every probes and interval a policy may have, at HZ 100, 250 and 1000: the
+ * last probe has gone out, however late the wheel fires each, half an interval
+ * before the deadline; and by the deadline the kernel cannot have counted the
+ * 127 unanswered probes (KR_MAX_KEEPCNT) that end a connection on its own. */
+static void deadlines(void)
+{
+	static const unsigned hzs[] = { 100, 250, 1000 };
+	static const uint64_t intervals_s[] = { 1, 2, 3, 7, 10, 15, 30, 75, 300, 3600, KR_MAX_KEEPINTVL_S };
+	unsigned late = 0, over = 0, cases = 0;
+
+	for (size_t h = 0; h < sizeof(hzs) / sizeof(hzs[0]); h++)
+		for (size_t i = 0; i < sizeof(intervals_s) / sizeof(intervals_s[0]); i++)
+			for (unsigned n = 1; n <= KR_MAX_PROBES; n++) {
+				struct policy p = { .probes = n, .interval_ms = intervals_s[i] * S };
+				uint64_t hz = hzs[h], d = intervals_s[i] * hz, last = wheel_latest(0);
+				uint64_t window = verdict_probe_window_ms(&p);
+
+				for (unsigned k = 2; k <= n; k++)
+					last += wheel_latest(d);
+				cases++;
+				if (last * 1000 / hz + p.interval_ms / 2 > window) {
+					if (!late++)
+						printf("# %u probes every %llus at HZ %llu: the last goes out "
+						       "at %llums, the verdict is at %llums\n", n,
+						       (unsigned long long)intervals_s[i], (unsigned long long)hz,
+						       (unsigned long long)(last * 1000 / hz),
+						       (unsigned long long)window);
+				}
+				/* on time, the kernel sends one at once and one each interval */
+				if (1 + window / p.interval_ms >= KR_MAX_KEEPCNT && !over++)
+					printf("# %u probes every %llus: the kernel counts 127 before the "
+					       "verdict\n", n, (unsigned long long)intervals_s[i]);
+			}
+	is_u64(late, 0, "the last probe is out half an interval before the deadline, however late "
+	       "the timer wheel (1-100 probes, 1 s-32767 s, HZ 100/250/1000)");
+	is_u64(over, 0, "and the kernel never counts 127 unanswered probes before the verdict");
+	ok(cases == 3 * 11 * KR_MAX_PROBES, "every case checked");
+}
+
 int main(void)
 {
 	cfg = config_from("[global]\n"
@@ -164,6 +219,7 @@ int main(void)
 	if (!cfg)
 		return done_testing();
 	lifecycle();
+	deadlines();
 	wraparound();
 	evidence_and_actions();
 	config_free(cfg);
