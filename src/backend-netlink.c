@@ -173,8 +173,16 @@ static int nl_set_opts(struct backend *b, const struct sock_rec *s, struct owner
 	q = reach(s, o, search, &sfd);
 	if (q < 0)
 		return q;
-	/* Arming: no user timeout before probes can go out; timing, then the switch,
-	 * then TCP_KEEPIDLE, from which the kernel re-arms the running timer. */
+	/* Probes off (a restore to an owner without keepalive): the switch first,
+	 * which stops the timer, so that no value set after it can fire it (a
+	 * TCP_KEEPIDLE shorter than the socket's idle time fires it at once, and
+	 * the owner's TCP_KEEPCNT may already be below the kernel's count of
+	 * unanswered probes); the owner's user timeout last. Probes on (arming, or
+	 * a restore to an owner with keepalive): no user timeout before probes can
+	 * go out; timing, then the switch, then TCP_KEEPIDLE, from which the kernel
+	 * re-arms the running timer. */
+	if (!ka->keepalive && (q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 0)) < 0)
+		r = q;
 	if (ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT,
 					 (int)ka->user_timeout_ms)) < 0)
 		r = q;
@@ -184,11 +192,10 @@ static int nl_set_opts(struct backend *b, const struct sock_rec *s, struct owner
 		r = q;
 	if (!ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
 		r = q;
-	if ((q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, ka->keepalive)) < 0)
+	if (ka->keepalive && (q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
 		r = q;
 	if (ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
 		r = q;
-	/* Restoring: the owner's user timeout only once our probes are off. */
 	if (!ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT,
 					  (int)ka->user_timeout_ms)) < 0)
 		r = q;

@@ -241,13 +241,16 @@ static __always_inline int setint(struct tcp_sock *tp, int level, int opt, int v
 	return bpf_setsockopt(tp, level, opt, &v, sizeof(v));
 }
 
-/* The order of backend-netlink.c's set_opts: the kernel never acts on a mix of old
- * and new (no user timeout before probes can go out; probes off before the owner's
- * user timeout comes back). */
+/* The order of backend-netlink.c's set_opts (which says why): probes off, the
+ * switch first; probes on, no user timeout before probes can go out. Under the
+ * socket's lock here, the timer cannot fire in between, but one order is
+ * easier to check than two. */
 static __always_inline int set_opts(struct tcp_sock *tp, const struct kr_bpf_opts *o)
 {
 	int r = 0, q;
 
+	if (!o->keepalive && (q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, 0)) < 0)
+		r = q;
 	if (o->keepalive && (q = setint(tp, SOL_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms)) < 0)
 		r = q;
 	if ((q = setint(tp, SOL_TCP, TCP_KEEPINTVL, o->intvl_s)) < 0)
@@ -256,7 +259,7 @@ static __always_inline int set_opts(struct tcp_sock *tp, const struct kr_bpf_opt
 		r = q;
 	if (!o->keepalive && (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
 		r = q;
-	if ((q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, o->keepalive)) < 0)
+	if (o->keepalive && (q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
 		r = q;
 	if (o->keepalive && (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
 		r = q;

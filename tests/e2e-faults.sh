@@ -4,8 +4,8 @@
 # a second kareaper meanwhile), an owner's TCP_USER_TIMEOUT, process= policies across
 # scans, SIGHUP while probing, a connection closing while probed, the per-minute limit
 # and max_probes_per_scan, a 4-tuple alive in another namespace, a journal on a full
-# or read-only file system, a kill -9 between journaling and arming (BPF), a corrupt
-# journal. What counts is what the kernel does (ss -o timers, connections still
+# or read-only file system, a kill -9 between journaling and arming (BPF), a restore
+# under sysctls shorter than the idle time, a corrupt journal. What counts is what the kernel does (ss -o timers, connections still
 # there) and what the owner sees (its own getsockopt), not what kareaper says.
 . "$TESTS_SRC/lib.sh"
 
@@ -38,7 +38,9 @@ echo_srv s6111 6111               # journal on a read-only file system
 echo_srv s6112 6112 -W            # data in flight: no probe goes out
 echo_srv s6113 6113               # SIGHUP under --once
 echo_srv s6114 6114               # BPF: kill -9 between journaling and arming
+echo_srv s6115 6115               # a restore under sysctls shorter than the idle time
 clients c6101 "$NS_LIVE" 2 198.18.1.1 6101
+clients c6115 "$NS_DEAD" 2 198.18.2.1 6115
 clients c6102 "$NS_LIVE" 2 2001:db8:1::1 6102
 clients c6103 "$NS_DEAD" 3 198.18.2.1 6103
 clients c6104 "$NS_DEAD" 2 198.18.2.1 6104
@@ -300,6 +302,22 @@ is "$(rows "$TMP/mp.table" ' suspect$')" 1 "the third left a suspect, never arme
 check "the log says why" \
 	grep -q '1 idle connections wait for a later round (max_probes_per_scan = 2)' "$TMP/mp.log"
 is "$(opts s6103 | grep -c "$UNTOUCHED")" 3 "all three as their owner had them"
+
+# ---- a restore never lets the kernel end what a dry run spared ----
+# The owner never set its keepalive times: they follow the namespace's sysctls,
+# here shorter than the socket's idle time and fewer than the probes that went
+# unanswered. Set while probes still run, TCP_KEEPIDLE would fire the timer at
+# once with the kernel's count past TCP_KEEPCNT: switched off first, it cannot.
+ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_keepalive_time=3 net.ipv4.tcp_keepalive_probes=2
+conf 6115 '' 'idle = 2s\ninterval = 1s\nprobes = 3' >"$TMP/rs.conf"
+kareaper_once rs "$TMP/rs.conf" --dry-run
+is $? 3 "--dry-run, sysctls of 3 s and 2 probes: the dead found"
+is "$(rows "$TMP/rs.table" 'would reap (probes-unanswered)')" 2 "both would be reaped"
+is "$(established "$NS_SRV" 6115 198.18.2.2)" 2 "both still there after the restore"
+is "$(opts s6115 | grep -c "keepalive=0 idle=3 intvl=$SYS_INTVL cnt=2 ut=0")" 2 \
+	"with the owner's options (the sysctls')"
+ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_keepalive_time="$SYS_IDLE" \
+	net.ipv4.tcp_keepalive_probes="$SYS_CNT"
 
 # ---- a corrupt journal is reported and ignored ----
 printf 'not a journal\n' >"$TMP/run/probes"
