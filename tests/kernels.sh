@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The kernel matrix (make check-kernels): Debian's own kernel packages, bookworm's
+# 6.1 and bookworm-backports' 6.12, each booted under QEMU (KVM where /dev/kvm is,
+# else TCG) on a Debian 12 root file system with systemd (tests/kernels/image.sh,
+# cached). In each, tests/kernels/guest.sh installs the package built from this
+# tree, runs the shipped unit against real dead and live peers, then the
+# end-to-end suites of $KAREAPER_KERNEL_SUITES. The running kernel is make
+# check's. TAP, one line per check, labelled with the kernel.
+. "$TESTS_SRC/lib.sh"
+: "${TOP_BUILDDIR:?}"
+
+for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 dpkg-buildpackage; do
+	command -v "$tool" >/dev/null || bail "$tool is missing: .ci/run installs it (qemu-system-x86, qemu-utils, debootstrap, e2fsprogs, dpkg-dev)"
+done
+CACHE=${KAREAPER_ROOTFS_CACHE:-/var/cache/kareaper-tests}
+# suite backend, one pair a line: what runs on every kernel besides the unit
+# (e2e-faults and e2e-verdicts wait for the daemon in bounds made for real
+# hardware; under TCG some of them run out: they run on the running kernel)
+SUITES=${KAREAPER_KERNEL_SUITES:-"e2e-reap bpf
+e2e-reap netlink"}
+
+mkdir -p "$CACHE"
+exec {lockfd}>"$CACHE/lock"
+flock "$lockfd"
+bash "$TESTS_SRC/kernels/image.sh" "$CACHE/vm" || bail "cannot build the virtual machine's disk"
+flock -u "$lockfd"
+VM=$CACHE/vm
+
+# ---- the Debian package, built from the distributed sources (or given) ----
+if [ -n "${KAREAPER_DEB:-}" ]; then
+	DEB=$KAREAPER_DEB
+else
+	PKG="$TMP/pkg"
+	mkdir -p "$PKG"
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TOP_BUILDDIR" distdir \
+		distdir="$PKG/kareaper" >"$TMP/distdir.log" 2>&1 || { diag "$TMP/distdir.log"; bail "make distdir failed"; }
+	# its unit tests ran in make check already
+	(cd "$PKG/kareaper" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS="nocheck parallel=2" \
+		dpkg-buildpackage -us -uc -b) >"$TMP/deb.log" 2>&1 || { tail -n 30 "$TMP/deb.log" | diag; bail "dpkg-buildpackage failed"; }
+	DEB=$(ls "$PKG"/kareaper_*_*.deb | head -n 1)
+fi
+[ -f "$DEB" ] || bail "no package to install ($DEB)"
+
+# ---- the test disk: the package, the helpers, the tests ----
+P="$TMP/payload"
+mkdir -p "$P/bin" "$P/tests/kernels"
+cp "$DEB" "$P/"
+cp "$TESTS_BIN/echo-server" "$TESTS_BIN/tcp-client" "$TESTS_BIN/stale-owner" "$TESTS_BIN/destroy-reused" "$P/bin/"
+cp "$TESTS_SRC"/*.sh "$TESTS_SRC"/*.py "$P/tests/"
+cp "$TESTS_SRC/kernels/guest.sh" "$P/guest.sh"
+echo 'exec bash /run/kt/guest.sh' >"$P/run.sh" # the guest's sh runs it
+printf '%s\n' "$SUITES" >"$P/suites"
+mkfs.ext4 -q -d "$P" "$TMP/payload.img" 256M || bail "mkfs.ext4 of the test disk"
+
+accel=tcg
+[ -w /dev/kvm ] && accel=kvm
+for k in "$VM"/boot/vmlinuz-*; do
+	v=${k##*/vmlinuz-}
+	qemu-img create -q -f qcow2 -b "$VM/base.raw" -F raw "$TMP/root.qcow2" || bail "qemu-img"
+	start_s=$(date +%s)
+	# the guest powers off when its tests end; the timeout is for a hang
+	timeout 1800 qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max -smp 2 -m 2048 \
+		-kernel "$k" -initrd "$VM/boot/initrd.img-$v" \
+		-append "root=/dev/vda rw console=ttyS0 quiet panic=-1" \
+		-drive "file=$TMP/root.qcow2,if=virtio,format=qcow2" \
+		-drive "file=$TMP/payload.img,if=virtio,format=raw,readonly=on" \
+		-nic none -display none -monitor none -no-reboot \
+		-serial "file:$TMP/console-$v.log" -serial "file:$TMP/results-$v.tap" \
+		</dev/null >"$TMP/qemu-$v.log" 2>&1
+	rc=$?
+	echo "# $v: booted and tested in $(($(date +%s) - start_s)) s under $accel (qemu exit $rc)"
+	tr -d '\r' <"$TMP/results-$v.tap" >"$TMP/results-$v.txt"
+	grep '^# ' "$TMP/results-$v.txt" | head -n 60
+	n=$(grep -cE '^(not )?ok ' "$TMP/results-$v.txt")
+	if [ "$n" -eq 0 ]; then
+		tail -n 40 "$TMP/console-$v.log" | diag
+		ok 1 "$v: the guest ran its tests"
+	else
+		while read -r line; do
+			desc=$(printf '%s\n' "$line" | sed -E 's/^(not )?ok [0-9]* ?- //')
+			case $line in
+			"not ok "*) ok 1 "$v: $desc" ;;
+			*) ok 0 "$v: $desc" ;;
+			esac
+		done < <(grep -E '^(not )?ok ' "$TMP/results-$v.txt")
+		grep -q '^1\.\.' "$TMP/results-$v.txt"
+		ok $? "$v: the guest's tests ran to the end" || tail -n 40 "$TMP/console-$v.log" | diag
+	fi
+	rm -f "$TMP/root.qcow2"
+done
+done_testing

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The kernel matrix's disk: a Debian 12 root file system with systemd, made by
+# debootstrap, with Debian's own kernel packages installed in it (bookworm's 6.1
+# and bookworm-backports' 6.12, each with the initramfs Debian makes for it), and
+# everything the package and the tests need at run time, since the guest has no
+# network. Built once into $1 and kept: rebuilt only when this file changes.
+#
+#   image.sh DIR  ->  DIR/base.raw (ext4), DIR/boot/{vmlinuz,initrd.img}-VERSION
+set -euo pipefail
+
+DIR=${1:?usage: image.sh CACHE_DIR}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The package's own dependencies are here so that `apt install ./kareaper_*.deb`
+# needs nothing from the network; redis is there for the tests, not started.
+PKGS=systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,linux-image-amd64,iproute2,nftables,procps,python3,strace,redis-server,libmnl0,libinih1,libsystemd0,libbpf1
+KEY=$(sha256sum "$0" | cut -d' ' -f1)
+
+if [ "$(cat "$DIR/key" 2>/dev/null)" = "$KEY" ] && [ -f "$DIR/base.raw" ]; then
+	exit 0
+fi
+echo "# building the kernel matrix's disk in $DIR (once; a few minutes)"
+rm -rf "$DIR"
+mkdir -p "$DIR/boot"
+ROOT="$DIR/rootfs"
+debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 ||
+	{ tail -n 30 "$DIR/debootstrap.log" >&2; exit 1; }
+
+# bookworm-backports' kernel beside the stock one (both keep their own modules)
+echo "deb $MIRROR bookworm-backports main" >"$ROOT/etc/apt/sources.list.d/backports.list"
+mount --bind /proc "$ROOT/proc"
+trap 'umount "$ROOT/proc" 2>/dev/null || :' EXIT
+chroot "$ROOT" apt-get update >"$DIR/backports.log" 2>&1 &&
+	DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y --no-install-recommends \
+		-t bookworm-backports linux-image-amd64 >>"$DIR/backports.log" 2>&1 ||
+	{ tail -n 30 "$DIR/backports.log" >&2; exit 1; }
+chroot "$ROOT" apt-get clean
+rm -f "$ROOT/etc/apt/sources.list.d/backports.list"
+umount "$ROOT/proc"
+trap - EXIT
+
+# The guest: no password, no redis at boot, and one job: mount the test disk
+# (/dev/vdb), run its run.sh with its output on the second serial port, power off.
+echo kareaper-vm >"$ROOT/etc/hostname"
+chroot "$ROOT" passwd -d root >/dev/null
+ln -sf /dev/null "$ROOT/etc/systemd/system/redis-server.service"
+cat >"$ROOT/usr/local/sbin/kareaper-vm-run" <<'RUN'
+#!/bin/sh
+mkdir -p /run/kt
+mount -o ro /dev/vdb /run/kt && sh /run/kt/run.sh >/dev/ttyS1 2>&1
+echo "# exit $?" >/dev/ttyS1
+sync
+systemctl poweroff --force
+RUN
+chmod 755 "$ROOT/usr/local/sbin/kareaper-vm-run"
+cat >"$ROOT/etc/systemd/system/kareaper-vm-run.service" <<'UNIT'
+[Unit]
+Description=kareaper kernel matrix: the tests on the second disk
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/kareaper-vm-run
+StandardOutput=journal+console
+UNIT
+mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants"
+ln -sf ../kareaper-vm-run.service "$ROOT/etc/systemd/system/multi-user.target.wants/kareaper-vm-run.service"
+
+for k in "$ROOT"/boot/vmlinuz-*; do
+	v=${k##*/vmlinuz-}
+	cp "$k" "$DIR/boot/vmlinuz-$v"
+	cp "$ROOT/boot/initrd.img-$v" "$DIR/boot/initrd.img-$v"
+done
+mkfs.ext4 -q -L kareaper-vm -d "$ROOT" "$DIR/base.raw" 3G
+rm -rf "$ROOT"
+echo "$KEY" >"$DIR/key"
+ls "$DIR/boot"
