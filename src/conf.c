@@ -585,7 +585,10 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		break;
 	}
 	case K_IDLE:
-		r = set_seconds(value, 1000, 365 * 86400000ull, &pol->idle_ms, &why);
+		r = set_seconds(value, 1000, KR_MAX_IDLE_S * 1000ull, &pol->idle_ms, &why);
+		if (r == -ERANGE && strcmp(why, "too long") == 0)
+			why = "too long: at most 49d (the kernel counts idle time in 32-bit "
+			      "milliseconds, which wrap after 49.7 days)";
 		break;
 	case K_INTERVAL:
 		r = set_seconds(value, 1000, KR_MAX_KEEPINTVL_S * 1000ull, &pol->interval_ms, &why);

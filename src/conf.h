@@ -22,6 +22,9 @@ enum policy_action {
  * many unanswered probes in a row after the last ACK. A policy's probes stay well
  * below, so kareaper's verdict comes first even when it is many intervals late. */
 #define KR_MAX_PROBES      100
+/* The kernel reports idle time (tcpi_last_data_recv, _ack_recv) in 32-bit
+ * milliseconds, which wrap after 49.7 days: a longer idle could never match. */
+#define KR_MAX_IDLE_S      (49 * 86400)
 
 /* Under systemd, RuntimeDirectory=kareaper with RuntimeDirectoryPreserve=yes. */
 #define KR_DEFAULT_PROBE_JOURNAL "/run/kareaper/probes"

@@ -47,6 +47,19 @@ static void bad(const char *text, unsigned line, const char *want)
 	config_free(c);
 }
 
+/* The longest idle the kernel's 32-bit milliseconds can tell. */
+static void idle_49d(void)
+{
+	const char *text = "[policy a]\nidle = 49d\n";
+	const char *path = write_file("idle.conf", text, strlen(text));
+	struct config *c = NULL;
+	char err[512];
+
+	ok(config_load(path, &def, &c, err, sizeof(err)) == 0 && c &&
+	   c->policies[0].idle_ms == 49 * 86400000ull, "idle = 49d accepted");
+	config_free(c);
+}
+
 static void bad_configs(void)
 {
 	bad("[global]\nscan_interval = 5s\n[polcy x]\n", 3, "unknown section [polcy x]");
@@ -62,6 +75,8 @@ static void bad_configs(void)
 	bad("[policy a]\nidle = 1500ms\n", 2, "whole seconds");
 	bad("[policy a]\nidle = 0s\n", 2, "too short");
 	bad("[policy a]\ninterval = 40000s\n", 2, "too long");
+	bad("[policy a]\nidle = 50d\n", 2, "at most 49d");
+	idle_49d();
 	bad("[policy a]\nprobes = 0\n", 2, "between 1 and 100");
 	bad("[policy a]\nprobes = 99999999999999999999999\n", 2, "out of range");
 	bad("[policy a]\nlocal_port = 7010-7000\n", 2, "reversed port range");
