@@ -111,10 +111,40 @@ else
 	drop=-net_admin need=CAP_NET_ADMIN
 fi
 nocap "$drop" --once --dry-run -c "$TMP/nocap.conf" >/dev/null 2>"$TMP/nocap"
-is $? 1 "without $need: exit 1"
+is $? 69 "without $need: exit 69 (cannot work here: no restart)"
 diag "$TMP/nocap"
 check "one clear error naming $need" grep -q "$need" "$TMP/nocap"
 is "$(grep -c 'error' "$TMP/nocap")" 1 "exactly one error line"
+# auto never falls back to a backend that cannot reap: without the BPF rights,
+# netlink without the rights to find owners is no choice either.
+ip netns exec "$NS_SRV" setpriv --bounding-set=-bpf,-perfmon,-sys_admin,-sys_ptrace,-dac_read_search \
+	--inh-caps=-bpf,-perfmon,-sys_admin,-sys_ptrace,-dac_read_search \
+	"$KAREAPER_BIN" --backend auto --once --dry-run -c "$TMP/nocap.conf" >/dev/null 2>"$TMP/noauto"
+is $? 69 "auto, neither backend able to reap: exit 69"
+diag "$TMP/noauto"
+check "one line names the rights netlink lacks and the drop-in" \
+	grep -q "no backend can work here.*cap_sys_ptrace cap_dac_read_search.*netlink drop-in" "$TMP/noauto"
+is "$(grep -c 'error' "$TMP/noauto")" 1 "exactly one error line"
+# What it keeps of its capabilities: what the backend needs on this kernel, said
+# in the line that names the backend, and so in the daemon's effective set.
+if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
+	if grep -qw bpf_sock_destroy /proc/kallsyms; then
+		kept="cap_bpf cap_perfmon" capeff=000000c000000000
+	else
+		kept="cap_bpf cap_perfmon cap_net_admin" capeff=000000c000001000
+	fi
+else
+	kept="cap_net_admin cap_sys_ptrace cap_dac_read_search" capeff=0000000000081004
+fi
+"$KAREAPER" --once --quiet -c "$TMP/nocap.conf" 2>"$TMP/kept"
+check "--once logs the backend and the capabilities kept: $kept" \
+	grep -q "^kareaper\[info\]: backend: ${KAREAPER_BACKEND:-bpf} (.*); capabilities kept: $kept$" "$TMP/kept"
+daemon kept "$TMP/nocap.conf"
+wait_for "$TMP/kept.log" "started" 30
+capeff_of() { sed -n 's/^CapEff:\t//p' "/proc/$1/status"; }
+cap_of() { printf '%x\n' $((0x$(capeff_of "$1") & 0x000000c000081004)); }
+is "$(cap_of "$KR")" "$(printf '%x' $((0x$capeff)))" "the daemon's effective set holds those and no other of the five"
+stop "$KR"
 # Kernels before 6.5 have no bpf_sock_destroy: the BPF backend then destroys by
 # cookie over netlink, which needs CAP_NET_ADMIN. KAREAPER_BPF_NO_SOCK_DESTROY=1
 # takes that path here, and the self-test destroys a real socket through it.
@@ -123,7 +153,7 @@ if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 	is $? 0 "with bpf_sock_destroy, the BPF backend needs no CAP_NET_ADMIN"
 	KAREAPER_BPF_NO_SOCK_DESTROY=1 nocap -net_admin --once --dry-run -c "$TMP/nocap.conf" \
 		>/dev/null 2>"$TMP/nokfunc"
-	is $? 1 "without bpf_sock_destroy, nor CAP_NET_ADMIN: exit 1"
+	is $? 69 "without bpf_sock_destroy, nor CAP_NET_ADMIN: exit 69"
 	diag "$TMP/nokfunc"
 	check "the error names CAP_NET_ADMIN" grep -q "CAP_NET_ADMIN" "$TMP/nokfunc"
 	KAREAPER_BPF_NO_SOCK_DESTROY=1 ip netns exec "$NS_SRV" "$KAREAPER_BIN" --backend bpf \
