@@ -161,7 +161,17 @@ static int journal_start(struct engine *e, char *errbuf, size_t errlen)
 	r = journal_load(&e->journal, err, sizeof(err));
 	if (r < 0) {
 		count_error(e, ERR_JOURNAL, "probe journal ignored: %s", err);
-		log_msg(LOG_WARNING, NULL, "probe journal ignored: %s", err);
+		log_msg(LOG_WARNING, NULL, "probe journal ignored: %s (kept as %s.damaged)", err,
+			path);
+	} else if (e->journal.bad_lines) {
+		count_error(e, ERR_JOURNAL, "probe journal: %s", err);
+		log_msg(LOG_WARNING, NULL, "probe journal: lines that could not be read: %zu, "
+			"the first: %s; the other entries are put back, and the file is kept as "
+			"%s.damaged", e->journal.bad_lines, err, path);
+	} else if (e->journal.clamped) {
+		log_msg(LOG_WARNING, NULL, "probe journal: %zu entries held values setsockopt() "
+			"refuses, put back as the nearest it takes; the first: %s",
+			e->journal.clamped, err);
 	}
 	if (e->journal.n)
 		log_msg(LOG_NOTICE, NULL, "%zu probed sockets in the journal %s (an earlier run "
@@ -693,6 +703,14 @@ static void arm_round(struct engine *e)
 		if (r < 0) {
 			left_alone(e, t, r);
 			continue;
+		}
+		if (policy_opts_settable(&t->saved)) {
+			struct sock_event ev = event_of(e, t, NULL);
+
+			log_sock(LOG_NOTICE, NULL, &ev, "its keepalive options read beyond what "
+				 "setsockopt() takes (a sysctl's, most likely): they will be put back "
+				 "as %d s, %d s, %d probes", t->saved.idle_s, t->saved.intvl_s,
+				 t->saved.cnt);
 		}
 		je = (struct journal_entry){ .netns = t->rec.netns, .cookie = t->cookie,
 					     .inode = t->rec.inode, .saved = t->saved };

@@ -160,96 +160,119 @@ bool journal_remove(struct journal *j, uint64_t cookie)
 	return true;
 }
 
-/* One line: netns cookie inode keepalive idle intvl cnt user_timeout */
-static int parse_line(const char *l, struct journal_entry *e)
+static int clamp_int(int v, int lo, int hi, bool *clamped)
+{
+	int c = v < lo ? lo : v > hi ? hi : v;
+
+	*clamped |= c != v;
+	return c;
+}
+
+/* One line: netns cookie inode keepalive idle intvl cnt user_timeout. A value
+ * setsockopt() would refuse (a sysctl's TCP_KEEPIDLE of 86400 s, read as the
+ * owner's) is brought to the nearest it takes: *clamped says so. */
+static int parse_line(const char *l, struct journal_entry *e, bool *clamped)
 {
 	uint64_t netns, cookie;
-	unsigned inode, ut;
+	unsigned inode;
+	long long ut;
 	int ka, idle, intvl, cnt, end = 0;
 
-	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u %d %d %d %d %u%n", &netns, &cookie, &inode,
+	*clamped = false;
+	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u %d %d %d %d %lld%n", &netns, &cookie, &inode,
 		   &ka, &idle, &intvl, &cnt, &ut, &end) != 8 || l[end] != '\0')
 		return -EBADMSG;
-	if (!cookie || !inode || (ka != 0 && ka != 1) || idle < 1 || idle > KR_MAX_KEEPIDLE_S ||
-	    intvl < 1 || intvl > KR_MAX_KEEPINTVL_S || cnt < 1 || cnt > KR_MAX_KEEPCNT ||
-	    ut > INT_MAX)
+	if (!cookie || !inode || (ka != 0 && ka != 1))
 		return -EBADMSG;
 	*e = (struct journal_entry){
 		.netns = netns, .cookie = cookie, .inode = inode,
-		.saved = { .keepalive = ka, .idle_s = idle, .intvl_s = intvl, .cnt = cnt,
-			   .user_timeout_ms = ut },
+		.saved = { .keepalive = ka,
+			   .idle_s = clamp_int(idle, 1, KR_MAX_KEEPIDLE_S, clamped),
+			   .intvl_s = clamp_int(intvl, 1, KR_MAX_KEEPINTVL_S, clamped),
+			   .cnt = clamp_int(cnt, 1, KR_MAX_KEEPCNT, clamped),
+			   .user_timeout_ms = (unsigned)(ut < 0 ? 0 : ut > INT_MAX ? INT_MAX : ut) },
 	};
+	*clamped |= ut < 0 || ut > INT_MAX;
 	return 0;
+}
+
+/* The first problem of a journal read line by line, for the log. */
+static void problem(struct journal *j, char *err, size_t errlen, size_t lineno, const char *what)
+{
+	if (!j->bad_lines++)
+		snprintf(err, errlen, "%zu: %s", lineno, what);
 }
 
 int journal_parse(struct journal *j, const char *text, size_t len, char *err, size_t errlen)
 {
-	size_t pos = 0, lineno = 0, want = SIZE_MAX, got = 0;
+	size_t pos = 0, lineno = 0, got = 0;
+	bool ended = false;
 	char line[256];
 
 	clear(j);
+	j->bad_lines = j->clamped = 0;
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
+		struct journal_entry e;
+		bool clamped;
 		size_t l;
 
+		lineno++;
 		if (!nl) {
-			snprintf(err, errlen, "line %zu: cut short (no newline)", lineno + 1);
-			goto bad;
+			problem(j, err, errlen, lineno, "cut short (no newline): that line ignored");
+			break;
 		}
 		l = (size_t)(nl - (text + pos));
-		lineno++;
 		if (l >= sizeof(line) || memchr(text + pos, '\0', l)) {
-			snprintf(err, errlen, "line %zu: not a journal line", lineno);
-			goto bad;
+			if (lineno == 1)
+				goto not_a_journal;
+			pos += l + 1;
+			problem(j, err, errlen, lineno, "not a journal line: ignored");
+			continue;
 		}
 		memcpy(line, text + pos, l);
 		line[l] = '\0';
 		pos += l + 1;
 		if (lineno == 1) {
-			if (strcmp(line, MAGIC) != 0) {
-				snprintf(err, errlen, "line 1: not a kareaper probe journal");
-				goto bad;
-			}
+			if (strcmp(line, MAGIC) != 0)
+				goto not_a_journal;
 			continue;
 		}
-		if (want != SIZE_MAX) {
-			snprintf(err, errlen, "line %zu: text after the end", lineno);
-			goto bad;
-		}
-		if (strncmp(line, "# end ", 6) == 0) {
-			char *e;
-			unsigned long long n = strtoull(line + 6, &e, 10);
+		if (strncmp(line, "# end ", 6) == 0 && !ended) {
+			char *end;
+			unsigned long long n = strtoull(line + 6, &end, 10);
 
-			if (*e || n != got) {
-				snprintf(err, errlen, "line %zu: the end says %s entries, %zu read",
-					 lineno, line + 6, got);
-				goto bad;
-			}
-			want = got;
+			ended = true;
+			if (*end || n != got)
+				problem(j, err, errlen, lineno, "the end line's count differs from the "
+					"entries read: each entry read is put back");
 			continue;
 		}
-		{
-			struct journal_entry e;
-
-			if (got >= MAX_ENTRIES || parse_line(line, &e) < 0 ||
-			    journal_add(j, &e) < 0) {
-				snprintf(err, errlen, "line %zu: not a valid entry", lineno);
-				goto bad;
-			}
-			got++;
+		if (ended)
+			problem(j, err, errlen, lineno, "after the end line: read all the same");
+		/* one bad line costs that line only: the others are put back */
+		if (got >= MAX_ENTRIES || parse_line(line, &e, &clamped) < 0 ||
+		    journal_find(j, e.cookie)) {
+			problem(j, err, errlen, lineno, "not a valid entry: ignored");
+			continue;
 		}
+		if (journal_add(j, &e) < 0)
+			return -ENOMEM;
+		if (clamped && !j->clamped++ && !j->bad_lines)
+			snprintf(err, errlen, "%zu: a value setsockopt() refuses, put back as the "
+				 "nearest it takes (%d s, %d s, %d probes, %u ms)", lineno,
+				 e.saved.idle_s, e.saved.intvl_s, e.saved.cnt, e.saved.user_timeout_ms);
+		got++;
 	}
-	if (lineno == 0)
-		return 0; /* empty: nothing journaled */
-	if (want == SIZE_MAX) {
-		snprintf(err, errlen, "cut short: no end line after %zu entries", got);
-		goto bad;
-	}
-	j->dirty = false;
+	if (lineno > 1 && !ended)
+		problem(j, err, errlen, lineno, "cut short: no end line; each entry read is put back");
+	/* the file is not what memory says: rewrite it */
+	j->dirty = j->bad_lines || j->clamped;
 	return 0;
-bad:
+not_a_journal:
+	snprintf(err, errlen, "1: not a kareaper probe journal");
 	clear(j);
-	j->dirty = true; /* the file is not what memory says: rewrite it */
+	j->dirty = true;
 	return -EBADMSG;
 }
 
@@ -291,9 +314,18 @@ int journal_load(struct journal *j, char *err, size_t len)
 		snprintf(err, len, "%s: read error", j->path);
 		return -EIO;
 	}
+	why[0] = '\0';
 	r = journal_parse(j, text, n, why, sizeof(why));
-	if (r < 0)
-		snprintf(err, len, "%s: %s", j->path, why);
+	if (r < 0 || j->bad_lines || j->clamped)
+		snprintf(err, len, "%s:%s", j->path, why);
+	if (r < 0 || j->bad_lines) {
+		/* kept for the operator: what could not be read is not deleted */
+		snprintf(why, sizeof(why), "%s.damaged", j->path);
+		unlink(why);
+		if (link(j->path, why) < 0)
+			snprintf(err + strlen(err), len - strlen(err), " (cannot keep a copy: %s)",
+				 strerror(errno));
+	}
 	return r;
 }
 

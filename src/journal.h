@@ -30,6 +30,8 @@ struct journal {
 	uint32_t *slot;           /* cookie -> entry index + 1 (0: free), linear probing */
 	size_t nslots;            /* a power of two, over twice n */
 	bool dirty;               /* memory differs from the file */
+	size_t bad_lines;         /* of the file read: lines ignored */
+	size_t clamped;           /* of the file read: entries brought into range */
 };
 
 /* Take the journal's lock. -EBUSY: another kareaper holds it (two would take each
@@ -37,10 +39,13 @@ struct journal {
  * in memory; writing will then fail, and nothing is armed. */
 int journal_init(struct journal *j, const char *path);
 void journal_finalise(struct journal *j);
-/* Read the file. 0 (also when there is none), or -errno with a message in err: a
- * corrupt or truncated journal is reported and its entries ignored. */
+/* Read the file, entry by entry. 0 (also when there is none), or -errno with a
+ * message in err. A line that cannot be read costs that line only (bad_lines, the
+ * first one's FILE:LINE in err, and the file kept as PATH.damaged); a value the
+ * kernel would refuse is brought to the nearest it takes (clamped, likewise). A
+ * file that is no journal at all: -EBADMSG, nothing read. */
 int journal_load(struct journal *j, char *err, size_t len);
-/* Pure: entries from the file's text; -EBADMSG with the reason in err. */
+/* Pure: entries from the file's text, as journal_load says; err gets "LINE: why". */
 int journal_parse(struct journal *j, const char *text, size_t len, char *err, size_t errlen);
 /* Write the entries if they changed: a new file in the same directory (random
  * name, O_EXCL|O_NOFOLLOW, so a planted link is never followed), fsync, rename.

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <fnmatch.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -128,4 +129,24 @@ void policy_arm_opts(const struct policy *p, uint64_t idle_ms, struct ka_opts *o
 	o->idle_s = o->intvl_s;
 	if (idle_s < (uint64_t)o->idle_s)
 		o->idle_s = idle_s > 0 ? (int)idle_s : 1;
+}
+
+static int clamp(int v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+bool policy_opts_settable(struct ka_opts *o)
+{
+	struct ka_opts c = *o;
+
+	c.idle_s = clamp(o->idle_s, 1, KR_MAX_KEEPIDLE_S);
+	c.intvl_s = clamp(o->intvl_s, 1, KR_MAX_KEEPINTVL_S);
+	c.cnt = clamp(o->cnt, 1, KR_MAX_KEEPCNT);
+	if (c.user_timeout_ms > INT_MAX)
+		c.user_timeout_ms = INT_MAX;
+	if (memcmp(&c, o, sizeof(c)) == 0)
+		return false;
+	*o = c;
+	return true;
 }

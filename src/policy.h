@@ -36,6 +36,10 @@ struct ka_opts {
  * the kernel never ends a connection before kareaper's verdict, however late that
  * comes (frozen, crashed): kareaper counts the probes and kills through its rails. */
 void policy_arm_opts(const struct policy *p, uint64_t idle_ms, struct ka_opts *o);
+/* Bring options read from a socket into what setsockopt() takes: an owner that
+ * never set TCP_KEEPIDLE reads the sysctl, which may be more (86400 s) than the
+ * 32767 s setsockopt() accepts. True when something changed. */
+bool policy_opts_settable(struct ka_opts *o);
 
 enum evidence {
 	EVIDENCE_NONE,

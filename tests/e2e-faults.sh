@@ -68,9 +68,14 @@ check "the journal holds all four before kill -9" grep -q '^# end 4$' "$TMP/run/
 kill -KILL "$KR"
 wait "$KR" 2>/dev/null
 is "$(timers 6101 keepalive)" 2 "after kill -9 our keepalive timers run on (the trace to undo)"
+# a damaged line among them costs that line only
+sed -i '3i this line is no entry' "$TMP/run/probes"
 daemon k2 "$TMP/k.conf"
 check "the restart puts the journaled options back first" \
 	wait_for "$TMP/k2.log" 'put back the keepalive options of 4 probed sockets' 20
+check "a damaged line is reported with its FILE:LINE, the other entries put back" \
+	grep -q "probe journal: lines that could not be read: 1, the first: .*/probes:3: not a valid entry" "$TMP/k2.log"
+check "and the damaged file is kept" grep -q 'this line is no entry' "$TMP/run/probes.damaged"
 check "before it probes anything" sh -c "grep -m1 'probing\|put back' '$TMP/k2.log' | grep -q 'put back'"
 stop "$KR"
 is $? 0 "then a clean stop"
