@@ -323,7 +323,17 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 		v = V_PROBING;
 		break;
 	case STEP_LEFT_ALONE:
-		report_set(&e->report, row, V_LEFT_ALONE, REASON_NO_OWNER, tracked_idle_ms(t, e->now));
+		if (t->reason == REASON_BUDGET_SPENT && !t->budget_logged) {
+			struct sock_event ev = event_of(e, t, reason_name(REASON_BUDGET_SPENT));
+
+			t->budget_logged = true;
+			e->stats.unprobeable++;
+			log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe: the kernel "
+				 "counts %u unanswered keepalive probes, and ends the connection at "
+				 "%d; left alone until its peer is heard from", s->probes,
+				 KR_MAX_KEEPCNT);
+		}
+		report_set(&e->report, row, V_LEFT_ALONE, t->reason, tracked_idle_ms(t, e->now));
 		return;
 	case STEP_ARM:
 	case STEP_ALIVE:

@@ -7,7 +7,7 @@
 
 #include "verdict.h"
 
-#define REASON_COUNT (REASON_NO_OWNER + 1)
+#define REASON_COUNT (REASON_BUDGET_SPENT + 1)
 
 /* What went wrong, for kareaper_errors_total{kind=...} and STATUS. */
 enum error_kind {

@@ -126,6 +126,17 @@ uint64_t verdict_probe_window_ms(const struct policy *p)
 	       p->interval_ms / 2;
 }
 
+/* Probes the kernel may count beyond the verdict's, before the restore stops them. */
+#define BUDGET_MARGIN 2
+
+bool verdict_budget_left(const struct policy *p, uint32_t probes_out)
+{
+	/* one at once, then one each interval, on time at best */
+	uint64_t by_deadline = 1 + verdict_probe_window_ms(p) / p->interval_ms;
+
+	return probes_out + by_deadline + BUDGET_MARGIN < KR_MAX_KEEPCNT;
+}
+
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
 {
 	t->state = TS_PROBING;
@@ -218,9 +229,18 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 		t->reason = REASON_IDLE;
 		return STEP_DEAD;
 	}
-	if (t->state == TS_UNPROBEABLE)
+	if (t->state == TS_UNPROBEABLE && t->reason != REASON_BUDGET_SPENT)
 		return STEP_LEFT_ALONE;
+	/* Unanswered probes of earlier rounds (held, inconclusive, or the owner's
+	 * own) are still counted: never re-probe past the kernel's limit. Until the
+	 * peer is heard from (an ACK resets the count), it is left alone. */
+	if (!verdict_budget_left(p, s->probes)) {
+		t->state = TS_UNPROBEABLE;
+		t->reason = REASON_BUDGET_SPENT;
+		return STEP_LEFT_ALONE;
+	}
 	t->state = TS_SUSPECT;
+	t->budget_logged = false;
 	return STEP_ARM;
 }
 
@@ -245,6 +265,8 @@ const char *reason_name(enum reason r)
 		return "answered-probe";
 	case REASON_NO_OWNER:
 		return "no-owner";
+	case REASON_BUDGET_SPENT:
+		return "probe-budget-spent";
 	}
 	return "?";
 }

@@ -30,6 +30,7 @@ enum reason {
 	REASON_CLOSED_WHILE_PROBING,
 	REASON_ANSWERED,          /* alive */
 	REASON_NO_OWNER,
+	REASON_BUDGET_SPENT,      /* its unanswered probes near the kernel's limit */
 };
 
 struct tracked {
@@ -50,6 +51,7 @@ struct tracked {
 	struct ka_opts arm;       /* TS_ARMING: what the next listing sets */
 	bool armed;               /* saved holds the owner's options; restore them */
 	bool reported;            /* dry-run verdict already logged */
+	bool budget_logged;       /* "probe budget spent" already logged */
 	uint64_t work_gen;        /* engine's dedup of one round's work */
 	uint32_t row;             /* engine's --once table row + 1; 0: none */
 };
@@ -61,7 +63,7 @@ enum step {
 	STEP_ALIVE,               /* the peer answered: restore and forget */
 	STEP_INCONCLUSIVE,        /* deadline passed without probes going out: restore, retry */
 	STEP_DEAD,                /* reap (subject to limits) */
-	STEP_LEFT_ALONE,          /* unprobeable, already logged */
+	STEP_LEFT_ALONE,          /* unprobeable (no owner, or its probe budget spent) */
 };
 
 struct verdict_table {
@@ -78,6 +80,12 @@ void verdict_forget(struct verdict_table *r, struct tracked *t);
 /* Feed one matched socket; *tp gets its entry when one exists after the call. */
 enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,
 			 const struct sock_rec *s, uint64_t now, struct tracked **tp);
+/* Whether a socket whose kernel counts probes_out unanswered keepalive probes may
+ * be armed: the count survives a restore (only an ACK resets it), and at
+ * KR_MAX_KEEPCNT the kernel ends the connection under our arming, past every
+ * rail. So the count, with every probe the kernel may send by the verdict, must
+ * stay below that with a margin. */
+bool verdict_budget_left(const struct policy *p, uint32_t probes_out);
 /* After arming: the verdict is due at now + verdict_probe_window_ms(p). */
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now);
 /* How late the kernel's timer wheel may fire a timer of ms, at worst. */

@@ -210,6 +210,41 @@ static void deadlines(void)
 	ok(cases == 3 * 11 * KR_MAX_PROBES, "every case checked");
 }
 
+/* The kernel's count of unanswered probes outlives a restore: a socket is never
+ * armed again when that count, and all the kernel may send by the verdict, would
+ * reach the 127 at which it ends the connection under our arming. */
+static void budget(void)
+{
+	const struct policy *p = &cfg->policies[0]; /* idle 60s, 5s x 3 */
+	struct policy many = { .probes = KR_MAX_PROBES, .interval_ms = 1 * S };
+	struct verdict_table r;
+	struct tracked *t;
+	struct sock_rec s;
+	uint64_t now = 1000 * S;
+	unsigned last = 0;
+
+	for (unsigned k = 0; k < KR_MAX_KEEPCNT && verdict_budget_left(&many, k); k++)
+		last = k;
+	ok(verdict_budget_left(&many, 0) && !verdict_budget_left(&many, last + 1) &&
+	   last + 1 + verdict_probe_window_ms(&many) / many.interval_ms + 1 < KR_MAX_KEEPCNT,
+	   "100 probes a second: armed only below %u already counted, and never past 126", last + 1);
+	verdict_init(&r);
+	s = idle_rec(7, 100 * S, 10);
+	s.probes = 121; /* rounds held by the breaker, each adding its probes */
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_LEFT_ALONE && t &&
+	   t->reason == REASON_BUDGET_SPENT, "121 unanswered probes counted: not armed again");
+	ok(verdict_observe(&r, 0, p, &s, now + 30 * S, &t) == STEP_LEFT_ALONE,
+	   "nor the next round");
+	s.probes = 0; /* its peer answered something: the kernel's count is reset */
+	s.segs_in = 11;
+	ok(verdict_observe(&r, 0, p, &s, now + 200 * S, &t) != STEP_LEFT_ALONE,
+	   "heard from: no longer left alone");
+	s = idle_rec(8, 100 * S, 10);
+	s.probes = 3; /* one round's worth, held: room for another */
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "3 counted, 3 more to send: armed");
+	verdict_free(&r);
+}
+
 int main(void)
 {
 	cfg = config_from("[global]\n"
@@ -220,6 +255,7 @@ int main(void)
 		return done_testing();
 	lifecycle();
 	deadlines();
+	budget();
 	wraparound();
 	evidence_and_actions();
 	config_free(cfg);
