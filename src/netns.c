@@ -22,28 +22,95 @@
 
 #define PROC "/proc"
 
-static uint64_t ns_ino(const char *path)
-{
-	struct stat st;
+/* Where kareaper keeps its locks: its runtime directory, which only root and
+ * the service's user may write (the unit's RuntimeDirectory=). */
+#define RUNTIME_DIR "/run/kareaper"
 
-	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+/* The namespace file at path, opened, and what it is: open first, then ask the
+ * descriptor, so that a process gone and its pid reused in between cannot swap
+ * namespaces under us. -errno when it cannot be opened. */
+static int ns_open_file(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void lock_path(char *buf, size_t len, uint64_t dev, uint64_t ino)
+{
+	snprintf(buf, len, RUNTIME_DIR "/netns-%llu-%llu.lock", (unsigned long long)dev,
+		 (unsigned long long)ino);
+}
+
+/* One kareaper per namespace: an exclusive lock on a file named after the
+ * namespace (its device and inode) in kareaper's runtime directory, where no
+ * other user can create or open one. (A lock on the namespace's own file, which
+ * any user can open and lock, let any user keep kareaper from starting.) The
+ * file is removed by its holder; a lock taken on a file removed meanwhile is
+ * taken again. -EBUSY: another kareaper holds it. */
+static int ns_lock(uint64_t dev, uint64_t ino)
+{
+	char path[128];
+
+	lock_path(path, sizeof(path), dev, ino);
+	if (mkdir(RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	for (;;) {
+		struct stat a, b;
+		int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+			close(fd);
+			return r;
+		}
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino && S_ISREG(a.st_mode))
+			return fd;
+		close(fd); /* removed by the holder before we locked it: again */
+	}
+}
+
+static void ns_unlock(int fd, uint64_t dev, uint64_t ino)
+{
+	char path[128];
+
+	if (fd < 0)
+		return;
+	lock_path(path, sizeof(path), dev, ino);
+	unlink(path); /* while it is held: see ns_lock */
+	close(fd);
 }
 
 int netns_init(struct netns_set *set, const struct backend_ops *ops)
 {
+	struct stat st;
+
 	memset(set, 0, sizeof(*set));
 	set->ops = ops;
-	set->self_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	set->self_fd = ns_open_file("/proc/self/ns/net", &st);
 	if (set->self_fd < 0)
-		return -errno;
-	set->self_ino = ns_ino("/proc/self/ns/net");
+		return set->self_fd;
+	set->self_ino = (uint64_t)st.st_ino;
 	return 0;
 }
 
 static void ns_free(const struct netns_set *set, struct netns *n)
 {
 	set->ops->close(n->be);
-	close(n->fd); /* and the namespace is free for another kareaper */
+	close(n->fd);
+	ns_unlock(n->lock_fd, n->dev, n->ino); /* and it is free for another kareaper */
 	free(n);
 }
 
@@ -68,13 +135,13 @@ struct netns *netns_find(const struct netns_set *set, uint64_t ino)
 }
 
 /* A backend instance belongs to the namespace it is opened in: enter it, open,
- * come back. Our own needs no setns (nor CAP_SYS_ADMIN). The namespace's file stays
- * open, locked, while it is watched: flock() on an nsfs file is one lock per
- * namespace, whatever path reached it. */
-static int ns_open(struct netns_set *set, const char *path, uint64_t ino, const char *name)
+ * come back. Our own needs no setns (nor CAP_SYS_ADMIN). Takes fd, the
+ * namespace's file, which stays open while it is watched, as its lock does. */
+static int ns_open(struct netns_set *set, int fd, const struct stat *st, const char *name,
+		   const char *path)
 {
 	_cleanup_free_ struct netns *n = NULL;
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int nsfd = fd;
 	struct netns **nv;
 	int r;
 
@@ -85,24 +152,34 @@ static int ns_open(struct netns_set *set, const char *path, uint64_t ino, const 
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	n->ino = ino;
+	n->ino = (uint64_t)st->st_ino;
+	n->dev = (uint64_t)st->st_dev;
 	snprintf(n->name, sizeof(n->name), "%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ? -EBUSY : -errno;
-	if (ino != set->self_ino && setns(fd, CLONE_NEWNET) < 0)
-		return -errno;
+	n->lock_fd = ns_lock(n->dev, n->ino);
+	if (n->lock_fd == -EBUSY)
+		return -EBUSY;
+	if (n->lock_fd < 0 && !set->warned_lock) {
+		set->warned_lock = true;
+		log_msg(LOG_WARNING, NULL, "cannot lock network namespace %s in " RUNTIME_DIR
+			" (%s): a second kareaper watching it would not be kept out", name,
+			strerror(-n->lock_fd));
+	}
+	if (n->ino != set->self_ino && setns(nsfd, CLONE_NEWNET) < 0) {
+		r = -errno;
+		ns_unlock(n->lock_fd, n->dev, n->ino);
+		return r;
+	}
 	r = set->ops->open(&n->be);
-	if (ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
+	if (n->ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
 		/* stuck in another namespace: nothing after this would be right */
 		log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
 		abort();
 	}
-	if (r < 0)
+	if (r < 0) {
+		ns_unlock(n->lock_fd, n->dev, n->ino);
 		return r;
-	n->fd = TAKE_FD(fd);
+	}
+	n->fd = TAKE_FD(nsfd);
 	n->seen = true;
 	set->ns[set->n++] = TAKE_PTR(n);
 	log_msg(LOG_DEBUG, NULL, "watching network namespace %s (%s)", name, path);
@@ -149,15 +226,19 @@ static bool ns_known(struct netns_set *set, uint64_t ino)
 	return p && !p->busy;
 }
 
-static int ns_add(struct netns_set *set, const char *path, uint64_t ino, const char *name)
+/* Takes fd, the namespace's file opened from path. */
+static int ns_add(struct netns_set *set, int fd, const struct stat *st, const char *path,
+		  const char *name)
 {
+	uint64_t ino = (uint64_t)st->st_ino;
 	int r;
 
 	if (set->cfg->namespaces == NS_ALL && !policy_selects_netns(set->cfg, name)) {
+		close(fd);
 		pass(set, ino, false);
 		return 0;
 	}
-	r = ns_open(set, path, ino, name);
+	r = ns_open(set, fd, st, name, path);
 	if (r == -EBUSY) {
 		if (!pass(set, ino, true) && set->cfg->namespaces != NS_SELF) /* self: fatal */
 			log_msg(LOG_WARNING, NULL, "network namespace %s (%s) is watched by another "
@@ -175,12 +256,17 @@ static int ns_add(struct netns_set *set, const char *path, uint64_t ino, const c
 
 static int ns_see(struct netns_set *set, const char *path, const char *name)
 {
-	uint64_t ino = ns_ino(path);
+	struct stat st;
+	int fd = ns_open_file(path, &st);
 
-	/* ino 0: gone between readdir and stat, which is fine */
-	if (ino && !ns_known(set, ino))
-		return ns_add(set, path, ino, name);
-	return ino ? 0 : -errno;
+	/* gone between readdir and open, which is fine */
+	if (fd < 0)
+		return fd;
+	if (ns_known(set, (uint64_t)st.st_ino)) {
+		close(fd);
+		return 0;
+	}
+	return ns_add(set, fd, &st, path, name);
 }
 
 static void see_all(struct netns_set *set)
@@ -204,16 +290,22 @@ static void see_all(struct netns_set *set)
 		_cleanup_closedir_ DIR *d = opendir(PROC);
 
 		while (d && (de = readdir(d))) {
-			uint64_t ino;
+			struct stat st;
+			int fd;
 
 			if (de->d_name[0] < '1' || de->d_name[0] > '9')
 				continue;
 			snprintf(path, sizeof(path), "%s/%s/ns/net", PROC, de->d_name);
-			ino = ns_ino(path);
-			if (!ino || ns_known(set, ino))
+			fd = ns_open_file(path, &st);
+			if (fd < 0)
+				continue;
+			if (ns_known(set, (uint64_t)st.st_ino)) {
+				close(fd);
 				continue; /* comm is read only for a namespace new to us */
+			}
+			/* (only a name for the log: a pid reused meanwhile misnames it) */
 			proc_comm(PROC, (pid_t)atoi(de->d_name), name);
-			ns_add(set, path, ino, name);
+			ns_add(set, fd, &st, path, name);
 		}
 	}
 }

@@ -14,7 +14,9 @@ struct netns {
 	uint64_t ino;             /* identity: inode of its nsfs file */
 	char name[64];            /* /run/netns name, owning process comm, or "self" */
 	struct backend *be;
-	int fd;                   /* held open and flock()ed: one kareaper per namespace */
+	uint64_t dev;             /* the nsfs file's device, with ino in its lock's name */
+	int fd;                   /* its file, held open while it is watched */
+	int lock_fd;              /* one kareaper per namespace; -errno: not locked */
 	bool seen;                /* found by the latest discovery */
 	bool dumped;              /* its latest listing completed */
 };
@@ -35,6 +37,7 @@ struct netns_set {
 	size_t npassed, cappassed;
 	const struct config *cfg; /* the one that chose them */
 	int self_fd;              /* our own network namespace, to return to */
+	bool warned_lock;         /* that a namespace could not be locked */
 	uint64_t self_ino;
 };
 

@@ -101,7 +101,21 @@ is "$(established "$NS_SRV" 6103 .)" 3 "and ends none of them (before: at probes
 kill -CONT "$KR"
 check "thawed: the verdicts come, as a dry run's" wait_count "$TMP/s.log" 'dry run: would reap' 3 20
 is "$(established "$NS_SRV" 6103 .)" 3 "still none killed"
+lock=$(ls "$TMP/run"/netns-*.lock 2>/dev/null | head -n 1)
+is "$(stat -c '%a %U' "$lock" 2>/dev/null)" "600 root" \
+	"its namespace's lock: a file of its own in its runtime directory, 0600"
 stop "$KR"
+check "and which it removes on stop" test ! -e "$lock"
+
+# ---- a local user cannot keep kareaper out: the namespace's own file, locked ----
+start userlock "$NS_SRV" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	sh -c 'exec flock -n /proc/self/ns/net sh -c "echo locked; exec sleep 600"'
+check "an unprivileged process holds a lock on the namespace's file" \
+	wait_for "$TMP/userlock.out" '^locked' 10
+kareaper_once ul "$TMP/s2.conf" --dry-run
+r=$?
+ok $([ "$r" -eq 0 ] || [ "$r" -eq 3 ]; echo $?) "kareaper --once runs all the same (exit $r)"
+is "$(grep -c 'another kareaper' "$TMP/ul.log")" 0 "and does not take it for another kareaper"
 is "$(opts s6103 | grep -c "$UNTOUCHED")" 3 "options back as they were"
 
 # ---- the owner's TCP_USER_TIMEOUT: saved, neutralised, restored ----
