@@ -5,7 +5,7 @@
 # libFuzzer leaves as crash-* in the build tree's fuzz/. `make fuzz`.
 set -eu
 : "${FUZZ_SECONDS:=60}" "${FUZZ_BIN:?}" "${FUZZ_SRC:?}"
-for t in config diag journal; do
+for t in config diag journal report; do
 	work="$FUZZ_BIN/corpus-$t"
 	mkdir -p "$work"
 	echo "fuzz-$t: $FUZZ_SECONDS s"

@@ -539,3 +539,73 @@ char *cidr_set_format(const struct cidr_set *cs, char *buf, size_t len)
 	}
 	return buf;
 }
+
+size_t utf8_seq_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned lo = 0x80, hi = 0xbf; /* the second byte's range */
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0; /* ASCII, a continuation byte, C0/C1 (overlong) or F5..FF */
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < n; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+char *str_escape(const char *s, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t o = 0;
+
+	if (!len)
+		return buf;
+	while (*u) {
+		char tmp[4];
+		size_t n = 1, w;
+		const char *out = tmp;
+
+		if (*u == '\\') {
+			out = "\\\\";
+			w = 2;
+		} else if (*u >= 0x20 && *u < 0x7f) {
+			out = (const char *)u;
+			w = 1;
+		} else if ((n = utf8_seq_len(u)) > 0 && !(u[0] == 0xc2 && u[1] < 0xa0)) {
+			out = (const char *)u; /* (C2 80..9F: C1 controls, escaped) */
+			w = n;
+		} else {
+			n = 1;
+			tmp[0] = '\\';
+			tmp[1] = 'x';
+			tmp[2] = hex[*u >> 4];
+			tmp[3] = hex[*u & 15];
+			w = 4;
+		}
+		if (o + w >= len)
+			break;
+		memcpy(buf + o, out, w);
+		o += w;
+		u += n;
+	}
+	buf[o] = '\0';
+	return buf;
+}

@@ -50,6 +50,15 @@ void kaddr_normalize(struct kaddr *a);
 /* The decimal digits of v at p, unterminated; returns their end. (The table
  * formats every row twice: snprintf and inet_ntop cost more than the rest.) */
 char *put_uint(char *p, unsigned long long v);
+/* The length (2 to 4) of the well-formed UTF-8 sequence of a code point above
+ * U+007F at s, or 0: overlong forms, surrogates and code points above U+10FFFF
+ * are not well formed. */
+size_t utf8_seq_len(const unsigned char *s);
+/* s as a terminal may show it: control characters (C0, DEL, C1) and bytes that
+ * are not UTF-8 as \xNN, a backslash as \\, the rest as is (what ss and
+ * systemd do with process names). Truncated to len; returns buf. */
+#define STR_ESCAPED_MAX(n) (4 * (n) + 1)
+char *str_escape(const char *s, char *buf, size_t len);
 /* "1.2.3.4:80" or "[::1]:80"; buf of at least KADDR_STRLEN. */
 #define KADDR_STRLEN 56
 char *kaddr_format(const struct kaddr *a, uint16_t port, char *buf, size_t len);

@@ -138,13 +138,15 @@ static void row_addrs(const struct report_row *row, char l[KADDR_STRLEN], char p
 	kaddr_format(&pa, row->rport, p, KADDR_STRLEN);
 }
 
-/* "pid/comm" or "-"; buf of at least 12 + sizeof(*r->comms) */
+/* "pid/comm" or "-", the name escaped (any process names itself as it likes, and
+ * the operator reads this on a terminal); buf of OWNER_STRLEN. */
+#define OWNER_STRLEN (12 + STR_ESCAPED_MAX(sizeof(((struct report *)0)->comms[0])))
 static void row_owner(const struct report *r, const struct report_row *row, char *buf)
 {
 	if (row->pid > 0) {
 		buf = put_uint(buf, (unsigned)row->pid);
 		*buf++ = '/';
-		strcpy(buf, row->comm < r->ncomms ? r->comms[row->comm] : "?");
+		str_escape(row->comm < r->ncomms ? r->comms[row->comm] : "?", buf, OWNER_STRLEN - 12);
 	} else {
 		strcpy(buf, "-");
 	}
@@ -169,6 +171,15 @@ static const char *row_netns(const struct report *r, const struct report_row *ro
 	return row->ns < r->nnames ? r->names[row->ns] : "?";
 }
 
+/* The namespace's name (a /run/netns entry's, or a process's) as the table shows
+ * it: escaped; buf of NETNS_STRLEN. */
+#define NETNS_STRLEN STR_ESCAPED_MAX(sizeof(((struct report *)0)->names[0]))
+static const char *row_netns_shown(const struct report *r, const struct report_row *row,
+				   char *buf)
+{
+	return str_escape(row_netns(r, row), buf, NETNS_STRLEN);
+}
+
 static int max_int(int a, size_t b)
 {
 	return (size_t)a > b ? a : (int)b;
@@ -177,7 +188,8 @@ static int max_int(int a, size_t b)
 void report_print(const struct report *r, const struct config *c, const struct stats *st,
 		  FILE *f)
 {
-	char l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN], owner[40], *line;
+	char l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN], owner[OWNER_STRLEN];
+	char ns[NETNS_STRLEN], *line;
 	bool show_ns = c->namespaces != NS_SELF;
 	int wn = 5, wp = 6, wl = 5, wr = 4, wo = 5;
 	size_t active = 0;
@@ -188,7 +200,7 @@ void report_print(const struct report *r, const struct config *c, const struct s
 
 		row_addrs(row, l, p);
 		row_owner(r, row, owner);
-		wn = max_int(wn, strlen(row_netns(r, row)));
+		wn = max_int(wn, strlen(row_netns_shown(r, row, ns)));
 		wp = max_int(wp, strlen(c->policies[row->policy].name));
 		wl = max_int(wl, strlen(l));
 		wr = max_int(wr, strlen(p));
@@ -210,7 +222,7 @@ void report_print(const struct report *r, const struct config *c, const struct s
 		row_owner(r, row, owner);
 		active += row->verdict == V_ACTIVE;
 		if (show_ns)
-			e = cell(e, row_netns(r, row), wn);
+			e = cell(e, row_netns_shown(r, row, ns), wn);
 		e = cell(e, c->policies[row->policy].name, wp);
 		e = cell(e, l, wl);
 		e = cell(e, p, wr);
@@ -232,36 +244,35 @@ void report_print(const struct report *r, const struct config *c, const struct s
 		(unsigned long long)st->gone, (unsigned long long)st->unprobeable);
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped; bytes that
- * are not UTF-8 (a process may name itself anything) as U+FFFD. */
+/* A JSON string, always valid UTF-8: quotes, backslashes and control characters
+ * (C0, DEL, C1) escaped as \uXXXX; each byte that is not part of well-formed
+ * UTF-8 (a process may name itself anything) as U+FFFD, as kareaper(8) says. */
 static void json_str(FILE *f, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
 	fputc('"', f);
 	while (*u) {
-		unsigned char ch = *u;
-		int n = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3 :
-			(ch & 0xf8) == 0xf0 ? 4 : 0;
-		int k;
+		size_t n;
 
-		if (ch == '"' || ch == '\\') {
-			fprintf(f, "\\%c", ch);
-		} else if (ch < 0x20) {
-			fprintf(f, "\\u%04x", ch);
-		} else if (n == 1) {
-			fputc(ch, f);
+		if (*u == '"' || *u == '\\') {
+			fprintf(f, "\\%c", *u);
+			u++;
+		} else if (*u < 0x20 || *u == 0x7f) {
+			fprintf(f, "\\u%04x", *u);
+			u++;
+		} else if (*u < 0x80) {
+			fputc(*u++, f);
+		} else if ((n = utf8_seq_len(u)) == 0) {
+			fputs("\\ufffd", f);
+			u++;
+		} else if (u[0] == 0xc2 && u[1] < 0xa0) {
+			fprintf(f, "\\u%04x", u[1]); /* U+0080..U+009F */
+			u += 2;
 		} else {
-			for (k = 1; n > 1 && k < n && (u[k] & 0xc0) == 0x80; k++)
-				;
-			if (n == 0 || k != n) {
-				fputs("\\ufffd", f);
-				u++;
-				continue;
-			}
-			fwrite(u, 1, (size_t)n, f);
+			fwrite(u, 1, n, f);
+			u += n;
 		}
-		u += n ? n : 1;
 	}
 	fputc('"', f);
 }

@@ -129,6 +129,7 @@ void log_msg(int prio, const char *msgid, const char *fmt, ...)
 void log_sock(int prio, const char *msgid, const struct sock_event *ev, const char *fmt, ...)
 {
 	char msg[768], full[1024], l[KADDR_STRLEN], p[KADDR_STRLEN], idle[DURATION_STRLEN];
+	char comm[STR_ESCAPED_MAX(16)], ns[STR_ESCAPED_MAX(64)];
 	va_list ap;
 
 	if (prio > log_level)
@@ -139,7 +140,10 @@ void log_sock(int prio, const char *msgid, const struct sock_event *ev, const ch
 	snprintf(full, sizeof(full), "%s: %s -> %s%s%s policy=%s pid=%d comm=%s idle=%s%s%s", msg,
 		 kaddr_format(&ev->s->local, ev->s->lport, l, sizeof(l)),
 		 kaddr_format(&ev->s->peer, ev->s->rport, p, sizeof(p)),
-		 ev->netns ? " netns=" : "", ev->netns ? ev->netns : "", ev->policy ? ev->policy : "-", (int)ev->pid, ev->comm ? ev->comm : "-",
+		 /* MESSAGE escaped (a terminal may show it); KAREAPER_COMM exact */
+		 ev->netns ? " netns=" : "", ev->netns ? str_escape(ev->netns, ns, sizeof(ns)) : "",
+		 ev->policy ? ev->policy : "-", (int)ev->pid,
+		 ev->comm ? str_escape(ev->comm, comm, sizeof(comm)) : "-",
 		 format_duration(ev->idle_ms, idle, sizeof(idle)), ev->reason ? " reason=" : "",
 		 ev->reason ? ev->reason : "");
 	emit(prio, msgid, ev, full);

@@ -31,6 +31,33 @@ is "$(rows "$TMP/match.table" ' active$')" 10 "all active (idle < 1h)"
 is "$(rows "$TMP/match.table" ':7000 ')" 0 "the other server's sockets are not listed"
 check "the kernel filter was used" grep -q 'kernel filter: [0-9]* bytes' "$TMP/match.log"
 
+# A hostile neighbour: a process whose name (the file it runs, here) holds
+# terminal escapes and bytes that are not UTF-8. The table escapes them as ss
+# and systemd do; the JSON stays valid UTF-8 for a strict decoder.
+HOSTILE=$(printf '\033[2J\033[31mX\300\257')
+cp "$TESTS_BIN/echo-server" "$TMP/$HOSTILE"
+start hostile "$NS_SRV" "$TMP/$HOSTILE" -p 5001
+wait_for "$TMP/hostile.out" '^listening' 10 || bail "the hostile echo server did not start"
+clients ch "$NS_LIVE" 1 198.18.1.1 5001
+printf '[policy h]\nlocal_port = 5001\nidle = 1h\n' >"$TMP/hostile.conf"
+kareaper_once hostile "$TMP/hostile.conf" --dry-run
+is "$(tr -d '\n' <"$TMP/hostile.table" | LC_ALL=C grep -c '[[:cntrl:]]')" 0 \
+	"the table holds no control character but its newlines"
+check "the name shown escaped: \\x1b[2J\\x1b[31mX\\xc0\\xaf" \
+	grep -qF '/\x1b[2J\x1b[31mX\xc0\xaf ' "$TMP/hostile.table"
+ip netns exec "$NS_SRV" "$KAREAPER" --once --dry-run --json -c "$TMP/hostile.conf" >"$TMP/hostile.json" 2>/dev/null
+python3 - "$TMP/hostile.json" >"$TMP/hostile.check" 2>&1 <<'PY'
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+text = raw.decode("utf-8")  # strict: raises on any byte that is not UTF-8
+rows = [json.loads(l) for l in text.splitlines()[:-1]]
+assert [r["comm"] for r in rows] == ["\x1b[2J\x1b[31mX\ufffd\ufffd"], rows
+print("ok")
+PY
+is "$(cat "$TMP/hostile.check")" ok "--json: valid UTF-8, the name with U+FFFD for each stray byte" ||
+	diag "$TMP/hostile.check"
+kill "$LAST_PID"
+
 # The same selection without a kernel filter: a second policy that selects no port
 # (and matches nothing) turns the filter off. The rows must be identical.
 cat >"$TMP/nofilter.conf" <<CONF

@@ -165,11 +165,41 @@ static void cidrs(void)
 	is_str(kaddr_format(&a, 443, buf, sizeof(buf)), "[2001:db8::1]:443", "v6 format");
 }
 
+static void escaping(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "redis-server", "redis-server" },
+		{ "\033[2J\033[31mX\300\257", "\\x1b[2J\\x1b[31mX\\xc0\\xaf" },
+		{ "a\\b", "a\\\\b" },
+		{ "tab\there\x7f", "tab\\x09here\\x7f" },
+		{ "caf\303\251", "caf\303\251" },               /* U+00E9: kept */
+		{ "\302\233x", "\\xc2\\x9bx" },                 /* U+009B (CSI): escaped */
+		{ "\355\240\200", "\\xed\\xa0\\x80" },          /* a surrogate */
+		{ "\360\237\230\200", "\360\237\230\200" },  /* U+1F600: kept */
+		{ "\364\220\200\200", "\\xf4\\x90\\x80\\x80" }, /* above U+10FFFF */
+		{ "\340\200\257", "\\xe0\\x80\\xaf" },          /* overlong */
+		{ "\303", "\\xc3" },                             /* cut short */
+	};
+	char buf[STR_ESCAPED_MAX(16)];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		str_escape(cases[i].in, buf, sizeof(buf));
+		ok(strcmp(buf, cases[i].want) == 0, "escaped as a terminal may show it: %s", cases[i].want);
+	}
+	str_escape("\033\033\033\033\033\033\033\033\033\033\033\033\033\033\033", buf, sizeof(buf));
+	ok(strlen(buf) == 60, "15 control bytes: 60 characters, in STR_ESCAPED_MAX(16)");
+	str_escape("abc\033", buf, 6);
+	ok(strcmp(buf, "abc") == 0, "cut at the buffer's end, never inside an escape");
+}
+
 int main(void)
 {
 	durations();
 	numbers();
 	ports();
 	cidrs();
+	escaping();
 	return done_testing();
 }
