@@ -373,8 +373,15 @@ ok $? "dpkg -r kareaper" || sed 's/^/# /' "$TMP/dpkg-r.log"
 is "$(cexec systemctl is-active kareaper)" inactive "stopped"
 check "the binary is gone, the config stays" cexec sh -c '! test -e /usr/sbin/kareaper && test -f /etc/kareaper.conf'
 cexec rm /var/lib/prometheus/node-exporter/kareaper.prom # the admin's link, the admin's to remove
+# an entry the stop could not put back: the purge keeps it
+printf '# kareaper probe journal 1\n4026531840 77 1234 0 7200 75 9 0\n# end 1\n' \
+	>"/proc/$LEADER/root/run/kareaper/probes"
 cexec dpkg -P kareaper >"$TMP/dpkg-p.log" 2>&1
 ok $? "dpkg --purge kareaper" || sed 's/^/# /' "$TMP/dpkg-p.log"
+check "a journal with entries not put back survives the purge" \
+	cexec grep -q '^4026531840 77 1234' /run/kareaper/probes
+check "and the purge says so" grep -q 'could not be put back: kept' "$TMP/dpkg-p.log"
+cexec rm -r /run/kareaper # the admin's, once read
 # systemd removes the unit's PrivateTmp directories (/var/tmp/systemd-private-*-
 # kareaper.service-*) in a child of its own after the stop: wait for them, 10 s.
 for _ in $(seq 100); do
