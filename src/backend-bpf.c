@@ -373,7 +373,9 @@ static int iter_read_max(int fd, size_t rsz, size_t max, int (*cb)(const void *r
 		size_t off = 0;
 
 		if (n < 0) {
-			if (errno == EINTR)
+			/* EAGAIN: the kernel visited a million objects without writing
+			 * one, and stopped; the next read goes on from there */
+			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return -errno;
 		}
@@ -694,6 +696,7 @@ static int run_act(struct backend *b, size_t n)
 	_cleanup_close_ int fd = -1;
 	__u64 sink[512];
 	ssize_t r;
+	int err = 0;
 
 	obj.skel->bss->vars.mode = KR_BPF_ACT;
 	fd = iter_in(b, obj.tcp);
@@ -701,13 +704,16 @@ static int run_act(struct backend *b, size_t n)
 		size_t want = n < sizeof(sink) / sizeof(sink[0]) ? n : sizeof(sink) / sizeof(sink[0]);
 
 		r = read(fd, sink, want * sizeof(sink[0]));
-		if (r == 0 || (r < 0 && errno != EINTR))
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue; /* EAGAIN: a million sockets and no op yet; on from there */
+		if (r < 0)
+			err = -errno; /* not walked to the end: what was not done is not gone */
+		if (r <= 0)
 			break;
-		if (r > 0)
-			n -= (size_t)r / sizeof(sink[0]);
+		n -= (size_t)r / sizeof(sink[0]);
 	}
 	obj.skel->bss->vars.mode = KR_BPF_SCAN;
-	return fd < 0 ? fd : 0;
+	return fd < 0 ? fd : err;
 }
 
 /* Every op in one walk of the socket table (as many walks as the map needs). */
