@@ -187,6 +187,16 @@ if [ "${KAREAPER_BACKEND:-}" = bpf ]; then
 		--once --dry-run -c "$TMP/nocap.conf" >"$TMP/nokfunc.table" 2>"$TMP/nokfunc"
 	is $? 0 "without bpf_sock_destroy, with CAP_NET_ADMIN: the self-test destroys over netlink"
 	is "$(grep -c 'error' "$TMP/nokfunc")" 0 "no error"
+	# libbpf's own lines, at debug level, carry one "libbpf: " prefix, not two
+	"$KAREAPER" --once --quiet -v -c "$TMP/nocap.conf" 2>"$TMP/libbpf.log"
+	ok $([ "$(grep -c 'libbpf: ' "$TMP/libbpf.log")" -gt 0 ] &&
+		[ "$(grep -c 'libbpf: libbpf:' "$TMP/libbpf.log")" -eq 0 ]; echo $?) \
+		"-v: libbpf's lines shown, each with one prefix"
+	# the kernel's kfuncs decide which object is loaded; the variables tell
+	KAREAPER_BPF_NO_SOCK_DESTROY=1 KAREAPER_BPF_NO_RDONLY_CAST=1 "$KAREAPER" --once --quiet \
+		-c "$TMP/nocap.conf" 2>"$TMP/nokf.log"
+	check "KAREAPER_BPF_NO_*: Linux 6.1's object, no kfunc, and CAP_NET_ADMIN kept" \
+		grep -q "kfuncs it uses: none); capabilities kept: cap_bpf cap_perfmon cap_net_admin$" "$TMP/nokf.log"
 	# The bench's floor under a BPF scan: the same walk, every socket turned away.
 	KAREAPER_BPF_EMPTY_WALK=1 ip netns exec "$NS_SRV" "$KAREAPER" --once --dry-run \
 		-c "$TMP/match.conf" >"$TMP/empty.table" 2>"$TMP/empty"
