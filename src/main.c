@@ -345,6 +345,13 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		if (nc->backend != c->cfg->backend && !c->backend)
 			log_msg(LOG_NOTICE, NULL, "backend = %s takes effect at the next start",
 				config_backend_name(nc->backend));
+		/* the rights other namespaces need were dropped at start */
+		if (c->cfg->namespaces == NS_SELF && nc->namespaces != NS_SELF &&
+		    (caps_effective() & (CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH))) !=
+			    (CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH)))
+			log_msg(LOG_WARNING, NULL, "namespaces other than self need CAP_SYS_PTRACE "
+				"and CAP_DAC_READ_SEARCH to reach other processes' namespaces, "
+				"dropped at start: restart kareaper for them");
 		engine_set_config(c->engine, nc);
 		config_free(c->cfg);
 		c->cfg = nc;
