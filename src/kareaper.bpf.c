@@ -303,31 +303,28 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 	op->result = same_opts(&cur, &op->set) ? 0 : set_opts(tp, &op->set);
 }
 
-/* Whether a cookie may be in the keep map, or in the ops map: clear bit, it is
- * not. Global functions: the verifier checks each once, and the cookie's index
+/* Whether a cookie may be in the ops map (ops), or the keep map: clear bit, it
+ * is not. A global function: the verifier checks it once, and the cookie's index
  * into the bits is bounded here, not tracked back through kr_tcp's stack (where
  * the verifier of Linux 6.18 trips over the copies of the cookie it links: "stack
  * slot 28, total slots 28"). */
-__noinline int may_keep(__u64 cookie)
+__noinline int may_hold(int ops, __u64 cookie)
 {
-	return (vars.keep_bits[kr_set_word(cookie) & (KR_BPF_SET_WORDS - 1)] & kr_set_mask(cookie)) != 0;
-}
+	const __u64 *bits = ops ? vars.ops_bits : vars.keep_bits;
 
-__noinline int may_op(__u64 cookie)
-{
-	return (vars.ops_bits[kr_set_word(cookie) & (KR_BPF_SET_WORDS - 1)] & kr_set_mask(cookie)) != 0;
+	return (bits[kr_set_word(cookie) & (KR_BPF_SET_WORDS - 1)] & kr_set_mask(cookie)) != 0;
 }
 
 /* Whether user space tracks the socket with this cookie. */
 static __always_inline bool is_kept(__u64 cookie)
 {
-	return may_keep(cookie) && bpf_map_lookup_elem(&keep, &cookie);
+	return may_hold(0, cookie) && bpf_map_lookup_elem(&keep, &cookie);
 }
 
 /* The op user space asks for on the socket with this cookie, if any. */
 static __always_inline struct kr_bpf_op *op_of(__u64 cookie)
 {
-	return cookie && may_op(cookie) ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
+	return cookie && may_hold(1, cookie) ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
 }
 
 SEC("iter/tcp")
@@ -351,7 +348,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		vars.visited++;
 		/* The way out of most sockets, before any helper: one that received
 		 * data within every policy's idle that selects it by its ports matches
-		 * none (data idle bounds the idle the vars.policies count, which the last
+		 * none (data idle bounds the idle the policies count, which the last
 		 * ack also ends). A read-only view is enough to tell. Unless it is one
 		 * user space tracks: a cookie it was given is in the socket already,
 		 * and a socket without one was never listed. (Time-wait and request
@@ -493,9 +490,6 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }
-
-/* The reader's pid namespace, found at the first process written: its level + 1
- * (0: not yet), and the namespace. Task iterators visit the tasks it holds. */
 
 /* &p->numbers[lvl], whose index the verifier would refuse on a BTF pointer. */
 static __always_inline struct upid *upid_at(struct pid *p, __u32 lvl)
