@@ -109,13 +109,6 @@ static const struct bpf_variant {
 	{ "none", false, false, kareaper_bpf_base__elf_bytes },
 };
 
-/* One skeleton's types serve every object: the same maps, programs and variables. */
-_Static_assert(sizeof(struct kareaper_bpf_cast__bss) == sizeof(struct kareaper_bpf__bss) &&
-	       sizeof(struct kareaper_bpf_base__bss) == sizeof(struct kareaper_bpf__bss) &&
-	       sizeof(struct kareaper_bpf_cast__rodata) == sizeof(struct kareaper_bpf__rodata) &&
-	       sizeof(struct kareaper_bpf_base__rodata) == sizeof(struct kareaper_bpf__rodata),
-	       "the BPF objects' variables are laid out alike");
-
 static bool getenv_bool(const char *name)
 {
 	const char *v = getenv(name);
@@ -152,7 +145,9 @@ static const struct bpf_variant *variant_pick(void)
 	return NULL; /* (the last needs nothing) */
 }
 
-/* The skeleton's open, with the bytes of the object chosen. */
+/* The skeleton's open, with the bytes of the object chosen: one skeleton's types
+ * serve every object, whose maps, programs and variables the build checks are
+ * laid out alike (Makefile.am, src/kareaper-layout.stamp). */
 static struct kareaper_bpf *variant_open(const struct bpf_variant *v)
 {
 	struct kareaper_bpf *skel = calloc(1, sizeof(*skel));

@@ -160,14 +160,6 @@ bool journal_remove(struct journal *j, uint64_t cookie)
 	return true;
 }
 
-static int clamp_int(int v, int lo, int hi, bool *clamped)
-{
-	int c = v < lo ? lo : v > hi ? hi : v;
-
-	*clamped |= c != v;
-	return c;
-}
-
 /* One line: netns cookie inode keepalive idle intvl cnt user_timeout. A value
  * setsockopt() would refuse (a sysctl's TCP_KEEPIDLE of 86400 s, read as the
  * owner's) is brought to the nearest it takes: *clamped says so. */
@@ -178,7 +170,6 @@ static int parse_line(const char *l, struct journal_entry *e, bool *clamped)
 	long long ut;
 	int ka, idle, intvl, cnt, end = 0;
 
-	*clamped = false;
 	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u %d %d %d %d %lld%n", &netns, &cookie, &inode,
 		   &ka, &idle, &intvl, &cnt, &ut, &end) != 8 || l[end] != '\0')
 		return -EBADMSG;
@@ -186,13 +177,10 @@ static int parse_line(const char *l, struct journal_entry *e, bool *clamped)
 		return -EBADMSG;
 	*e = (struct journal_entry){
 		.netns = netns, .cookie = cookie, .inode = inode,
-		.saved = { .keepalive = ka,
-			   .idle_s = clamp_int(idle, 1, KR_MAX_KEEPIDLE_S, clamped),
-			   .intvl_s = clamp_int(intvl, 1, KR_MAX_KEEPINTVL_S, clamped),
-			   .cnt = clamp_int(cnt, 1, KR_MAX_KEEPCNT, clamped),
-			   .user_timeout_ms = (unsigned)(ut < 0 ? 0 : ut > INT_MAX ? INT_MAX : ut) },
+		.saved = { .keepalive = ka, .idle_s = idle, .intvl_s = intvl, .cnt = cnt,
+			   .user_timeout_ms = (unsigned)(ut < 0 ? 0 : ut > UINT_MAX ? UINT_MAX : ut) },
 	};
-	*clamped |= ut < 0 || ut > INT_MAX;
+	*clamped = policy_opts_settable(&e->saved) || ut < 0 || ut > UINT_MAX;
 	return 0;
 }
 
