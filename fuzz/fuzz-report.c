@@ -35,7 +35,7 @@ static void check(const char *out, size_t len, const char *what)
 			continue;
 		}
 		n = utf8_seq_len(u + i); /* the buffer ends in a NUL: no read past it */
-		if (!n || (u[i] == 0xc2 && u[i + 1] < 0xa0)) {
+		if (!n || utf8_is_c1(u + i)) {
 			fprintf(stderr, "%s: not UTF-8, or a C1 control, at %zu\n", what, i);
 			abort();
 		}

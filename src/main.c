@@ -94,10 +94,10 @@ static int backend_parse(const char *s, enum backend_choice *ret)
 	return 0;
 }
 
-/* What the netlink backend needs: SOCK_DESTROY, and the owners of other users'
- * sockets (their /proc/PID/fd, pidfd_getfd). */
-#define NETLINK_CAPS (CAPS_BIT(CAP_NET_ADMIN) | CAPS_BIT(CAP_SYS_PTRACE) | \
-		      CAPS_BIT(CAP_DAC_READ_SEARCH))
+/* What reaching other users' processes needs (their /proc/PID/fd and ns files,
+ * pidfd_getfd), and what the netlink backend needs: that, and SOCK_DESTROY. */
+#define OTHERS_CAPS (CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH))
+#define NETLINK_CAPS (CAPS_BIT(CAP_NET_ADMIN) | OTHERS_CAPS)
 
 /* The backend asked for, or auto's pick, and why in how; NULL with a message in
  * err when none can work here. auto never picks a backend that cannot reap. */
@@ -155,7 +155,7 @@ static uint64_t caps_needed(const struct backend_ops *b, const struct config *cf
 #endif
 	/* other namespaces: their files in other users' /proc/PID/ns */
 	if (cfg->namespaces != NS_SELF)
-		need |= CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH);
+		need |= OTHERS_CAPS;
 	return need;
 }
 
@@ -347,8 +347,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 				config_backend_name(nc->backend));
 		/* the rights other namespaces need were dropped at start */
 		if (c->cfg->namespaces == NS_SELF && nc->namespaces != NS_SELF &&
-		    (caps_effective() & (CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH))) !=
-			    (CAPS_BIT(CAP_SYS_PTRACE) | CAPS_BIT(CAP_DAC_READ_SEARCH)))
+		    (caps_effective() & OTHERS_CAPS) != OTHERS_CAPS)
 			log_msg(LOG_WARNING, NULL, "namespaces other than self need CAP_SYS_PTRACE "
 				"and CAP_DAC_READ_SEARCH to reach other processes' namespaces, "
 				"dropped at start: restart kareaper for them");

@@ -589,8 +589,8 @@ char *str_escape(const char *s, char *buf, size_t len)
 		} else if (*u >= 0x20 && *u < 0x7f) {
 			out = (const char *)u;
 			w = 1;
-		} else if ((n = utf8_seq_len(u)) > 0 && !(u[0] == 0xc2 && u[1] < 0xa0)) {
-			out = (const char *)u; /* (C2 80..9F: C1 controls, escaped) */
+		} else if ((n = utf8_seq_len(u)) > 0 && !utf8_is_c1(u)) {
+			out = (const char *)u;
 			w = n;
 		} else {
 			n = 1;

@@ -54,6 +54,12 @@ char *put_uint(char *p, unsigned long long v);
  * U+007F at s, or 0: overlong forms, surrogates and code points above U+10FFFF
  * are not well formed. */
 size_t utf8_seq_len(const unsigned char *s);
+/* Whether the well-formed sequence at s is a C1 control character (U+0080 to
+ * U+009F, which terminals obey like escapes: U+009B is CSI). */
+static inline bool utf8_is_c1(const unsigned char *s)
+{
+	return s[0] == 0xc2 && s[1] < 0xa0;
+}
 /* s as a terminal may show it: control characters (C0, DEL, C1) and bytes that
  * are not UTF-8 as \xNN, a backslash as \\, the rest as is (what ss and
  * systemd do with process names). Truncated to len; returns buf. */

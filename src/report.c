@@ -266,7 +266,7 @@ static void json_str(FILE *f, const char *s)
 		} else if ((n = utf8_seq_len(u)) == 0) {
 			fputs("\\ufffd", f);
 			u++;
-		} else if (u[0] == 0xc2 && u[1] < 0xa0) {
+		} else if (utf8_is_c1(u)) {
 			fprintf(f, "\\u%04x", u[1]); /* U+0080..U+009F */
 			u += 2;
 		} else {
