@@ -6,6 +6,8 @@
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,17 +77,17 @@ const char *log_level_name(int level)
 	return "?";
 }
 
+static const char *const action_names[] = {
+	[ACTION_PROBE] = "probe", [ACTION_KILL_IDLE] = "kill-idle", [ACTION_IGNORE] = "ignore",
+};
+
+static const char *const backend_names[] = {
+	[BACKEND_AUTO] = "auto", [BACKEND_BPF] = "bpf", [BACKEND_NETLINK] = "netlink",
+};
+
 const char *policy_action_name(enum policy_action a)
 {
-	switch (a) {
-	case ACTION_PROBE:
-		return "probe";
-	case ACTION_KILL_IDLE:
-		return "kill-idle";
-	case ACTION_IGNORE:
-		return "ignore";
-	}
-	return "?";
+	return (size_t)a < sizeof(action_names) / sizeof(action_names[0]) ? action_names[a] : "?";
 }
 
 static bool valid_utf8(const unsigned char *s)
@@ -296,45 +298,83 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
-enum key {
-	K_SCAN_INTERVAL, K_DRY_RUN, K_MAX_REAPS_PER_SCAN, K_MAX_REAPS_PER_MINUTE,
-	K_MAX_PROBES_PER_SCAN, K_BREAKER_SHARE,
-	K_BREAKER_MIN_PROBES, K_LOG_LEVEL, K_NAMESPACES, K_METRICS_FILE,
-	K_PROBE_JOURNAL, K_BACKEND,
-	K_LOCAL_PORT, K_REMOTE_PORT, K_LOCAL_ADDR, K_REMOTE_ADDR, K_STATES, K_PROCESS, K_IDLE,
-	K_INTERVAL, K_PROBES, K_ACTION, K_POLICY_DRY_RUN, K_NETNS,
+/* What a key's value is, and so how it is parsed and printed. */
+enum key_type {
+	T_DURATION,   /* uint64_t ms, min..max; KEY_SECONDS: whole seconds only */
+	T_BOOL,       /* bool */
+	T_COUNT,      /* unsigned, min..max */
+	T_PERCENT,    /* unsigned, min..max percent */
+	T_CHOICE,     /* an enum (int-sized): the index of the value in words */
+	T_PORTS,      /* struct port_set; unset: any */
+	T_CIDRS,      /* struct cidr_set; unset: any */
+	T_STATES,     /* uint32_t, bit (1 << TCP_*) */
+	T_COMMS,      /* char **, process names; NULL: any */
+	T_GLOBS,      /* char **, namespace name globs; NULL: any */
+	T_PATH,       /* char *, absolute; NULL: dflt, or none */
+	T_NAMESPACES, /* self, all, or paths: namespaces and ns_paths */
 };
 
-static const struct {
+#define KEY_SECONDS 1u  /* T_DURATION: the kernel's keepalive timers count seconds */
+
+/* Every key of kareaper.conf, in the order --check-config prints them. A key is one
+ * line here; kareaper.conf(5) and the shipped kareaper.conf are checked against what
+ * --check-config prints (tests/docs.sh). */
+static const struct conf_key {
 	const char *name;
 	enum section sec;
-	enum key key;
-} keys[] = {
-	{ "scan_interval", SEC_GLOBAL, K_SCAN_INTERVAL },
-	{ "dry_run", SEC_GLOBAL, K_DRY_RUN },
-	{ "max_reaps_per_scan", SEC_GLOBAL, K_MAX_REAPS_PER_SCAN },
-	{ "max_reaps_per_minute", SEC_GLOBAL, K_MAX_REAPS_PER_MINUTE },
-	{ "max_probes_per_scan", SEC_GLOBAL, K_MAX_PROBES_PER_SCAN },
-	{ "breaker_share", SEC_GLOBAL, K_BREAKER_SHARE },
-	{ "breaker_min_probes", SEC_GLOBAL, K_BREAKER_MIN_PROBES },
-	{ "log_level", SEC_GLOBAL, K_LOG_LEVEL },
-	{ "namespaces", SEC_GLOBAL, K_NAMESPACES },
-	{ "metrics_file", SEC_GLOBAL, K_METRICS_FILE },
-	{ "probe_journal", SEC_GLOBAL, K_PROBE_JOURNAL },
-	{ "backend", SEC_GLOBAL, K_BACKEND },
-	{ "local_port", SEC_POLICY, K_LOCAL_PORT },
-	{ "remote_port", SEC_POLICY, K_REMOTE_PORT },
-	{ "local_addr", SEC_POLICY, K_LOCAL_ADDR },
-	{ "remote_addr", SEC_POLICY, K_REMOTE_ADDR },
-	{ "states", SEC_POLICY, K_STATES },
-	{ "process", SEC_POLICY, K_PROCESS },
-	{ "netns", SEC_POLICY, K_NETNS },
-	{ "idle", SEC_POLICY, K_IDLE },
-	{ "interval", SEC_POLICY, K_INTERVAL },
-	{ "probes", SEC_POLICY, K_PROBES },
-	{ "action", SEC_POLICY, K_ACTION },
-	{ "dry_run", SEC_POLICY, K_POLICY_DRY_RUN },
+	enum key_type type;
+	size_t off;               /* in struct config (SEC_GLOBAL) or struct policy */
+	uint64_t min, max;        /* T_DURATION (ms), T_COUNT, T_PERCENT */
+	unsigned flags;
+	const char *const *words; /* T_CHOICE: the names, indexed by value; NULL: unused */
+	size_t n_words;
+	const char *what;         /* T_CHOICE: what the value names, for errors */
+	const char *dflt;         /* T_PATH: what an unset path means */
+	const char *note;         /* why the range is what it is */
+} conf_keys[] = {
+#define G(key, field, t) \
+	.name = #key, .sec = SEC_GLOBAL, .type = t, .off = offsetof(struct config, field)
+#define P(key, field, t) \
+	.name = #key, .sec = SEC_POLICY, .type = t, .off = offsetof(struct policy, field)
+#define WORDS(w) .words = w, .n_words = sizeof(w) / sizeof(w[0])
+	{ G(scan_interval, scan_interval_ms, T_DURATION), .min = 100, .max = 86400000 },
+	{ G(dry_run, dry_run, T_BOOL) },
+	{ G(max_reaps_per_scan, max_reaps_per_scan, T_COUNT), .min = 1, .max = 1000000,
+	  .note = "use dry_run = yes to reap nothing" },
+	{ G(max_reaps_per_minute, max_reaps_per_minute, T_COUNT), .min = 1, .max = 10000000,
+	  .note = "use dry_run = yes to reap nothing" },
+	{ G(max_probes_per_scan, max_probes_per_scan, T_COUNT), .min = 1, .max = 1000000 },
+	{ G(breaker_share, breaker_share, T_PERCENT), .min = 1, .max = 100 },
+	{ G(breaker_min_probes, breaker_min, T_COUNT), .min = 1, .max = 1000000 },
+	{ G(log_level, log_level, T_CHOICE), WORDS(level_names), .what = "log level" },
+	{ G(backend, backend, T_CHOICE), WORDS(backend_names), .what = "backend" },
+	{ G(namespaces, namespaces, T_NAMESPACES) },
+	{ G(metrics_file, metrics_file, T_PATH) },
+	{ G(probe_journal, probe_journal, T_PATH), .dflt = KR_DEFAULT_PROBE_JOURNAL },
+	{ P(local_port, local_port, T_PORTS) },
+	{ P(remote_port, remote_port, T_PORTS) },
+	{ P(local_addr, local_addr, T_CIDRS) },
+	{ P(remote_addr, remote_addr, T_CIDRS) },
+	{ P(states, states, T_STATES) },
+	{ P(process, process, T_COMMS) },
+	{ P(netns, netns, T_GLOBS) },
+	{ P(idle, idle_ms, T_DURATION), .min = 1000, .max = KR_MAX_IDLE_S * 1000ull,
+	  .flags = KEY_SECONDS,
+	  .note = "the kernel counts idle time in 32-bit milliseconds, which wrap after 49.7 days" },
+	{ P(interval, interval_ms, T_DURATION), .min = 1000, .max = KR_MAX_KEEPINTVL_S * 1000ull,
+	  .flags = KEY_SECONDS, .note = "the kernel's TCP_KEEPINTVL" },
+	{ P(probes, probes, T_COUNT), .min = 1, .max = KR_MAX_PROBES,
+	  .note = "the kernel's own limit, 127, must stay out of reach" },
+	{ P(action, action, T_CHOICE), WORDS(action_names), .what = "action" },
+	{ P(dry_run, dry_run, T_BOOL) },
+#undef G
+#undef P
+#undef WORDS
 };
+#define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+_Static_assert(N_KEYS <= 64, "parse_ctx.seen is a 64-bit mask");
+_Static_assert(sizeof(enum backend_choice) == sizeof(int) &&
+	       sizeof(enum policy_action) == sizeof(int), "T_CHOICE stores an int");
 
 static int set_states(const char *v, uint32_t *ret, const char **why)
 {
@@ -412,52 +452,138 @@ err:
 	return -EINVAL;
 }
 
-static int set_seconds(const char *v, uint64_t min_ms, uint64_t max_ms, uint64_t *ret,
-		       const char **why)
+/* "must be between 1s and 49d (note)" */
+static const char *range_why(const struct conf_key *k, char *buf, size_t len)
 {
-	uint64_t ms;
-	int r = parse_duration_ms(v, &ms, why);
+	char lo[DURATION_STRLEN], hi[DURATION_STRLEN];
+	const char *pct = k->type == T_PERCENT ? "%" : "";
 
-	if (r < 0)
-		return r;
-	if (ms % 1000) {
-		*why = "must be whole seconds (the kernel's keepalive timers count seconds)";
-		return -EINVAL;
+	if (k->type == T_DURATION) {
+		format_duration(k->min, lo, sizeof(lo));
+		format_duration(k->max, hi, sizeof(hi));
+	} else {
+		snprintf(lo, sizeof(lo), "%llu%s", (unsigned long long)k->min, pct);
+		snprintf(hi, sizeof(hi), "%llu%s", (unsigned long long)k->max, pct);
 	}
-	if (ms < min_ms || ms > max_ms) {
-		*why = ms < min_ms ? "too short" : "too long";
-		return -ERANGE;
-	}
-	*ret = ms;
-	return 0;
+	snprintf(buf, len, "must be between %s and %s%s%s%s", lo, hi, k->note ? " (" : "",
+		 k->note ? k->note : "", k->note ? ")" : "");
+	return buf;
 }
 
-/* A count from 1 to max; zero_why (or "must be at least 1") says why 0 is refused. */
-#define REAP_COUNT_WHY "must be at least 1 (use dry_run = yes to reap nothing)"
-static int parse_count(const char *value, uint64_t max, const char *zero_why, unsigned *ret,
-		       const char **why)
+/* "unknown action (probe, kill-idle, ignore)" */
+static const char *choice_why(const struct conf_key *k, char *buf, size_t len)
 {
-	uint64_t u;
-	int r = parse_uint(value, max, &u, why);
+	size_t off = (size_t)snprintf(buf, len, "unknown %s (", k->what);
 
-	if (r == 0 && u == 0) {
-		*why = zero_why ? zero_why : "must be at least 1";
+	for (size_t w = 0; w < k->n_words && off < len; w++)
+		if (k->words[w])
+			off += (size_t)snprintf(buf + off, len - off, "%s%s",
+						buf[off - 1] == '(' ? "" : ", ", k->words[w]);
+	if (off < len)
+		snprintf(buf + off, len - off, ")");
+	return buf;
+}
+
+/* Parses value into the field of key k at base. 0, or -errno with why set. */
+static int set_value(const struct conf_key *k, void *base, const char *value, const char **why,
+		     char *whybuf, size_t whylen)
+{
+	void *field = (char *)base + k->off;
+	uint64_t u = 0;
+	unsigned pct;
+	int r;
+
+	switch (k->type) {
+	case T_DURATION:
+		r = parse_duration_ms(value, &u, why);
+		if (r == 0 && (k->flags & KEY_SECONDS) && u % 1000) {
+			*why = "must be whole seconds (the kernel's keepalive timers count seconds)";
+			return -EINVAL;
+		}
+		break;
+	case T_COUNT:
+		r = parse_uint(value, UINT32_MAX, &u, why);
+		break;
+	case T_PERCENT:
+		r = parse_percent(value, &pct, why);
+		u = pct;
+		break;
+	case T_BOOL:
+		return parse_bool(value, field, why);
+	case T_CHOICE:
+		for (size_t w = 0; w < k->n_words; w++)
+			if (k->words[w] && strcmp(value, k->words[w]) == 0) {
+				*(int *)field = (int)w;
+				return 0;
+			}
+		*why = choice_why(k, whybuf, whylen);
+		return -EINVAL;
+	case T_PORTS:
+		return parse_port_set(value, field, why);
+	case T_CIDRS:
+		return parse_cidr_set(value, field, why);
+	case T_STATES:
+		return set_states(value, field, why);
+	case T_COMMS:
+		return set_words(value, WORD_COMM, field, why);
+	case T_GLOBS:
+		return set_words(value, WORD_GLOB, field, why);
+	case T_NAMESPACES: {
+		struct config *c = base;
+
+		strv_free(c->ns_paths); /* a drop-in's overrides */
+		c->ns_paths = NULL;
+		if (strcmp(value, "self") == 0) {
+			c->namespaces = NS_SELF;
+			return 0;
+		}
+		if (strcmp(value, "all") == 0) {
+			c->namespaces = NS_ALL;
+			return 0;
+		}
+		c->namespaces = NS_LIST;
+		return set_words(value, WORD_PATH, &c->ns_paths, why);
+	}
+	case T_PATH: {
+		char **path = field;
+
+		free(*path); /* a drop-in's overrides */
+		*path = NULL;
+		if (value[0] != '/') {
+			*why = "must be an absolute path";
+			return -EINVAL;
+		}
+		if (!(*path = strdup(value))) {
+			*why = "out of memory";
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	default:
+		*why = "unhandled key type";
+		return -EINVAL;
+	}
+	if (r < 0)
+		return r;
+	if (u < k->min || u > k->max) {
+		*why = range_why(k, whybuf, whylen);
 		return -ERANGE;
 	}
-	if (r == 0)
-		*ret = (unsigned)u;
-	return r;
+	if (k->type == T_DURATION)
+		*(uint64_t *)field = u;
+	else
+		*(unsigned *)field = (unsigned)u;
+	return 0;
 }
 
 static int handle_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *p = user;
 	struct config *c = p->c;
-	struct policy *pol = c->n_policies ? &c->policies[c->n_policies - 1] : NULL;
 	const char *why = NULL;
-	uint64_t u;
+	char whybuf[256];
 	size_t i;
-	int r = 0;
+	int r;
 
 	(void)section;
 	if (p->failed)
@@ -466,158 +592,24 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		fail(p, "'%s' outside any section (start with [global] or [policy NAME])", name);
 		return 0;
 	}
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (keys[i].sec == p->sec && strcmp(keys[i].name, name) == 0)
+	for (i = 0; i < N_KEYS; i++)
+		if (conf_keys[i].sec == p->sec && strcmp(conf_keys[i].name, name) == 0)
 			break;
-	if (i == sizeof(keys) / sizeof(keys[0])) {
+	if (i == N_KEYS) {
 		fail(p, "unknown key '%s' in [%s]", name, p->sec == SEC_GLOBAL ? "global" : "policy");
 		return 0;
 	}
-	if (p->seen & (1ull << keys[i].key)) {
+	if (p->seen & (1ull << i)) {
 		fail(p, "duplicate key '%s'", name);
 		return 0;
 	}
-	p->seen |= 1ull << keys[i].key;
+	p->seen |= 1ull << i;
 	if (!*value) {
 		fail(p, "%s: empty value", name);
 		return 0;
 	}
-
-	switch (keys[i].key) {
-	case K_SCAN_INTERVAL:
-		r = parse_duration_ms(value, &u, &why);
-		if (r == 0 && (u < 100 || u > 86400000ull)) {
-			why = "must be between 100ms and 1d";
-			r = -ERANGE;
-		}
-		if (r == 0)
-			c->scan_interval_ms = u;
-		break;
-	case K_DRY_RUN:
-		r = parse_bool(value, &c->dry_run, &why);
-		break;
-	case K_MAX_REAPS_PER_SCAN:
-		r = parse_count(value, 1000000, REAP_COUNT_WHY, &c->max_reaps_per_scan, &why);
-		break;
-	case K_MAX_REAPS_PER_MINUTE:
-		r = parse_count(value, 10000000, REAP_COUNT_WHY, &c->max_reaps_per_minute, &why);
-		break;
-	case K_MAX_PROBES_PER_SCAN:
-		r = parse_count(value, 1000000, NULL, &c->max_probes_per_scan, &why);
-		break;
-	case K_BREAKER_SHARE:
-		r = parse_percent(value, &c->breaker_share, &why);
-		if (r == 0 && c->breaker_share == 0) {
-			why = "must be above 0%";
-			r = -ERANGE;
-		}
-		break;
-	case K_BREAKER_MIN_PROBES:
-		r = parse_count(value, 1000000, NULL, &c->breaker_min, &why);
-		break;
-	case K_LOG_LEVEL:
-		r = -EINVAL;
-		why = "unknown log level (error, warning, notice, info, debug)";
-		for (int l = LOG_ERR; l <= LOG_DEBUG; l++)
-			if (strcmp(value, level_names[l]) == 0) {
-				c->log_level = l;
-				r = 0;
-			}
-		break;
-	case K_LOCAL_PORT:
-		r = parse_port_set(value, &pol->local_port, &why);
-		break;
-	case K_REMOTE_PORT:
-		r = parse_port_set(value, &pol->remote_port, &why);
-		break;
-	case K_LOCAL_ADDR:
-		r = parse_cidr_set(value, &pol->local_addr, &why);
-		break;
-	case K_REMOTE_ADDR:
-		r = parse_cidr_set(value, &pol->remote_addr, &why);
-		break;
-	case K_STATES:
-		r = set_states(value, &pol->states, &why);
-		break;
-	case K_PROCESS:
-		r = set_words(value, WORD_COMM, &pol->process, &why);
-		break;
-	case K_NETNS:
-		r = set_words(value, WORD_GLOB, &pol->netns, &why);
-		break;
-	case K_BACKEND:
-		if (strcmp(value, "auto") == 0) {
-			c->backend = BACKEND_AUTO;
-		} else if (strcmp(value, "bpf") == 0) {
-			c->backend = BACKEND_BPF;
-		} else if (strcmp(value, "netlink") == 0) {
-			c->backend = BACKEND_NETLINK;
-		} else {
-			why = "expected auto, bpf or netlink";
-			r = -EINVAL;
-		}
-		break;
-	case K_NAMESPACES:
-		if (strcmp(value, "self") == 0) {
-			c->namespaces = NS_SELF;
-		} else if (strcmp(value, "all") == 0) {
-			c->namespaces = NS_ALL;
-		} else {
-			strv_free(c->ns_paths); /* a drop-in's overrides */
-			c->ns_paths = NULL;
-			r = set_words(value, WORD_PATH, &c->ns_paths, &why);
-			c->namespaces = NS_LIST;
-		}
-		break;
-	case K_METRICS_FILE:
-	case K_PROBE_JOURNAL: {
-		char **path = keys[i].key == K_METRICS_FILE ? &c->metrics_file : &c->probe_journal;
-
-		free(*path); /* a drop-in's overrides */
-		*path = NULL;
-		if (value[0] != '/') {
-			why = "must be an absolute path";
-			r = -EINVAL;
-		} else if (!(*path = strdup(value))) {
-			why = "out of memory";
-			r = -ENOMEM;
-		}
-		break;
-	}
-	case K_IDLE:
-		r = set_seconds(value, 1000, KR_MAX_IDLE_S * 1000ull, &pol->idle_ms, &why);
-		if (r == -ERANGE && strcmp(why, "too long") == 0)
-			why = "too long: at most 49d (the kernel counts idle time in 32-bit "
-			      "milliseconds, which wrap after 49.7 days)";
-		break;
-	case K_INTERVAL:
-		r = set_seconds(value, 1000, KR_MAX_KEEPINTVL_S * 1000ull, &pol->interval_ms, &why);
-		break;
-	case K_PROBES:
-		r = parse_uint(value, 1000000, &u, &why);
-		if (r == 0 && (u < 1 || u > KR_MAX_PROBES)) {
-			why = "must be between 1 and 100";
-			r = -ERANGE;
-		}
-		if (r == 0)
-			pol->probes = (unsigned)u;
-		break;
-	case K_ACTION:
-		if (strcmp(value, "probe") == 0)
-			pol->action = ACTION_PROBE;
-		else if (strcmp(value, "kill-idle") == 0)
-			pol->action = ACTION_KILL_IDLE;
-		else if (strcmp(value, "ignore") == 0)
-			pol->action = ACTION_IGNORE;
-		else {
-			why = "unknown action (probe, kill-idle, ignore)";
-			r = -EINVAL;
-		}
-		break;
-	case K_POLICY_DRY_RUN:
-		r = parse_bool(value, &pol->dry_run, &why);
-		break;
-	}
+	r = set_value(&conf_keys[i], p->sec == SEC_GLOBAL ? (void *)c :
+		      (void *)&c->policies[c->n_policies - 1], value, &why, whybuf, sizeof(whybuf));
 	if (r < 0)
 		fail(p, "%s = %s: %s", name, value, why ? why : strerror(-r));
 	return !p->failed; /* inih: 0 is an error */
@@ -830,62 +822,105 @@ static void print_words(FILE *f, const char *key, char *const *v)
 	fprintf(f, "\n");
 }
 
+/* One key as the parser would read it back; unset selectors are printed commented
+ * ("# local_port = any") so that the output parses. */
+static void print_key(FILE *f, const struct conf_key *k, const void *base)
+{
+	const void *field = (const char *)base + k->off;
+	char buf[512];
+
+	switch (k->type) {
+	case T_DURATION:
+		fprintf(f, "%s = %s\n", k->name,
+			format_duration(*(const uint64_t *)field, buf, sizeof(buf)));
+		break;
+	case T_BOOL:
+		fprintf(f, "%s = %s\n", k->name, *(const bool *)field ? "yes" : "no");
+		break;
+	case T_COUNT:
+	case T_PERCENT:
+		fprintf(f, "%s = %u%s\n", k->name, *(const unsigned *)field,
+			k->type == T_PERCENT ? "%" : "");
+		break;
+	case T_CHOICE: {
+		int v = *(const int *)field;
+
+		fprintf(f, "%s = %s\n", k->name,
+			v >= 0 && (size_t)v < k->n_words && k->words[v] ? k->words[v] : "?");
+		break;
+	}
+	case T_PORTS: {
+		const struct port_set *s = field;
+
+		fprintf(f, "%s%s = %s\n", s->n ? "" : "# ", k->name,
+			port_set_format(s, buf, sizeof(buf)));
+		break;
+	}
+	case T_CIDRS: {
+		const struct cidr_set *s = field;
+
+		fprintf(f, "%s%s = %s\n", s->n ? "" : "# ", k->name,
+			cidr_set_format(s, buf, sizeof(buf)));
+		break;
+	}
+	case T_STATES: {
+		uint32_t states = *(const uint32_t *)field;
+		size_t off = 0;
+
+		buf[0] = '\0';
+		for (unsigned st = 1; st < 12; st++)
+			if (states & (1u << st))
+				off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+							off ? ", " : "", tcp_state_name(st));
+		fprintf(f, "%s = %s\n", k->name, buf);
+		break;
+	}
+	case T_COMMS:
+	case T_GLOBS:
+		print_words(f, k->name, *(char *const *const *)field);
+		break;
+	case T_NAMESPACES: {
+		const struct config *c = base;
+
+		if (c->namespaces == NS_LIST)
+			print_words(f, k->name, c->ns_paths);
+		else
+			fprintf(f, "%s = %s\n", k->name, c->namespaces == NS_ALL ? "all" : "self");
+		break;
+	}
+	case T_PATH: {
+		const char *path = *(char *const *)field;
+
+		if (!path && !k->dflt)
+			fprintf(f, "# %s = (none)\n", k->name);
+		else
+			fprintf(f, "%s = %s\n", k->name, path ? path : k->dflt);
+		break;
+	}
+	}
+}
+
 const char *config_backend_name(enum backend_choice b)
 {
-	return b == BACKEND_BPF ? "bpf" : b == BACKEND_NETLINK ? "netlink" : "auto";
+	return (size_t)b < sizeof(backend_names) / sizeof(backend_names[0]) ? backend_names[b] : "?";
 }
 
 void config_print(const struct config *c, FILE *f)
 {
-	char b1[DURATION_STRLEN], b2[512];
-
 	fprintf(f, "# effective configuration of %s (defaults filled in)\n", c->path);
 	for (char **d = c->dropins; d && *d; d++)
 		fprintf(f, "# and of the drop-in %s\n", *d);
 	fprintf(f, "[global]\n");
-	fprintf(f, "scan_interval = %s\n", format_duration(c->scan_interval_ms, b1, sizeof(b1)));
-	fprintf(f, "dry_run = %s\n", c->dry_run ? "yes" : "no");
-	fprintf(f, "max_reaps_per_scan = %u\n", c->max_reaps_per_scan);
-	fprintf(f, "max_reaps_per_minute = %u\n", c->max_reaps_per_minute);
-	fprintf(f, "max_probes_per_scan = %u\n", c->max_probes_per_scan);
-	fprintf(f, "breaker_share = %u%%\n", c->breaker_share);
-	fprintf(f, "breaker_min_probes = %u\n", c->breaker_min);
-	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
-	fprintf(f, "backend = %s\n", config_backend_name(c->backend));
-	if (c->namespaces == NS_LIST)
-		print_words(f, "namespaces", c->ns_paths);
-	else
-		fprintf(f, "namespaces = %s\n", c->namespaces == NS_ALL ? "all" : "self");
-	fprintf(f, "%smetrics_file = %s\n", c->metrics_file ? "" : "# ",
-		c->metrics_file ? c->metrics_file : "(none)");
-	fprintf(f, "probe_journal = %s\n", config_probe_journal(c));
+	for (size_t k = 0; k < N_KEYS; k++)
+		if (conf_keys[k].sec == SEC_GLOBAL)
+			print_key(f, &conf_keys[k], c);
 	for (size_t i = 0; i < c->n_policies; i++) {
 		const struct policy *p = &c->policies[i];
-		size_t off = 0;
 
 		fprintf(f, "\n# from %s:%u\n[policy %s]\n", p->file, p->line, p->name);
-		/* unset selectors match anything; shown commented so the output parses */
-		fprintf(f, "%slocal_port = %s\n", p->local_port.n ? "" : "# ",
-			port_set_format(&p->local_port, b2, sizeof(b2)));
-		fprintf(f, "%sremote_port = %s\n", p->remote_port.n ? "" : "# ",
-			port_set_format(&p->remote_port, b2, sizeof(b2)));
-		fprintf(f, "%slocal_addr = %s\n", p->local_addr.n ? "" : "# ",
-			cidr_set_format(&p->local_addr, b2, sizeof(b2)));
-		fprintf(f, "%sremote_addr = %s\n", p->remote_addr.n ? "" : "# ",
-			cidr_set_format(&p->remote_addr, b2, sizeof(b2)));
-		b2[0] = '\0';
-		for (unsigned st = 1; st < 12; st++)
-			if (p->states & (1u << st))
-				off += (size_t)snprintf(b2 + off, sizeof(b2) - off, "%s%s",
-							off ? ", " : "", tcp_state_name(st));
-		fprintf(f, "states = %s\n", b2);
-		print_words(f, "process", p->process);
-		print_words(f, "netns", p->netns);
-		fprintf(f, "idle = %s\n", format_duration(p->idle_ms, b1, sizeof(b1)));
-		fprintf(f, "interval = %s\n", format_duration(p->interval_ms, b1, sizeof(b1)));
-		fprintf(f, "probes = %u\n", p->probes);
-		fprintf(f, "action = %s\n", policy_action_name(p->action));
-		fprintf(f, "dry_run = %s\n", p->dry_run ? "yes" : "no");
+		for (size_t k = 0; k < N_KEYS; k++)
+			if (conf_keys[k].sec == SEC_POLICY)
+				print_key(f, &conf_keys[k], p);
 	}
 }
 

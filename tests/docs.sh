@@ -36,7 +36,11 @@ done
 # every key: from the effective config kareaper prints (it prints all of them)
 printf '[global]\n[policy p]\n' >"$TMP/min.conf"
 "$KAREAPER" --check-config -c "$TMP/min.conf" | sed -n 's/^#\? *\([a-z_]*\) = .*/\1/p' | sort -u >"$TMP/keys"
-ok $([ "$(wc -l <"$TMP/keys")" -ge 17 ]; echo $?) "check-config prints every key ($(wc -l <"$TMP/keys"))"
+ok $([ "$(wc -l <"$TMP/keys")" -ge 20 ]; echo $?) "check-config prints every key ($(wc -l <"$TMP/keys"))"
+# and the other way: a key the page shows (KEY = ...) is one the parser knows
+sed -n 's/^ *\([a-z_]*\) = .*/\1/p' "$TMP/k5" | sort -u >"$TMP/k5keys"
+extra=$(comm -23 "$TMP/k5keys" "$TMP/keys" | tr '\n' ' ')
+ok $([ -z "$extra" ]; echo $?) "kareaper.conf(5) shows no key the parser does not know ($extra)"
 while read -r key; do
 	ok $(grep -q "^ *$key = " "$TMP/k5"; echo $?) "kareaper.conf(5) documents $key"
 	ok $(grep -q "^;\?$key = " "$CONF_DIR/kareaper.conf"; echo $?) "the shipped kareaper.conf has $key"

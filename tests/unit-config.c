@@ -47,6 +47,18 @@ static void bad(const char *text, unsigned line, const char *want)
 	config_free(c);
 }
 
+/* s without its "# from FILE:LINE" lines, which name where each policy was read */
+static void drop_origins(char *s)
+{
+	char *l;
+
+	while ((l = strstr(s, "\n# from "))) {
+		char *end = strchr(l + 1, '\n');
+
+		memmove(l, end ? end : l + strlen(l), strlen(end ? end : l + strlen(l)) + 1);
+	}
+}
+
 /* The longest idle the kernel's 32-bit milliseconds can tell. */
 static void idle_49d(void)
 {
@@ -73,9 +85,9 @@ static void bad_configs(void)
 	bad("idle = 5m\n[policy a]\n", 1, "outside any section");
 	bad("[policy a]\nidle = 5 minutes\n", 2, "bad duration");
 	bad("[policy a]\nidle = 1500ms\n", 2, "whole seconds");
-	bad("[policy a]\nidle = 0s\n", 2, "too short");
-	bad("[policy a]\ninterval = 40000s\n", 2, "too long");
-	bad("[policy a]\nidle = 50d\n", 2, "at most 49d");
+	bad("[policy a]\nidle = 0s\n", 2, "must be between 1s and 49d");
+	bad("[policy a]\ninterval = 40000s\n", 2, "must be between 1s and 9h6m7s");
+	bad("[policy a]\nidle = 50d\n", 2, "49d (the kernel counts idle time in 32-bit");
 	idle_49d();
 	bad("[policy a]\nprobes = 0\n", 2, "between 1 and 100");
 	bad("[policy a]\nprobes = 99999999999999999999999\n", 2, "out of range");
@@ -91,8 +103,12 @@ static void bad_configs(void)
 	bad("[policy a]\nprocess = a-very-long-process-name\n", 2, "at most 15");
 	bad("[global]\ndry_run = perhaps\n[policy a]\n", 2, "not a boolean");
 	bad("[global]\nbreaker_share = 150%\n[policy a]\n", 2, "above 100%");
-	bad("[global]\nmax_reaps_per_scan = 0\n[policy a]\n", 2, "at least 1");
-	bad("[global]\nmax_probes_per_scan = 0\n[policy a]\n", 2, "at least 1");
+	bad("[global]\nmax_reaps_per_scan = 0\n[policy a]\n", 2,
+	    "between 1 and 1000000 (use dry_run = yes to reap nothing)");
+	bad("[global]\nmax_probes_per_scan = 0\n[policy a]\n", 2, "between 1 and 1000000");
+	bad("[global]\nbreaker_share = 0%\n[policy a]\n", 2, "between 1% and 100%");
+	bad("[global]\nbackend = ebpf\n[policy a]\n", 2, "unknown backend (auto, bpf, netlink)");
+	bad("[global]\nprobe_journal = probes\n[policy a]\n", 2, "absolute path");
 	bad("[global]\nlog_level = loud\n[policy a]\n", 2, "unknown log level");
 	bad("[global]\nscan_interval = 10ms\n[policy a]\n", 2, "between 100ms and 1d");
 	bad("[policy a]\nthis line has no equals sign\n", 2, "syntax error");
@@ -155,6 +171,8 @@ static void good_config(void)
 		"log_level = debug\n"
 		"namespaces = /run/netns/a, /proc/1/ns/net\n"
 		"metrics_file = /run/kareaper.prom\n"
+		"backend = netlink\n"
+		"probe_journal = /run/kr/probes\n"
 		"\n"
 		"[policy redis]\n"
 		"local_port = 6379, 7000-7010\n"
@@ -231,6 +249,34 @@ static void good_config(void)
 			is_u64(c2->policies[1].remote_port.r[0].lo, 5432, "same ports");
 			ok(c2->namespaces == NS_LIST && c2->metrics_file && c2->policies[1].netns,
 			   "same namespaces, metrics file and netns selector");
+		}
+		/* every key of the table, printed and read back: the same text */
+		if (c2) {
+			char *t1 = NULL, *t2 = NULL;
+			size_t l1, l2;
+
+			f = open_memstream(&t1, &l1);
+			config_print(c, f);
+			fclose(f);
+			f = open_memstream(&t2, &l2);
+			config_print(c2, f);
+			fclose(f);
+			/* from the first "[global]": the headers name the files */
+			bool same;
+
+			drop_origins(t1);
+			drop_origins(t2);
+			same = strstr(t1, "[global]") && strstr(t2, "[global]") &&
+				    strcmp(strstr(t1, "[global]"), strstr(t2, "[global]")) == 0;
+
+			ok(same, "printed, reloaded and printed again: the same keys and values");
+			if (!same)
+				printf("# --- first\n%s\n# --- reloaded\n%s\n", t1, t2);
+			ok(c2->backend == BACKEND_NETLINK && c2->log_level == LOG_DEBUG &&
+			   !strcmp(config_probe_journal(c2), "/run/kr/probes"),
+			   "choices and paths survive the round trip");
+			free(t1);
+			free(t2);
 		}
 		config_free(c2);
 	}
