@@ -327,77 +327,122 @@ static __always_inline struct kr_bpf_op *op_of(__u64 cookie)
 	return cookie && may_hold(1, cookie) ? bpf_map_lookup_elem(&ops, &cookie) : NULL;
 }
 
-SEC("iter/tcp")
-int kr_tcp(struct bpf_iter__tcp *ctx)
+/* KR_BPF_ACT: carry out the op user space asks for on this socket, if any. */
+static __always_inline int act_walk(struct bpf_iter__tcp *ctx, struct sock_common *skc)
 {
-	struct sock_common *skc = ctx->sk_common;
+	/* the socket's cookie as it holds it, before any helper: none, and it was
+	 * never listed */
+	__u64 cookie = skc->skc_cookie.counter;
+	struct kr_bpf_op *op = op_of(cookie);
+	struct tcp_sock *tp;
+
+	if (!op || op->result != KR_OP_PENDING)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	act(skc, tp, op);
+	/* one record per op done: user space stops the walk after the last */
+	bpf_seq_write(ctx->meta->seq, &cookie, sizeof(cookie));
+	return 0;
+}
+
+/* KR_BPF_SCAN, before any helper: whether the socket is of no interest. Its
+ * state first. Then the way out of most sockets: one that received data within
+ * every policy's idle that selects it by its ports matches none (data idle
+ * bounds the idle the policies count, which the last ack also ends). A
+ * read-only view is enough to tell. Unless it is one user space tracks: a
+ * cookie it was given is in the socket already, and a socket without one was
+ * never listed. (Time-wait and request sockets are no tcp_socks: whatever this
+ * reads of them, the helper turns them away.) Without the kfunc (Linux < 6.2),
+ * the helper first. */
+static __always_inline bool passed_over(struct sock_common *skc, struct facts *f)
+{
+	f->state = skc->skc_state;
+	if (f->state >= 32 || !(vars.states & (1u << f->state)))
+		return true;
+	vars.visited++;
+#ifdef KR_KFUNC_RDONLY_CAST
+	{
+		struct tcp_sock *ro = bpf_rdonly_cast(skc, bpf_core_type_id_kernel(struct tcp_sock));
+		bool may = false;
+
+		f->idle_j = (__u32)bpf_jiffies64() - ro->inet_conn.icsk_ack.lrcvtime;
+		f->lport = skc->skc_num;
+		f->rport = bpf_ntohs(skc->skc_dport);
+		for (int i = 0; f->idle_j >= vars.min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
+			if (i >= vars.npolicies)
+				break;
+			may = policy_may_match(&vars.policies[i], f, 0);
+		}
+		if (!may) {
+			__u64 c = skc->skc_cookie.counter;
+
+			if (!vars.nkeep || !c || !is_kept(c))
+				return true;
+		}
+	}
+#endif
+	return false;
+}
+
+/* The rest of a listed socket's record: who holds it, its timer as inet_diag
+ * reports it, its counters and keepalive options. */
+static __always_inline void fill_record(struct kr_bpf_sock *r, struct sock_common *skc,
+					struct tcp_sock *tp, __u32 now)
+{
+	struct sock *sk = (struct sock *)tp;
+	__u32 pending;
+
+	r->bound_if = skc->skc_bound_dev_if;
+	r->uid = sk->sk_uid.val;
+	/* BTF pointers: plain loads (a NULL on the way reads as 0), no probe reads */
+	if (sk->sk_socket && sk->sk_socket->file && sk->sk_socket->file->f_inode)
+		r->inode = sk->sk_socket->file->f_inode->i_ino;
+	/* the cgroup v2 of the process that made it (an accepted socket: the listener) */
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup) && sk->sk_cgrp_data.cgroup &&
+	    sk->sk_cgrp_data.cgroup->kn)
+		r->cgroup = sk->sk_cgrp_data.cgroup->kn->id;
+	pending = tp->inet_conn.icsk_pending;
+	if (pending == ICSK_TIME_RETRANS || pending == ICSK_TIME_REO_TIMEOUT ||
+	    pending == ICSK_TIME_LOSS_PROBE) {
+		r->timer = 1;
+		r->retrans = tp->inet_conn.icsk_retransmits;
+		r->expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
+	} else if (pending == ICSK_TIME_PROBE0) {
+		r->timer = 4;
+		r->retrans = tp->inet_conn.icsk_probes_out;
+		r->expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
+	} else if (sk->sk_timer.entry.pprev) {
+		r->timer = 2;
+		r->retrans = tp->inet_conn.icsk_probes_out;
+		r->expires_ms = jiffies_to_ms(sk->sk_timer.expires - now);
+	}
+	r->probes = tp->inet_conn.icsk_probes_out;
+	r->retransmits = tp->inet_conn.icsk_retransmits;
+	r->unacked = tp->packets_out;
+	r->rtt_us = tp->srtt_us >> 3;
+	r->segs_in = tp->segs_in;
+	r->bytes_received = tp->bytes_received;
+	read_opts(tp, &r->opts, &r->set_idle);
+}
+
+/* KR_BPF_SCAN: a record for each socket a policy may select, or that user space
+ * tracks, after the op it asks for on it, if any. */
+static __always_inline int scan_walk(struct bpf_iter__tcp *ctx, struct sock_common *skc)
+{
 	struct kr_bpf_sock r = {};
 	struct facts f = {};
 	struct tcp_sock *tp;
-	struct sock *sk;
-	__u32 now, pending, data_j, ack_j;
+	__u32 now, data_j, ack_j;
 	__u64 cookie;
 	bool hit = false, kept = false;
 
-	if (!skc || (empty_walk && vars.mode == KR_BPF_SCAN))
+	if (passed_over(skc, &f))
 		return 0;
-	if (vars.mode == KR_BPF_SCAN) {
-		f.state = skc->skc_state;
-		if (f.state >= 32 || !(vars.states & (1u << f.state)))
-			return 0;
-		vars.visited++;
-		/* The way out of most sockets, before any helper: one that received
-		 * data within every policy's idle that selects it by its ports matches
-		 * none (data idle bounds the idle the policies count, which the last
-		 * ack also ends). A read-only view is enough to tell. Unless it is one
-		 * user space tracks: a cookie it was given is in the socket already,
-		 * and a socket without one was never listed. (Time-wait and request
-		 * sockets are no tcp_socks: whatever this reads of them, the helper
-		 * below turns them away.) Without the kfunc (Linux < 6.2), the helper
-		 * first. */
-#ifdef KR_KFUNC_RDONLY_CAST
-		{
-			struct tcp_sock *ro = bpf_rdonly_cast(skc, bpf_core_type_id_kernel(struct tcp_sock));
-			bool may = false;
-
-			f.idle_j = (__u32)bpf_jiffies64() - ro->inet_conn.icsk_ack.lrcvtime;
-			f.lport = skc->skc_num;
-			f.rport = bpf_ntohs(skc->skc_dport);
-			for (int i = 0; f.idle_j >= vars.min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
-				if (i >= vars.npolicies)
-					break;
-				may = policy_may_match(&vars.policies[i], &f, 0);
-			}
-			if (!may) {
-				__u64 c = skc->skc_cookie.counter;
-
-				if (!vars.nkeep || !c || !is_kept(c))
-					return 0;
-			}
-		}
-#endif
-	}
-	if (vars.mode == KR_BPF_ACT) {
-		struct kr_bpf_op *op;
-
-		/* the socket's cookie as it holds it, before any helper: none, and it
-		 * was never listed */
-		cookie = skc->skc_cookie.counter;
-		op = op_of(cookie);
-		if (!op || op->result != KR_OP_PENDING)
-			return 0;
-		tp = bpf_skc_to_tcp_sock(skc);
-		if (!tp)
-			return 0;
-		act(skc, tp, op);
-		/* one record per op done: user space stops the walk after the last */
-		bpf_seq_write(ctx->meta->seq, &cookie, sizeof(cookie));
-		return 0;
-	}
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; /* time-wait and request sockets: never candidates */
-	sk = (struct sock *)tp;
 
 	now = (__u32)bpf_jiffies64();
 	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
@@ -408,7 +453,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 		if (!vars.nkeep)
 			return 0;
 		/* a socket's cookie is made on first use: only for what is looked up */
-		cookie = bpf_get_socket_cookie(sk);
+		cookie = bpf_get_socket_cookie((struct sock *)tp);
 		if (!is_kept(cookie))
 			return 0;
 		kept = true;
@@ -432,7 +477,7 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	if (!kept) {
 		if (!hit && !vars.nkeep)
 			return 0;
-		cookie = bpf_get_socket_cookie(sk);
+		cookie = bpf_get_socket_cookie((struct sock *)tp);
 		if (!hit && !is_kept(cookie))
 			return 0;
 	}
@@ -454,41 +499,24 @@ int kr_tcp(struct bpf_iter__tcp *ctx)
 	r.state = f.state;
 	r.lport = f.lport;
 	r.rport = f.rport;
-	r.bound_if = skc->skc_bound_dev_if;
-	r.uid = sk->sk_uid.val;
-	/* BTF pointers: plain loads (a NULL on the way reads as 0), no probe reads */
-	if (sk->sk_socket && sk->sk_socket->file && sk->sk_socket->file->f_inode)
-		r.inode = sk->sk_socket->file->f_inode->i_ino;
-	/* the cgroup v2 of the process that made it (an accepted socket: the listener) */
-	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup) && sk->sk_cgrp_data.cgroup &&
-	    sk->sk_cgrp_data.cgroup->kn)
-		r.cgroup = sk->sk_cgrp_data.cgroup->kn->id;
-	/* the timer and its count as inet_diag reports them */
-	pending = tp->inet_conn.icsk_pending;
-	if (pending == ICSK_TIME_RETRANS || pending == ICSK_TIME_REO_TIMEOUT ||
-	    pending == ICSK_TIME_LOSS_PROBE) {
-		r.timer = 1;
-		r.retrans = tp->inet_conn.icsk_retransmits;
-		r.expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
-	} else if (pending == ICSK_TIME_PROBE0) {
-		r.timer = 4;
-		r.retrans = tp->inet_conn.icsk_probes_out;
-		r.expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
-	} else if (sk->sk_timer.entry.pprev) {
-		r.timer = 2;
-		r.retrans = tp->inet_conn.icsk_probes_out;
-		r.expires_ms = jiffies_to_ms(sk->sk_timer.expires - now);
-	}
-	r.probes = tp->inet_conn.icsk_probes_out;
-	r.retransmits = tp->inet_conn.icsk_retransmits;
-	r.unacked = tp->packets_out;
-	r.rtt_us = tp->srtt_us >> 3;
-	r.segs_in = tp->segs_in;
-	r.bytes_received = tp->bytes_received;
-	read_opts(tp, &r.opts, &r.set_idle);
+	fill_record(&r, skc, tp, now);
 	vars.emitted++;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
+}
+
+SEC("iter/tcp")
+int kr_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+
+	if (!skc)
+		return 0;
+	if (vars.mode == KR_BPF_ACT)
+		return act_walk(ctx, skc);
+	if (empty_walk)
+		return 0;
+	return scan_walk(ctx, skc);
 }
 
 /* &p->numbers[lvl], whose index the verifier would refuse on a BTF pointer. */
