@@ -26,12 +26,12 @@
  * the service's user may write (the unit's RuntimeDirectory=). */
 #define RUNTIME_DIR "/run/kareaper"
 
-/* The namespace file at path, opened, and what it is: open first, then ask the
- * descriptor, so that a process gone and its pid reused in between cannot swap
- * namespaces under us. -errno when it cannot be opened. */
-static int ns_open_file(const char *path, struct stat *st)
+/* The namespace file at path (relative to dir), opened, and what it is: open
+ * first, then ask the descriptor, so that a process gone and its pid reused in
+ * between cannot swap namespaces under us. -errno when it cannot be opened. */
+static int ns_open_file(int dir, const char *path, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
@@ -99,7 +99,7 @@ int netns_init(struct netns_set *set, const struct backend_ops *ops)
 
 	memset(set, 0, sizeof(*set));
 	set->ops = ops;
-	set->self_fd = ns_open_file("/proc/self/ns/net", &st);
+	set->self_fd = ns_open_file(AT_FDCWD, "/proc/self/ns/net", &st);
 	if (set->self_fd < 0)
 		return set->self_fd;
 	set->self_ino = (uint64_t)st.st_ino;
@@ -257,7 +257,7 @@ static int ns_add(struct netns_set *set, int fd, const struct stat *st, const ch
 static int ns_see(struct netns_set *set, const char *path, const char *name)
 {
 	struct stat st;
-	int fd = ns_open_file(path, &st);
+	int fd = ns_open_file(AT_FDCWD, path, &st);
 
 	/* gone between readdir and open, which is fine */
 	if (fd < 0)
@@ -290,21 +290,26 @@ static void see_all(struct netns_set *set)
 		_cleanup_closedir_ DIR *d = opendir(PROC);
 
 		while (d && (de = readdir(d))) {
+			_cleanup_close_ int piddir = -1;
 			struct stat st;
 			int fd;
 
 			if (de->d_name[0] < '1' || de->d_name[0] > '9')
 				continue;
-			snprintf(path, sizeof(path), "%s/%s/ns/net", PROC, de->d_name);
-			fd = ns_open_file(path, &st);
+			/* the namespace and the name through one /proc/PID: the same
+			 * process's, whatever exits meanwhile */
+			piddir = proc_pid_open(PROC, de->d_name);
+			if (piddir < 0)
+				continue;
+			fd = ns_open_file(piddir, "ns/net", &st);
 			if (fd < 0)
 				continue;
 			if (ns_known(set, (uint64_t)st.st_ino)) {
 				close(fd);
 				continue; /* comm is read only for a namespace new to us */
 			}
-			/* (only a name for the log: a pid reused meanwhile misnames it) */
-			proc_comm(PROC, (pid_t)atoi(de->d_name), name);
+			proc_comm(piddir, name);
+			snprintf(path, sizeof(path), "%s/%s/ns/net", PROC, de->d_name);
 			ns_add(set, fd, &st, path, name);
 		}
 	}

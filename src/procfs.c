@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +13,24 @@
 #include "cleanup.h"
 #include "procfs.h"
 
-void proc_comm(const char *proc, pid_t pid, char comm[16])
+int proc_pid_open(const char *proc, const char *pid)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", proc, pid) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+void proc_comm(int piddir, char comm[16])
 {
 	_cleanup_close_ int fd = -1;
-	char path[64];
 	ssize_t l;
 
-	snprintf(path, sizeof(path), "%s/%d/comm", proc, (int)pid);
 	strcpy(comm, "?");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(piddir, "comm", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	l = read(fd, comm, 15);
@@ -47,16 +57,21 @@ static bool parse_pid(const char *s, pid_t *pid)
 	return v > 0;
 }
 
-/* The sockets of one process that m asks for. */
-static void scan_fds(struct owner_map *m, const char *proc, pid_t pid)
+/* The sockets of one process that m asks for. Its descriptors and its name are
+ * read through one descriptor of /proc/PID: both are that process's, never those
+ * of another that got its pid after it exited. */
+static void scan_fds(struct owner_map *m, const char *proc, const char *pidname, pid_t pid)
 {
 	_cleanup_closedir_ DIR *fdd = NULL;
-	char path[64], link[64], comm[16] = "";
+	_cleanup_close_ int piddir = -1;
+	char link[64], comm[16] = "";
 	struct dirent *fe;
 	int dfd;
 
-	snprintf(path, sizeof(path), "%s/%d/fd", proc, (int)pid);
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	piddir = proc_pid_open(proc, pidname);
+	if (piddir < 0)
+		return; /* gone */
+	dfd = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		if (errno == EACCES || errno == EPERM)
 			m->unreadable++; /* another user's: CAP_DAC_READ_SEARCH */
@@ -83,7 +98,7 @@ static void scan_fds(struct owner_map *m, const char *proc, pid_t pid)
 		if (!ino || ino > UINT32_MAX || !owner_map_wants(m, (uint32_t)ino))
 			continue;
 		if (!comm[0])
-			proc_comm(proc, pid, comm); /* once per process */
+			proc_comm(piddir, comm); /* once per process */
 		owner_map_set(m, (uint32_t)ino, pid, atoi(fe->d_name), comm);
 	}
 }
@@ -101,6 +116,6 @@ int proc_find_owners(struct owner_map *m, const char *proc)
 		return -errno;
 	while (!owner_map_complete(m) && (de = readdir(d)))
 		if (parse_pid(de->d_name, &pid))
-			scan_fds(m, proc, pid);
+			scan_fds(m, proc, de->d_name, pid);
 	return 0;
 }
