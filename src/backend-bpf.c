@@ -595,6 +595,10 @@ static size_t ops_queue(struct sock_op *o, size_t n)
 			op.kind = KR_OP_DESTROY;
 		}
 		op.quiet = o[i].quiet;
+		op.restore = o[i].set && o[i].restore;
+		op.own_probes = op.restore ? policy_owner_probes(o[i].set) : 0;
+		o[i].probes = -1;
+		o[i].held = false;
 		op.segs_in = o[i].s->segs_in;
 		o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
 		if (o[i].result == 0) {
@@ -625,6 +629,10 @@ static void ops_collect(struct backend *b, struct sock_op *o, size_t n, int not_
 		if (o[i].result < 0)
 			continue;
 		o[i].result = res.result == KR_OP_PENDING ? not_done : res.result;
+		if (res.restore && res.result != KR_OP_PENDING) {
+			o[i].probes = (int)res.probes;
+			o[i].held = res.held;
+		}
 		if (!o[i].set && o[i].result == -EOPNOTSUPP)
 			o[i].result = sockdiag_destroy(&b->diag, o[i].s);
 	}
@@ -724,23 +732,16 @@ static void bpf_apply(struct backend *b, struct sock_op *ops, size_t n)
 	}
 }
 
-static int bpf_set_opts(struct backend *b, const struct sock_rec *s, struct owner *owner,
-			const struct ka_opts *o, bool search)
+static void bpf_op(struct backend *b, struct sock_op *op, bool search)
 {
-	struct sock_op op = { .s = s, .set = o };
-
-	if (!b)
-		return -ENOENT;
-	bpf_apply(b, &op, 1);
-	return op.result;
-}
-
-static int bpf_destroy(struct backend *b, const struct sock_rec *s)
-{
-	struct sock_op op = { .s = s };
-
-	bpf_apply(b, &op, 1);
-	return op.result;
+	(void)search;
+	if (!b) {
+		op->probes = -1;
+		op->held = false;
+		op->result = -ENXIO;
+		return;
+	}
+	bpf_apply(b, op, 1);
 }
 
 static int owner_rec(const void *rec, void *data)
@@ -792,6 +793,7 @@ static int owners_pass(struct owner_map *m, pid_t pid, size_t owed)
 	return r;
 }
 
+_Static_assert(KR_BPF_MAX_KEEPCNT == KR_MAX_KEEPCNT, "one limit for the program and the rest");
 _Static_assert(OWNER_MAP_CGROUPS <= KR_BPF_MAX_CGROUPS, "the program holds every cgroup listed");
 
 struct procs {
@@ -913,8 +915,7 @@ const struct backend_ops backend_bpf = {
 	.enumerate = bpf_enumerate,
 	.query = bpf_query,
 	.get_opts = bpf_get_opts,
-	.set_opts = bpf_set_opts,
-	.destroy = bpf_destroy,
+	.op = bpf_op,
 	.apply = bpf_apply,
 	.find_owners = bpf_find_owners,
 	.carries_ops = true,

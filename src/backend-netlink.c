@@ -6,8 +6,9 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -82,11 +83,6 @@ static int nl_query(struct backend *b, const struct sock_rec *s, struct sock_rec
 	return sockdiag_query(&b->diag, s, out);
 }
 
-static int nl_destroy(struct backend *b, const struct sock_rec *s)
-{
-	return sockdiag_destroy(&b->destroy, s);
-}
-
 static int nl_find_owners(struct owner_map *m)
 {
 	return proc_find_owners(m, PROC);
@@ -145,15 +141,10 @@ static int setint(int sfd, int level, int opt, int v)
 	return setsockopt(sfd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
 }
 
-static int nl_get_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
-		       struct ka_opts *cur)
+static int get_all(int sfd, struct ka_opts *cur)
 {
-	_cleanup_close_ int sfd = -1;
 	int r, ut;
 
-	r = reach(s, o, true, &sfd);
-	if (r < 0)
-		return r;
 	if ((r = getint(sfd, SOL_SOCKET, SO_KEEPALIVE, &cur->keepalive)) < 0 ||
 	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, &cur->idle_s)) < 0 ||
 	    (r = getint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, &cur->intvl_s)) < 0 ||
@@ -164,15 +155,20 @@ static int nl_get_opts(struct backend *b, const struct sock_rec *s, struct owner
 	return 0;
 }
 
-static int nl_set_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
-		       const struct ka_opts *ka, bool search)
+static int nl_get_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
+		       struct ka_opts *cur)
 {
 	_cleanup_close_ int sfd = -1;
+	int r;
+
+	r = reach(s, o, true, &sfd);
+	return r < 0 ? r : get_all(sfd, cur);
+}
+
+static int set_all(int sfd, const struct ka_opts *ka)
+{
 	int r = 0, q;
 
-	q = reach(s, o, search, &sfd);
-	if (q < 0)
-		return q;
 	/* Probes off (a restore to an owner without keepalive): the switch first,
 	 * which stops the timer, so that no value set after it can fire it (a
 	 * TCP_KEEPIDLE shorter than the socket's idle time fires it at once, and
@@ -202,6 +198,70 @@ static int nl_set_opts(struct backend *b, const struct sock_rec *s, struct owner
 	return r;
 }
 
+/* SOCK_DESTROY by id and cookie; with quiet, a query first: sock_diag has no
+ * way to compare and destroy at once, so a segment arriving between the two is
+ * missed (kareaper(8)). */
+static int destroy_op(struct backend *b, const struct sock_op *op)
+{
+	struct sock_rec fresh;
+	int r;
+
+	if (op->quiet) {
+		r = sockdiag_query(&b->destroy, op->s, &fresh);
+		if (r < 0)
+			return r;
+		if (fresh.segs_in != op->s->segs_in)
+			return -EALREADY;
+	}
+	return sockdiag_destroy(&b->destroy, op->s);
+}
+
+/* The op's checks and its options, through the owner's descriptor: read,
+ * compare, then set (not atomic: see sock_op). */
+static int set_op(struct sock_op *op, bool search)
+{
+	_cleanup_close_ int sfd = -1;
+	const struct ka_opts *want = op->set;
+	struct ka_opts cur, hold;
+	struct tcp_info ti = { 0 };
+	socklen_t l = sizeof(ti);
+	int r;
+
+	r = reach(op->s, op->owner, search, &sfd);
+	if (r < 0)
+		return r;
+	if ((r = get_all(sfd, &cur)) < 0)
+		return r;
+	if (getsockopt(sfd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+		return -errno;
+	if (op->expect && memcmp(&cur, op->expect, sizeof(cur)) != 0)
+		return -EAGAIN;
+	if (op->quiet && ti.tcpi_segs_in != op->s->segs_in)
+		return -EALREADY;
+	if (op->restore) {
+		op->probes = ti.tcpi_probes;
+		if (!policy_opts_ours(&cur, op->set))
+			return -EAGAIN;
+		if (memcmp(&cur, op->set, sizeof(cur)) == 0)
+			return 0; /* the owner's already: nothing of kareaper's left */
+		op->held = policy_handback_opts(op->set, ti.tcpi_probes, &hold);
+		if (op->held && policy_opts_held(&cur, op->set))
+			return 0; /* held already: its count is not raised again */
+		want = &hold;
+	}
+	return memcmp(&cur, want, sizeof(cur)) == 0 ? 0 : set_all(sfd, want);
+}
+
+static void nl_op(struct backend *b, struct sock_op *op, bool search)
+{
+	op->probes = -1;
+	op->held = false;
+	if (op->set)
+		op->result = set_op(op, search);
+	else
+		op->result = b ? destroy_op(b, op) : -ENXIO;
+}
+
 const struct backend_ops backend_netlink = {
 	.name = "netlink",
 	.open = nl_open,
@@ -209,7 +269,6 @@ const struct backend_ops backend_netlink = {
 	.enumerate = nl_enumerate,
 	.query = nl_query,
 	.get_opts = nl_get_opts,
-	.set_opts = nl_set_opts,
-	.destroy = nl_destroy,
+	.op = nl_op,
 	.find_owners = nl_find_owners,
 };

@@ -26,17 +26,43 @@
  *   addresses, states, idle time); all: idle or not (the --once table);
  * - keep: cookies the caller tracks, to be listed whatever the filter says (a
  *   probed socket whose peer answered is no longer idle, and must not look gone). */
-/* One change to one socket, for apply: set options (set) or destroy (set NULL).
- * expect: set only if the socket's options still are these, else -EAGAIN and
- * nothing changed; quiet: only if nothing came in since s was listed (s->segs_in),
- * else -EALREADY and nothing changed (a backend that reads them atomically with
- * acting, under the socket's lock; the others ignore both). */
+/* One change to one socket: set options (set) or destroy it (set NULL).
+ * - expect: set only if the socket's options still are these, else -EAGAIN and
+ *   nothing changed (arming: the owner's, as journaled);
+ * - restore: set is the owner's options, and the socket is handed back to it
+ *   (policy_handback_opts: held while the kernel counts unanswered probes and
+ *   the owner runs keepalive), and only if its options still are kareaper's
+ *   (armed, held, or the owner's already), else -EAGAIN and nothing changed:
+ *   the owner set options of its own meanwhile, which stay;
+ * - quiet: only if nothing came in since s was listed (s->segs_in), else
+ *   -EALREADY and nothing changed.
+ * The BPF backend checks all three under the socket's lock; the netlink backend
+ * reads, compares and sets through the owner's descriptor, so a change the
+ * owner makes between its read and its write is not seen (kareaper(8)).
+ *
+ * What an op ends as, in result:
+ *   0           done;
+ *   -ENOENT     gone: the socket is not in its namespace's table (a whole walk
+ *               or a query by cookie did not find it);
+ *   -EAGAIN     refused: the owner's options are not what expect (or restore)
+ *               says; -EALREADY: refused, the peer was heard from;
+ *   -ENXIO      not attempted: its namespace is not open here;
+ *   1           not attempted: a walk or a listing did not get to it;
+ *   -errno      failed (the netlink backend: -ESRCH, -ESTALE when no process
+ *               it can reach holds the socket, which does not make it gone).
+ * Only "gone" means the socket no longer needs kareaper. */
+#define KR_OP_NOT_DONE 1
 struct sock_op {
 	const struct sock_rec *s;
 	struct owner *owner;
 	const struct ka_opts *set, *expect;
-	bool quiet;
-	int result;               /* what set_opts or destroy would have answered */
+	bool quiet, restore;
+	int result;
+	/* restore, out: the kernel's count of unanswered probes when it was acted
+	 * on (-1: not read), and whether it is held rather than exactly the
+	 * owner's */
+	int probes;
+	bool held;
 };
 
 struct config;
@@ -75,18 +101,17 @@ struct backend_ops {
 	 * its owner's descriptor). */
 	int (*get_opts)(struct backend *b, const struct sock_rec *s, struct owner *owner,
 			struct ka_opts *cur);
-	/* Set every option of o, in an order that never lets the kernel act on a mix of
-	 * old and new: arming (o->keepalive) switches probes on last, restoring switches
-	 * them off before it puts back a user timeout. With search false, a backend that
-	 * needs the owner tries only the hint and answers -ESTALE when it has moved, so
-	 * that a caller restoring many sockets can find all their owners in one pass. */
-	int (*set_opts)(struct backend *b, const struct sock_rec *s, struct owner *owner,
-			const struct ka_opts *o, bool search);
-	/* SOCK_DESTROY semantics: by id and cookie. -ENOENT: gone, or the tuple now
-	 * belongs to another connection. */
-	int (*destroy)(struct backend *b, const struct sock_rec *s);
-	/* Optional: many set_opts (with search) and destroy calls in one pass, each
-	 * result in its op. Without it the caller makes them one at a time. */
+	/* Carry out one op (set: op->set; destroy: SOCK_DESTROY semantics, by id
+	 * and cookie), its result in op->result. Options are set in an order that
+	 * never lets the kernel act on a mix of old and new: arming (keepalive)
+	 * switches probes on last, restoring switches them off before it puts back
+	 * a user timeout. With search false, a backend that needs the owner tries
+	 * only the hint and answers -ESTALE when it has moved, so that a caller
+	 * restoring many sockets can find all their owners in one pass. b NULL: the
+	 * socket's namespace is not open (-ENXIO, or through its owner). */
+	void (*op)(struct backend *b, struct sock_op *op, bool search);
+	/* Optional: many ops (with search) in one pass. Without it the caller makes
+	 * them one at a time. */
 	void (*apply)(struct backend *b, struct sock_op *ops, size_t n);
 	/* Owners of the inodes m asks for, in every namespace at once. */
 	int (*find_owners)(struct owner_map *m);

@@ -112,9 +112,18 @@ struct kr_bpf_op {
 	__u32 check;              /* KR_OP_SET: only if the options still are `expect` */
 	__u32 quiet;              /* only if segs_in still is `segs_in` (-EALREADY) */
 	__u32 segs_in;
+	/* KR_OP_SET: `set` is the owner's, and the socket is handed back to it
+	 * (backend.h's sock_op, policy.h's policy_handback_opts); own_probes is
+	 * policy_owner_probes() of them */
+	__u32 restore, own_probes;
+	/* restore, out: icsk_probes_out when acted on; held rather than exact */
+	__u32 probes, held;
 	__u32 pad;
 	struct kr_bpf_opts set, expect;
 };
+
+/* The kernel's limit on TCP_KEEPCNT (conf.h's KR_MAX_KEEPCNT) */
+#define KR_BPF_MAX_KEEPCNT 127
 
 /* The programs' variables, in one struct so that every object (one per set of
  * kfuncs) lays them out alike and one skeleton's types serve them all. */

@@ -135,7 +135,7 @@ static void engine_compile(struct engine *e)
 	e->filter.bclen = (size_t)len;
 }
 
-static void restore_journaled(struct engine *e);
+static void restore_journaled(struct engine *e, bool all);
 
 /* The probe journal of cfg: locked, read, and every socket in it put back as its
  * owner had it, before anything new is probed. A corrupt one is reported and
@@ -177,7 +177,7 @@ static int journal_start(struct engine *e, char *errbuf, size_t errlen)
 		log_msg(LOG_NOTICE, NULL, "%zu probed sockets in the journal %s (an earlier run "
 			"did not finish): putting their owners' options back", e->journal.n,
 			e->journal.path);
-	restore_journaled(e);
+	restore_journaled(e, true);
 	return 0;
 }
 
@@ -291,6 +291,27 @@ static void work_add(struct engine *e, struct tracked *t, enum step step)
 	e->nwork++;
 }
 
+/* t cannot be probed without the kernel's count of unanswered probes (with its
+ * owner's own, which a hand-back must leave room for) coming near the kernel's
+ * limit: left alone until its peer is heard from, said once. */
+static void budget_spent(struct engine *e, struct tracked *t)
+{
+	t->state = TS_UNPROBEABLE;
+	t->reason = REASON_BUDGET_SPENT;
+	if (!t->budget_logged) {
+		struct sock_event ev = event_of(e, t, reason_name(REASON_BUDGET_SPENT));
+
+		t->budget_logged = true;
+		e->stats.unprobeable++;
+		log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe: the kernel counts %u "
+			 "unanswered keepalive probes%s%u%s, and ends the connection at %d; left "
+			 "alone until its peer is heard from", t->rec.probes,
+			 t->owner_probes ? ", its owner's keepalive may send " : "",
+			 t->owner_probes, t->owner_probes ? " more" : "", KR_MAX_KEEPCNT);
+	}
+	row_verdict(e, t, V_LEFT_ALONE, REASON_BUDGET_SPENT);
+}
+
 /* owner NULL: not looked up (yet) */
 static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 			   const struct owner *owner)
@@ -323,17 +344,11 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 		v = V_PROBING;
 		break;
 	case STEP_LEFT_ALONE:
-		if (t->reason == REASON_BUDGET_SPENT && !t->budget_logged) {
-			struct sock_event ev = event_of(e, t, reason_name(REASON_BUDGET_SPENT));
-
-			t->budget_logged = true;
-			e->stats.unprobeable++;
-			log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe: the kernel "
-				 "counts %u unanswered keepalive probes, and ends the connection at "
-				 "%d; left alone until its peer is heard from", s->probes,
-				 KR_MAX_KEEPCNT);
-		}
-		report_set(&e->report, row, V_LEFT_ALONE, t->reason, tracked_idle_ms(t, e->now));
+		if (t->reason == REASON_BUDGET_SPENT)
+			budget_spent(e, t);
+		else
+			report_set(&e->report, row, V_LEFT_ALONE, t->reason,
+				   tracked_idle_ms(t, e->now));
 		return;
 	case STEP_ARM:
 	case STEP_ALIVE:
@@ -444,15 +459,83 @@ static void forget(struct engine *e, struct work_item *w)
 	w->t = NULL;
 }
 
-/* What set_opts answers when the socket, or every process holding it, is gone. */
+/* Only "gone" (backend.h's sock_op) means a socket no longer needs kareaper. */
 static bool socket_gone(int r)
 {
-	return r == -ENOENT || r == -ESRCH || r == -ESTALE || r == -EBADF;
+	return r == -ENOENT;
+}
+
+/* What the netlink backend answers when no process it can reach holds the socket:
+ * nothing was done, and the socket may still be there. */
+static bool not_reached(int r)
+{
+	return r == -ESRCH || r == -ESTALE || r == -EBADF || r == -EPERM || r == -ENXIO;
+}
+
+struct presence {
+	const uint64_t *cookies;
+	bool *found;
+	size_t n;
+};
+
+static int presence_cb(const struct sock_rec *s, void *data)
+{
+	struct presence *p = data;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->cookies[i] == s->cookie)
+			p->found[i] = true;
+	return 0;
+}
+
+/* Full sockets, in every state but listening and time-wait (a closed socket's
+ * time-wait carries its cookie on). */
+#define LIVE_STATES ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | \
+		     (1u << 11))
+
+/* The ops whose socket could not be reached: gone (-ENOENT) if a listing of its
+ * namespace does not hold its cookie, else as they were. */
+static void confirm_gone(struct engine *e, struct sock_op *ops, size_t n)
+{
+	for (size_t k = 0; k < e->netns.n; k++) {
+		const struct netns *ns = e->netns.ns[k];
+		struct scan_filter f = { .states = LIVE_STATES, .cfg = e->cfg, .all = true };
+		struct presence pr = { 0 };
+		uint64_t *cookies = NULL;
+		size_t m = 0, *at = NULL;
+
+		for (size_t i = 0; i < n; i++)
+			m += ops[i].s->netns == ns->ino && not_reached(ops[i].result) &&
+			     ops[i].result != -ENXIO;
+		if (!m)
+			continue;
+		cookies = calloc(m, sizeof(*cookies));
+		at = calloc(m, sizeof(*at));
+		pr.found = calloc(m, sizeof(*pr.found));
+		if (cookies && at && pr.found) {
+			for (size_t i = 0; i < n; i++)
+				if (ops[i].s->netns == ns->ino && not_reached(ops[i].result) &&
+				    ops[i].result != -ENXIO) {
+					at[pr.n] = i;
+					cookies[pr.n++] = ops[i].s->cookie;
+				}
+			pr.cookies = f.keep = cookies;
+			f.nkeep = pr.n;
+			if (e->ops->enumerate(ns->be, &f, presence_cb, &pr) >= 0)
+				for (size_t j = 0; j < pr.n; j++)
+					if (!pr.found[j])
+						ops[at[j]].result = -ENOENT;
+		}
+		free(cookies);
+		free(at);
+		free(pr.found);
+	}
 }
 
 /* Carry out ops, each through the backend of its socket's namespace: in one pass per
  * namespace where the backend can (apply), else one call per socket. search: as
- * set_opts's (the netlink backend may walk /proc for an owner that moved). */
+ * set_opts's (the netlink backend may walk /proc for an owner that moved). Those
+ * the backend could not reach are confirmed gone, or not, by a listing. */
 static void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search)
 {
 	struct sock_op *sub = NULL;
@@ -463,18 +546,16 @@ static void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search
 		at = calloc(n, sizeof(*at));
 	}
 	for (size_t i = 0; i < n; i++)
-		ops[i].result = 1; /* not done yet */
+		ops[i].result = KR_OP_NOT_DONE;
 	for (size_t k = 0; k < e->netns.n; k++) {
 		const struct netns *ns = e->netns.ns[k];
 
 		m = 0;
 		for (size_t i = 0; i < n; i++) {
-			if (ops[i].result != 1 || ops[i].s->netns != ns->ino)
+			if (ops[i].result != KR_OP_NOT_DONE || ops[i].s->netns != ns->ino)
 				continue;
 			if (!sub) {
-				ops[i].result = ops[i].set ? e->ops->set_opts(ns->be, ops[i].s, ops[i].owner,
-									   ops[i].set, search)
-							   : e->ops->destroy(ns->be, ops[i].s);
+				e->ops->op(ns->be, &ops[i], search);
 				continue;
 			}
 			sub[m] = ops[i];
@@ -484,40 +565,49 @@ static void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search
 			continue;
 		e->ops->apply(ns->be, sub, m);
 		for (size_t j = 0; j < m; j++)
-			ops[at[j]].result = sub[j].result;
+			ops[at[j]] = sub[j];
 	}
-	/* Not in a namespace being watched: gone with its namespace, or (a journal from
-	 * another configuration) in one no longer watched, which only the netlink
-	 * backend can reach, through the owner. */
+	/* Not in a namespace being watched (a journal from another configuration):
+	 * only the netlink backend can reach it, through the owner; else -ENXIO. */
 	for (size_t i = 0; i < n; i++)
-		if (ops[i].result == 1)
-			ops[i].result = ops[i].set ? e->ops->set_opts(NULL, ops[i].s, ops[i].owner,
-								       ops[i].set, search)
-						   : -ENOENT;
+		if (ops[i].result == KR_OP_NOT_DONE)
+			e->ops->op(NULL, &ops[i], search);
 	free(sub);
 	free(at);
+	confirm_gone(e, ops, n);
 }
 
-/* What putting t's options back answered: restored or gone, out of the journal. */
-static void restored(struct engine *e, struct tracked *t, int r)
+/* What handing t back to its owner answered: exactly back, gone, or taken over
+ * by its owner: out of the journal. Held (its peer has not answered kareaper's
+ * probes, and its owner runs keepalive): in the journal until it does. */
+static void restored(struct engine *e, struct tracked *t, const struct sock_op *op)
 {
-	t->armed = false;
-	if (r == 0 || socket_gone(r)) {
-		journal_remove(&e->journal, t->cookie);
-	} else {
-		struct sock_event ev = event_of(e, t, NULL);
+	struct sock_event ev = event_of(e, t, NULL);
+	int r = op->result;
 
+	t->armed = false;
+	ev.probes = -1;
+	if (r == 0 && op->held) {
+		log_sock(LOG_INFO, NULL, &ev, "handed back held: the kernel counts %d unanswered "
+			 "probes, which its owner's keepalive would act on; TCP_KEEPCNT raised by "
+			 "them until its peer answers", op->probes);
+	} else if (r == 0 || socket_gone(r)) {
+		journal_remove(&e->journal, t->cookie);
+	} else if (r == -EAGAIN) {
+		journal_remove(&e->journal, t->cookie);
+		log_sock(LOG_NOTICE, NULL, &ev, "its owner set keepalive options of its own while "
+			 "it was probed: left as the owner set them");
+	} else {
 		count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
 			    (unsigned long long)t->cookie, strerror(-r));
-		ev.probes = -1;
 		log_sock(LOG_WARNING, NULL, &ev, "cannot put the owner's keepalive options back: %s",
 			 strerror(-r));
 	}
 }
 
-/* Put the owners' options back, in one pass. Restored or gone: out of the journal.
- * Neither: it stays there, so that the next start tries again, and is never armed
- * anew. */
+/* Hand sockets back to their owners, in one pass (restored()). What stays in the
+ * journal is tried again at the end of every round and at the next start, and is
+ * never armed anew meanwhile. */
 static void disarm_all(struct engine *e, struct tracked **ts, size_t n)
 {
 	struct sock_op one, *ops = n > 1 ? calloc(n, sizeof(*ops)) : &one;
@@ -532,12 +622,12 @@ static void disarm_all(struct engine *e, struct tracked **ts, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (ts[i]->armed)
 			ops[m++] = (struct sock_op){ .s = &ts[i]->rec, .owner = &ts[i]->owner,
-						     .set = &ts[i]->saved };
+						     .set = &ts[i]->saved, .restore = true };
 	run_ops(e, ops, m, true);
 	m = 0;
 	for (size_t i = 0; i < n; i++)
 		if (ts[i]->armed)
-			restored(e, ts[i], ops[m++].result);
+			restored(e, ts[i], &ops[m++]);
 	if (ops != &one)
 		free(ops);
 }
@@ -566,19 +656,6 @@ static void left_alone(struct engine *e, struct tracked *t, int err)
 	row_verdict(e, t, V_LEFT_ALONE, REASON_NO_OWNER);
 }
 
-/* Options still journaled for a socket we do not hold armed (an earlier round could
- * not put them back): put them back now instead of saving what is there. */
-static void restore_stray(struct engine *e, struct tracked *t)
-{
-	const struct journal_entry *je = journal_find(&e->journal, t->cookie);
-
-	t->saved = je->saved;
-	t->armed = true;
-	disarm(e, t);
-	t->state = TS_SUSPECT;
-	row_verdict(e, t, V_SUSPECT, REASON_NONE);
-}
-
 /* What arming t answered; carried: by a listing (the socket was looked for in the
  * whole table). */
 static void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
@@ -598,6 +675,11 @@ static void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
 			 r == -EALREADY ? "its peer was heard from just before the probes: not probed" :
 			 "gone before it was probed");
 		row_verdict(e, t, V_SUSPECT, REASON_NONE);
+		return;
+	}
+	if (r < 0 && not_reached(r)) {
+		journal_remove(&e->journal, t->cookie); /* nothing was set */
+		left_alone(e, t, r);
 		return;
 	}
 	t->armed = true; /* whatever part was set is put back */
@@ -701,7 +783,9 @@ static void arm_round(struct engine *e)
 		if (!t || w->step != STEP_ARM)
 			continue;
 		if (journal_find(&e->journal, t->cookie)) {
-			restore_stray(e, t);
+			/* held, or its restore failed: never armed anew before it is
+			 * handed back (release_held()) */
+			row_verdict(e, t, V_SUSPECT, REASON_NONE);
 			continue;
 		}
 		if (w->waits) {
@@ -712,6 +796,11 @@ static void arm_round(struct engine *e)
 		r = b ? e->ops->get_opts(b, &t->rec, &t->owner, &t->saved) : -ENOENT;
 		if (r < 0) {
 			left_alone(e, t, r);
+			continue;
+		}
+		t->owner_probes = t->saved.keepalive ? (uint8_t)policy_owner_probes(&t->saved) : 0;
+		if (!verdict_budget_left(pol(e, t->policy), t->rec.probes + t->owner_probes)) {
+			budget_spent(e, t);
 			continue;
 		}
 		if (policy_opts_settable(&t->saved)) {
@@ -913,6 +1002,12 @@ static void reaped(struct engine *e, struct work_item *w, const struct sock_even
 		 * compared the cookie and left it alone */
 		log_sock(LOG_DEBUG, MSGID_GONE, ev, "already gone");
 		row_verdict(e, t, V_GONE, t->reason);
+	} else if (r == -EALREADY) {
+		disarm(e, t);
+		e->stats.alive++;
+		log_sock(LOG_INFO, MSGID_ALIVE, ev, "its peer was heard from just before the reap: "
+			 "spared, options restored");
+		row_verdict(e, t, V_ALIVE, REASON_ANSWERED);
 	} else {
 		disarm(e, t); /* it lives on: as its owner had it */
 		count_error(e, ERR_DESTROY, "destroy: %s", strerror(-r));
@@ -969,10 +1064,12 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 	for (size_t i = 0; i < n; i++) {
 		struct tracked *t = dead[i]->t;
 
+		/* only if nothing came in since the record the verdict was made on */
 		if (items[i].decision == RAIL_REAP)
-			ops[m++] = (struct sock_op){ .s = &t->rec };
+			ops[m++] = (struct sock_op){ .s = &t->rec, .quiet = true };
 		else if (t->armed)
-			ops[m++] = (struct sock_op){ .s = &t->rec, .owner = &t->owner, .set = &t->saved };
+			ops[m++] = (struct sock_op){ .s = &t->rec, .owner = &t->owner,
+						     .set = &t->saved, .restore = true };
 	}
 	run_ops(e, ops, m, true);
 	m = 0;
@@ -984,7 +1081,7 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 		if (items[i].decision == RAIL_REAP)
 			r = ops[m++].result;
 		else if (t->armed)
-			restored(e, t, ops[m++].result);
+			restored(e, t, &ops[m++]);
 		ev = event_of(e, t, reason_name(t->reason));
 		switch (items[i].decision) {
 		case RAIL_HELD:
@@ -1001,6 +1098,10 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 			row_verdict(e, t, V_WOULD_REAP, t->reason);
 			break;
 		case RAIL_RATE_LIMITED:
+			/* not on this evidence later: its probes stopped with the
+			 * restore, and a peer back meanwhile could not be heard; a
+			 * later round proves it again */
+			t->state = TS_SUSPECT;
 			row_verdict(e, t, V_RATE_LIMITED, t->reason);
 			break;
 		case RAIL_REAP:
@@ -1159,6 +1260,8 @@ int engine_scan(struct engine *e, uint64_t now)
 	t_owners = elapsed_clock_ms();
 	alive = process_work(e);
 	reap_dead(e, alive);
+	if (e->journal.n)
+		restore_journaled(e, false);
 	sync_journal(e);
 	e->stats.last_scan_ms = elapsed_clock_ms() - t0;
 	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets in %zu namespaces, dump %llu ms (arming %zu on "
@@ -1254,46 +1357,70 @@ static void restore_failed(struct engine *e, const struct journal_entry *je, int
 	count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
 		    (unsigned long long)je->cookie, strerror(-r));
 	log_msg(LOG_WARNING, NULL, "cannot put the owner's keepalive options back on socket "
-		"inode %u (cookie %llu): %s; kept in the journal", je->inode,
-		(unsigned long long)je->cookie, strerror(-r));
+		"inode %u (cookie %llu): %s; kept in the journal%s", je->inode,
+		(unsigned long long)je->cookie, strerror(-r), r == -ENXIO ?
+		" (its network namespace is not watched now: see namespaces in "
+		"kareaper.conf(5))" : "");
 }
 
-/* Every journaled socket back as its owner had it: at start (what a crashed run
- * left), on reload and on stop (what we armed). The owners we know are tried first;
- * the rest are found in one lookup, not one per socket (thousands may be armed). */
-static void restore_journaled(struct engine *e)
+/* Whether a journaled socket is kareaper's to hand back now: not while armed, or
+ * while a listing is to arm it. */
+static bool handing_back(struct engine *e, const struct journal_entry *je, bool all)
+{
+	struct tracked *t = verdict_find(&e->verdicts, je->cookie);
+
+	if (all || !t)
+		return true;
+	return !t->armed && t->state != TS_ARMING;
+}
+
+/* Journaled sockets handed back to their owners (restored()): every one at start
+ * (what a crashed run left), on reload and on stop (all); else, at the end of each
+ * round, those not armed: held ones whose peer may have answered since, and those
+ * an earlier restore failed on. The owners we know are tried first; the rest are
+ * found in one lookup, not one per socket (thousands may be armed). */
+static void restore_journaled(struct engine *e, bool all)
 {
 	struct journal *j = &e->journal;
 	struct owner_map m = { 0 };
-	size_t restored = 0, failed = 0, n = j->n;
-	struct sock_rec *recs = calloc(n ? n : 1, sizeof(*recs));
-	struct owner *owners = calloc(n ? n : 1, sizeof(*owners));
-	struct sock_op *ops = calloc(n ? n : 1, sizeof(*ops));
+	size_t restored = 0, failed = 0, held = 0, n = 0;
+	struct sock_rec *recs = calloc(j->n ? j->n : 1, sizeof(*recs));
+	struct owner *owners = calloc(j->n ? j->n : 1, sizeof(*owners));
+	struct sock_op *ops = calloc(j->n ? j->n : 1, sizeof(*ops));
+	struct journal_entry *ents = calloc(j->n ? j->n : 1, sizeof(*ents));
 
-	if (!recs || !owners || !ops) {
-		count_error(e, ERR_MEMORY, "no memory to restore %zu sockets", n);
+	if (!recs || !owners || !ops || !ents) {
+		count_error(e, ERR_MEMORY, "no memory to restore %zu sockets", j->n);
 		log_msg(LOG_ERR, NULL, "out of memory: %zu sockets keep kareaper's keepalive "
-			"options until the next start", n);
+			"options until the next start", j->n);
 		goto out;
 	}
-	/* Every socket at once, through the owner we know (if the backend needs one). */
-	for (size_t i = 0; i < n; i++) {
-		const struct journal_entry *je = &j->e[i];
-		struct tracked *t = verdict_find(&e->verdicts, je->cookie);
+	/* Every socket at once, through the owner we know (if the backend needs one).
+	 * A copy of the entries: restored ones leave the journal as we go. */
+	for (size_t i = 0; i < j->n; i++) {
+		struct tracked *t = verdict_find(&e->verdicts, j->e[i].cookie);
 
+		if (!handing_back(e, &j->e[i], all))
+			continue;
 		if (t)
 			t->armed = false;
-		recs[i] = (struct sock_rec){ .cookie = je->cookie, .inode = je->inode,
-					     .cgroup = t ? t->rec.cgroup : 0, .netns = je->netns };
-		owners[i] = t ? t->owner : (struct owner){ .fd = -1 };
-		ops[i] = (struct sock_op){ .s = &recs[i], .owner = &owners[i], .set = &j->e[i].saved };
+		ents[n] = j->e[i];
+		recs[n] = (struct sock_rec){ .cookie = ents[n].cookie, .inode = ents[n].inode,
+					     .cgroup = t ? t->rec.cgroup : 0, .netns = ents[n].netns };
+		owners[n] = t ? t->owner : (struct owner){ .fd = -1 };
+		n++;
 	}
+	for (size_t i = 0; i < n; i++)
+		ops[i] = (struct sock_op){ .s = &recs[i], .owner = &owners[i],
+					   .set = &ents[i].saved, .restore = true };
+	if (!n)
+		goto out;
 	run_ops(e, ops, n, false);
 	/* The netlink backend's owner moved or was never known: find them all in one
 	 * lookup, and try those again. */
 	for (size_t i = 0; i < n; i++) {
-		j->e[i].lookup = ops[i].result == -ESTALE || ops[i].result == -ESRCH;
-		if (j->e[i].lookup)
+		ents[i].lookup = ops[i].result == -ESTALE || ops[i].result == -ESRCH;
+		if (ents[i].lookup)
 			owner_map_want(&m, recs[i].inode, recs[i].cgroup);
 	}
 	if (m.n) {
@@ -1302,43 +1429,61 @@ static void restore_journaled(struct engine *e)
 
 		e->ops->find_owners(&m);
 		for (size_t i = 0; i < n; i++) {
-			if (!j->e[i].lookup)
+			if (!ents[i].lookup)
 				continue;
 			if (!owner_map_get(&m, recs[i].inode, &owners[i])) {
-				ops[i].result = -ESRCH; /* no process holds it: gone */
+				continue; /* no process holds it: run_ops() said if it is gone */
 			} else if (again && at) {
 				at[k] = i;
 				again[k++] = ops[i];
 			} else {
-				ops[i].result = -ENOMEM; /* kept for the next start */
+				ops[i].result = -ENOMEM; /* kept for the next round */
 			}
 		}
 		run_ops(e, again, k, false);
 		for (size_t q = 0; q < k; q++)
-			ops[at[q]].result = again[q].result;
+			ops[at[q]] = again[q];
 		free(again);
 		free(at);
 	}
-	/* Restored or gone: out of the journal; else kept for the next start. */
-	for (size_t i = n; i-- > 0;) {
+	/* Exactly back, gone, or the owner's own since: out of the journal; held or
+	 * failed: kept, for the end of the next round and the next start. */
+	for (size_t i = 0; i < n; i++) {
 		int r = ops[i].result;
 
-		if (r == 0 || socket_gone(r)) {
+		if (r == 0 && ops[i].held) {
+			held++;
+		} else if (r == 0 || socket_gone(r) || r == -EAGAIN) {
 			restored += r == 0;
-			journal_remove(j, j->e[i].cookie);
+			journal_remove(j, ents[i].cookie);
+			if (r == -EAGAIN)
+				log_msg(LOG_NOTICE, NULL, "socket inode %u (cookie %llu): its owner set "
+					"keepalive options of its own since kareaper's: left as the "
+					"owner set them", ents[i].inode,
+					(unsigned long long)ents[i].cookie);
 		} else {
-			restore_failed(e, &j->e[i], r);
+			if (all)
+				restore_failed(e, &ents[i], r);
 			failed++;
 		}
 	}
+	if (restored && !all)
+		log_msg(LOG_INFO, NULL, "put back the keepalive options of %zu held sockets: "
+			"their peers answered", restored);
+	else if (restored || failed)
+		log_msg(LOG_INFO, NULL, "put back the keepalive options of %zu probed sockets%s",
+			restored, failed ? ", some could not be" : "");
+	if (held && all)
+		log_msg(LOG_NOTICE, NULL, "%zu sockets held for their owners: the kernel counts "
+			"unanswered probes on them that their owners' keepalive would act on, so "
+			"TCP_KEEPCNT stays raised by them (and TCP_USER_TIMEOUT off) until their "
+			"peers answer; kept in %s", held, j->path);
 out:
 	owner_map_free(&m);
 	free(recs);
 	free(owners);
 	free(ops);
-	if (restored || failed)
-		log_msg(LOG_INFO, NULL, "put back the keepalive options of %zu probed sockets%s",
-			restored, failed ? ", some could not be" : "");
+	free(ents);
 	sync_journal(e);
 }
 
@@ -1359,7 +1504,7 @@ static void unqueue(struct engine *e)
 void engine_restore_all(struct engine *e)
 {
 	unqueue(e);
-	restore_journaled(e);
+	restore_journaled(e, true);
 }
 
 void engine_set_config(struct engine *e, struct config *cfg)
@@ -1367,7 +1512,7 @@ void engine_set_config(struct engine *e, struct config *cfg)
 	struct verdict_table *vt = &e->verdicts;
 
 	unqueue(e);
-	restore_journaled(e);
+	restore_journaled(e, true);
 	/* Policy indexes and verdicts belong to the old config: start over. */
 	for (size_t b = 0; b < vt->nbuckets; b++) {
 		struct tracked *t = vt->buckets[b], *next;

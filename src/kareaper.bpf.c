@@ -275,6 +275,40 @@ static __always_inline bool same_opts(const struct kr_bpf_opts *a, const struct 
 	       a->user_timeout_ms == b->user_timeout_ms;
 }
 
+/* policy.c's policy_opts_held(): own's timing, a raised count, no user timeout */
+static __always_inline bool held_form(const struct kr_bpf_opts *cur, const struct kr_bpf_opts *own)
+{
+	return cur->keepalive && own->keepalive && cur->idle_s == own->idle_s &&
+	       cur->intvl_s == own->intvl_s && cur->user_timeout_ms == 0 &&
+	       (cur->cnt != own->cnt || own->user_timeout_ms != 0);
+}
+
+/* policy.c's policy_opts_ours() and policy_handback_opts(), under the socket's
+ * lock: the owner's options back, or held while the kernel counts unanswered
+ * probes and the owner runs keepalive; nothing over options the owner set
+ * since kareaper's (-EAGAIN). */
+static __always_inline int hand_back(struct tcp_sock *tp, const struct kr_bpf_opts *cur,
+				     struct kr_bpf_op *op)
+{
+	struct kr_bpf_opts hold = op->set;
+	__u32 cnt;
+
+	if (same_opts(cur, &op->set))
+		return 0; /* the owner's already */
+	if (!held_form(cur, &op->set) &&
+	    !(cur->keepalive && cur->cnt == KR_BPF_MAX_KEEPCNT && cur->user_timeout_ms == 0))
+		return -EAGAIN;
+	if (!op->set.keepalive || !op->probes)
+		return set_opts(tp, &op->set);
+	op->held = 1;
+	if (held_form(cur, &op->set))
+		return 0; /* held already: its count is not raised again */
+	cnt = op->probes + op->own_probes;
+	hold.cnt = cnt < KR_BPF_MAX_KEEPCNT ? cnt : KR_BPF_MAX_KEEPCNT;
+	hold.user_timeout_ms = 0;
+	return set_opts(tp, &hold);
+}
+
 static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 				struct kr_bpf_op *op)
 {
@@ -296,6 +330,11 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 	read_opts(tp, &cur, NULL);
 	if (op->check && !same_opts(&cur, &op->expect)) {
 		op->result = -EAGAIN; /* the owner changed them since they were read */
+		return;
+	}
+	if (op->restore) {
+		op->probes = tp->inet_conn.icsk_probes_out;
+		op->result = hand_back(tp, &cur, op);
 		return;
 	}
 	/* Nothing to write: a socket journaled but never armed (a crash or a stop

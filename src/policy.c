@@ -131,6 +131,49 @@ void policy_arm_opts(const struct policy *p, uint64_t idle_ms, struct ka_opts *o
 		o->idle_s = idle_s > 0 ? (int)idle_s : 1;
 }
 
+unsigned policy_owner_probes(const struct ka_opts *own)
+{
+	uint64_t idle_ms = (uint64_t)(own->idle_s > 0 ? own->idle_s : 1) * 1000;
+	uint64_t intvl_ms = (uint64_t)(own->intvl_s > 0 ? own->intvl_s : 1) * 1000;
+	uint64_t j;
+
+	if (!own->user_timeout_ms)
+		return own->cnt > 0 ? (unsigned)own->cnt : 1;
+	/* tcp_keepalive_timer(): at idle, idle + intvl, ... it ends the connection
+	 * at the first time at or past the user timeout with a probe out, else
+	 * sends one */
+	if (own->user_timeout_ms <= idle_ms)
+		return 1;
+	j = (own->user_timeout_ms - idle_ms + intvl_ms - 1) / intvl_ms;
+	return j < KR_MAX_KEEPCNT ? (unsigned)j : KR_MAX_KEEPCNT;
+}
+
+bool policy_handback_opts(const struct ka_opts *own, unsigned probes, struct ka_opts *out)
+{
+	unsigned cnt;
+
+	*out = *own;
+	if (!own->keepalive || !probes)
+		return false;
+	cnt = probes + policy_owner_probes(own);
+	out->cnt = cnt < KR_MAX_KEEPCNT ? (int)cnt : KR_MAX_KEEPCNT;
+	out->user_timeout_ms = 0;
+	return true;
+}
+
+bool policy_opts_held(const struct ka_opts *cur, const struct ka_opts *own)
+{
+	return cur->keepalive && own->keepalive && cur->idle_s == own->idle_s &&
+	       cur->intvl_s == own->intvl_s && cur->user_timeout_ms == 0 &&
+	       (cur->cnt != own->cnt || own->user_timeout_ms != 0);
+}
+
+bool policy_opts_ours(const struct ka_opts *cur, const struct ka_opts *own)
+{
+	return memcmp(cur, own, sizeof(*cur)) == 0 || policy_opts_held(cur, own) ||
+	       (cur->keepalive && cur->cnt == KR_MAX_KEEPCNT && cur->user_timeout_ms == 0);
+}
+
 static int clamp(int v, int lo, int hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;

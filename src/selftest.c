@@ -54,7 +54,10 @@ int selftest_run(const struct backend_ops *ops, char *err, size_t len)
 	}
 	r = ops->open(&b);
 	if (r == 0) {
-		r = ops->destroy(b, &s);
+		struct sock_op op = { .s = &s };
+
+		ops->op(b, &op, false);
+		r = op.result;
 		ops->close(b);
 	}
 	if ((r == -EPERM || r == -EACCES) && ops != &backend_netlink)

@@ -234,7 +234,7 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 	/* Unanswered probes of earlier rounds (held, inconclusive, or the owner's
 	 * own) are still counted: never re-probe past the kernel's limit. Until the
 	 * peer is heard from (an ACK resets the count), it is left alone. */
-	if (!verdict_budget_left(p, s->probes)) {
+	if (!verdict_budget_left(p, s->probes + t->owner_probes)) {
 		t->state = TS_UNPROBEABLE;
 		t->reason = REASON_BUDGET_SPENT;
 		return STEP_LEFT_ALONE;

@@ -45,6 +45,9 @@ struct tracked {
 	uint64_t armed_at, deadline;
 	uint32_t armed_segs_in;
 	uint8_t probes_base;      /* probes the kernel counted before we armed */
+	uint8_t owner_probes;     /* policy_owner_probes() of its owner's options when
+				   * they run keepalive, once read: its hand-back needs
+				   * room for them below the kernel's limit */
 	unsigned probes_at_verdict;
 	struct owner owner;       /* pid 0: not known */
 	struct ka_opts saved;
@@ -84,7 +87,8 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
  * be armed: the count survives a restore (only an ACK resets it), and at
  * KR_MAX_KEEPCNT the kernel ends the connection under our arming, past every
  * rail. So the count, with every probe the kernel may send by the verdict, must
- * stay below that with a margin. */
+ * stay below that with a margin; probes_out includes the owner's own probes that
+ * a hand-back must leave room for (tracked.owner_probes). */
 bool verdict_budget_left(const struct policy *p, uint32_t probes_out);
 /* After arming: the verdict is due at now + verdict_probe_window_ms(p). */
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now);

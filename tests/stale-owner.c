@@ -39,6 +39,17 @@ static int opt(int fd, int level, int name)
 	return v;
 }
 
+/* set an option through the backend's one op */
+static int set(const struct backend_ops *ops, struct backend *b, const struct sock_rec *s,
+	       struct owner *o, const struct ka_opts *ka, const struct ka_opts *expect,
+	       bool quiet, bool search)
+{
+	struct sock_op op = { .s = s, .owner = o, .set = ka, .expect = expect, .quiet = quiet };
+
+	ops->op(b, &op, search);
+	return op.result;
+}
+
 int main(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -63,7 +74,7 @@ int main(void)
 	ok(ops->open(&b) == 0, "netlink backend open");
 
 	hint = (struct owner){ .pid = getpid(), .fd = sb };
-	is_u64((unsigned long long)-ops->set_opts(b, &rec, &hint, &want, false), ESTALE,
+	is_u64((unsigned long long)-set(ops, b, &rec, &hint, &want, NULL, false, false), ESTALE,
 	       "A armed through B's descriptor, without a search: ESTALE");
 	ok(opt(sb, SOL_SOCKET, SO_KEEPALIVE) == 0 && opt(sb, IPPROTO_TCP, TCP_KEEPCNT) == 42,
 	   "B untouched");
@@ -73,11 +84,50 @@ int main(void)
 	   "with a search: A found again under its own descriptor");
 	ok(cur.keepalive == 0, "A's own options read (keepalive off)");
 	hint = (struct owner){ .pid = getpid(), .fd = sb };
-	ok(ops->set_opts(b, &rec, &hint, &want, true) == 0, "A armed after the search");
+	{
+		struct ka_opts other = cur;
+
+		other.cnt = cur.cnt + 1;
+		is_u64((unsigned long long)-set(ops, b, &rec, &hint, &want, &other, false, true),
+		       EAGAIN, "armed only if the options still are the ones read: EAGAIN");
+	}
+	ok(opt(sa, SOL_SOCKET, SO_KEEPALIVE) == 0, "and nothing set");
+	ok(set(ops, b, &rec, &hint, &want, &cur, false, true) == 0, "A armed after the search");
 	ok(opt(sa, SOL_SOCKET, SO_KEEPALIVE) == 1 && opt(sa, IPPROTO_TCP, TCP_KEEPCNT) == 127,
 	   "A carries our options");
 	ok(opt(sb, SOL_SOCKET, SO_KEEPALIVE) == 0 && opt(sb, IPPROTO_TCP, TCP_KEEPCNT) == 42,
 	   "B still untouched");
+
+	/* handing back: the peer answered everything, so exactly the owner's */
+	{
+		struct sock_op op = { .s = &rec, .owner = &hint, .set = &cur, .restore = true };
+
+		ops->op(b, &op, true);
+		ok(op.result == 0 && !op.held && op.probes == 0, "handed back: no probe unanswered, "
+		   "not held (%d, %d, %d)", op.result, op.held, op.probes);
+		ok(opt(sa, SOL_SOCKET, SO_KEEPALIVE) == 0 &&
+		   opt(sa, IPPROTO_TCP, TCP_KEEPCNT) == cur.cnt, "A has its owner's options again");
+	}
+	/* an owner that sets options of its own while armed keeps them */
+	ok(set(ops, b, &rec, &hint, &want, &cur, false, true) == 0, "A armed again");
+	setsockopt(sa, IPPROTO_TCP, TCP_KEEPCNT, &forty_two, sizeof(forty_two));
+	{
+		struct sock_op op = { .s = &rec, .owner = &hint, .set = &cur, .restore = true };
+
+		ops->op(b, &op, true);
+		is_u64((unsigned long long)-op.result, EAGAIN,
+		       "a restore over the owner's own TCP_KEEPCNT is refused: EAGAIN");
+		ok(opt(sa, IPPROTO_TCP, TCP_KEEPCNT) == 42, "and the owner's value stays");
+	}
+	/* quiet: refused once something came in since the record */
+	{
+		struct sock_op op = { .s = &rec, .owner = &hint, .set = &want, .quiet = true };
+
+		rec.segs_in = 0; /* the handshake's segments came in since */
+		ops->op(b, &op, true);
+		is_u64((unsigned long long)-op.result, EALREADY,
+		       "quiet: set only if nothing came in since the record: EALREADY");
+	}
 	ops->close(b);
 	return done_testing();
 }

@@ -61,8 +61,7 @@ static void f_close(struct backend *b)
 	free(b);
 }
 
-static int f_set_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
-		      const struct ka_opts *ka, bool search);
+static void f_op(struct backend *b, struct sock_op *op, bool search);
 
 /* Ops first, each as the BPF program does under the socket's lock, then records. */
 static int f_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
@@ -75,13 +74,9 @@ static int f_enumerate(struct backend *b, const struct scan_filter *f, sock_cb c
 
 		F.carried++;
 		if (k < 0)
-			op->result = -ENOENT;
-		else if (op->quiet && F.socks[k].segs_in != op->s->segs_in)
-			op->result = -EALREADY;
-		else if (op->expect && memcmp(&F.opts[k], op->expect, sizeof(F.opts[k])))
-			op->result = -EAGAIN;
+			op->result = -ENOENT; /* a whole walk did not find it */
 		else
-			op->result = f_set_opts(b, op->s, op->owner, op->set, true);
+			f_op(b, op, true);
 	}
 
 	for (int i = 0; i < N; i++)
@@ -137,32 +132,44 @@ static int f_get_opts(struct backend *b, const struct sock_rec *s, struct owner 
 	return 0;
 }
 
-static int f_set_opts(struct backend *b, const struct sock_rec *s, struct owner *o,
-		      const struct ka_opts *ka, bool search)
+/* One op, as the BPF program carries it out under the socket's lock (or the
+ * netlink backend, through the owner: a socket it cannot find is -ESRCH). */
+static void f_op(struct backend *b, struct sock_op *op, bool search)
 {
-	int i = idx(s->cookie);
+	int k = idx(op->s->cookie);
+	struct ka_opts hold;
 
-	if (i < 0)
-		return -ESRCH;
-	if (ka->cnt == KR_MAX_KEEPCNT) {
-		F.arms++;
-		F.arms_unjournaled += !journaled(s->cookie);
-	} else {
-		F.restores++;
+	op->probes = -1;
+	op->held = false;
+	if (k < 0) {
+		op->result = op->set ? -ESRCH : -ENOENT;
+		return;
 	}
-	F.opts[i] = *ka;
-	return 0;
-}
-
-static int f_destroy(struct backend *b, const struct sock_rec *s)
-{
-	int i = idx(s->cookie);
-
-	if (i < 0)
-		return -ENOENT;
-	F.gone[i] = true;
-	F.destroys++;
-	return 0;
+	op->result = 0;
+	if (op->quiet && F.socks[k].segs_in != op->s->segs_in) {
+		op->result = -EALREADY;
+	} else if (!op->set) {
+		F.gone[k] = true;
+		F.destroys++;
+	} else if (op->expect && memcmp(&F.opts[k], op->expect, sizeof(F.opts[k]))) {
+		op->result = -EAGAIN;
+	} else if (op->restore) {
+		F.restores++;
+		op->probes = F.socks[k].probes;
+		if (!policy_opts_ours(&F.opts[k], op->set))
+			op->result = -EAGAIN;
+		else if (memcmp(&F.opts[k], op->set, sizeof(F.opts[k])) == 0)
+			return;
+		else if ((op->held = policy_handback_opts(op->set, F.socks[k].probes, &hold)) &&
+			 policy_opts_held(&F.opts[k], op->set))
+			return;
+		else
+			F.opts[k] = hold;
+	} else {
+		F.arms++;
+		F.arms_unjournaled += !journaled(op->s->cookie);
+		F.opts[k] = *op->set;
+	}
 }
 
 /* A backend that acts on many sockets in one pass (as the BPF one does). */
@@ -170,14 +177,10 @@ static void f_apply(struct backend *b, struct sock_op *ops, size_t n)
 {
 	F.applies++;
 	for (size_t i = 0; i < n; i++) {
-		int k = idx(ops[i].s->cookie);
-
-		if (k >= 0 && ops[i].expect && memcmp(&F.opts[k], ops[i].expect, sizeof(F.opts[k])))
-			ops[i].result = -EAGAIN; /* as the BPF backend, under the socket lock */
+		if (idx(ops[i].s->cookie) < 0)
+			ops[i].result = -ENOENT; /* a whole walk did not find it */
 		else
-			ops[i].result = ops[i].set ? f_set_opts(b, ops[i].s, ops[i].owner,
-								ops[i].set, true)
-						   : f_destroy(b, ops[i].s);
+			f_op(b, &ops[i], true);
 	}
 }
 
@@ -198,8 +201,7 @@ static const struct backend_ops fake = {
 	.enumerate = f_enumerate,
 	.query = f_query,
 	.get_opts = f_get_opts,
-	.set_opts = f_set_opts,
-	.destroy = f_destroy,
+	.op = f_op,
 	.find_owners = f_find_owners,
 };
 
@@ -210,8 +212,7 @@ static const struct backend_ops fake_batch = {
 	.enumerate = f_enumerate,
 	.query = f_query,
 	.get_opts = f_get_opts,
-	.set_opts = f_set_opts,
-	.destroy = f_destroy,
+	.op = f_op,
 	.apply = f_apply,
 	.find_owners = f_find_owners,
 };
@@ -223,8 +224,7 @@ static const struct backend_ops fake_carry = {
 	.enumerate = f_enumerate,
 	.query = f_query,
 	.get_opts = f_get_opts,
-	.set_opts = f_set_opts,
-	.destroy = f_destroy,
+	.op = f_op,
 	.apply = f_apply,
 	.find_owners = f_find_owners,
 	.carries_ops = true,
@@ -548,6 +548,106 @@ int main(void)
 	engine_restore_all(e);
 	engine_free(e);
 	once_run = false;
+
+	/* the owner's user timeout: none while armed (one unanswered probe past it
+	 * would end the connection), its own again after */
+	under_test = &fake;
+	reset(100);
+	for (int i = 0; i < N; i++)
+		F.opts[i].user_timeout_ms = 20000;
+	e = start(c, true);
+	engine_scan(e, now);
+	ok(F.opts[0].user_timeout_ms == 0 && F.opts[0].cnt == KR_MAX_KEEPCNT && F.opts[0].keepalive,
+	   "an owner's TCP_USER_TIMEOUT is 0 while armed, TCP_KEEPCNT the kernel's limit");
+	engine_restore_all(e);
+	ok(F.opts[0].user_timeout_ms == 20000 && F.opts[0].keepalive == 0 && F.opts[0].cnt == 9,
+	   "and its own again after");
+	engine_free(e);
+
+	/* a policy's dry run, the global one off */
+	{
+		struct config *cdry = cfg_text(dir, "dry_run = yes\n");
+
+		reset(100);
+		e = start(cdry, false);
+		engine_scan(e, now);
+		for (int i = 0; i < N; i++) {
+			F.socks[i].timer = 2;
+			F.socks[i].probes = 3;
+		}
+		engine_check_deadlines(e, engine_next_deadline(e));
+		ok(F.destroys == 0 && engine_stats(e)->would_reap == N,
+		   "a policy's dry_run: none destroyed, three would be reaped");
+		ok(all_owner(), "and every owner's options back");
+		engine_free(e);
+		config_free(cdry);
+	}
+
+	/* handing back to an owner with keepalive while probes are unanswered */
+	{
+		const struct ka_opts own = { 1, 25, 5, 3, 0 };
+		unsigned arms;
+
+		reset(100);
+		for (int i = 0; i < N; i++)
+			F.opts[i] = own;
+		e = start(c, true);
+		engine_scan(e, now);
+		for (int i = 0; i < N; i++) {
+			F.socks[i].timer = 2;
+			F.socks[i].probes = 4;
+		}
+		engine_check_deadlines(e, engine_next_deadline(e));
+		is_u64(engine_stats(e)->would_reap, N, "owner keepalive 25s/5s/3, dry run: would reap");
+		ok(F.opts[0].keepalive && F.opts[0].idle_s == 25 && F.opts[0].intvl_s == 5 &&
+		   F.opts[0].cnt == 7 && F.opts[0].user_timeout_ms == 0,
+		   "held: the owner's timing, TCP_KEEPCNT raised by the 4 unanswered");
+		ok(journaled(F.socks[0].cookie), "kept in the journal");
+		arms = F.arms;
+		engine_scan(e, now + 60 * S);
+		ok(F.arms == arms && F.opts[0].cnt == 7, "still unanswered: held as it was, not armed anew");
+		engine_restore_all(e);
+		ok(F.opts[0].cnt == 7 && journaled(F.socks[0].cookie), "a stop leaves it held, journaled");
+		engine_free(e);
+		for (int i = 0; i < N; i++) {
+			F.socks[i].probes = 0; /* the owner's own probe answered */
+			F.socks[i].segs_in++;
+		}
+		e = start(c, true);
+		ok(!memcmp(&F.opts[0], &own, sizeof(own)) && !journaled(F.socks[0].cookie),
+		   "its peer answered: the next start puts the owner's options back exactly");
+		engine_free(e);
+	}
+
+	/* a dead verdict the rate limit holds is proven again, not carried out later */
+	{
+		char text[512];
+		struct config *crate;
+		unsigned arms;
+
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nmax_reaps_per_scan = 1\n"
+			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
+		crate = config_from(text);
+		reset(100);
+		e = start(crate, false);
+		engine_scan(e, now);
+		for (int i = 0; i < N; i++) {
+			F.socks[i].timer = 2;
+			F.socks[i].probes = 3;
+		}
+		engine_check_deadlines(e, engine_next_deadline(e));
+		is_u64(F.destroys, 1, "max_reaps_per_scan = 1: one reaped");
+		for (int i = 0; i < N; i++)
+			F.socks[i].timer = 0; /* keepalive off again: no timer, the count stays */
+		arms = F.arms;
+		engine_scan(e, now + 60 * S);
+		ok(F.destroys == 1 && F.arms == arms + 2,
+		   "the two held back are probed again, not reaped on the old evidence (%u, %u)",
+		   F.destroys, F.arms - arms);
+		engine_restore_all(e);
+		engine_free(e);
+		config_free(crate);
+	}
 
 	config_free(c);
 	config_free(cp);

@@ -2,13 +2,53 @@
 #include "config.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 #include "policy.h"
 #include "sockrec.h"
 #include "tap.h"
 
+/* Handing back: the owner's options, or held with the count already spent. */
+static void handback(void)
+{
+	const struct ka_opts off = { 0, 7200, 75, 9, 0 }, on = { 1, 25, 5, 3, 0 },
+			     ut = { 1, 10, 5, 9, 20000 }, ut_short = { 1, 30, 5, 9, 20000 };
+	const struct ka_opts armed = { 1, 1, 1, KR_MAX_KEEPCNT, 0 };
+	struct ka_opts o;
+
+	is_u64(policy_owner_probes(&on), 3, "owner probes: TCP_KEEPCNT without a user timeout");
+	/* fires at 10 s (probe), 15 s (probe), 20 s: at the user timeout with one out */
+	is_u64(policy_owner_probes(&ut), 2, "owner probes: those before the user timeout");
+	is_u64(policy_owner_probes(&ut_short), 1, "a user timeout below the idle: one probe");
+
+	ok(!policy_handback_opts(&off, 12, &o) && !memcmp(&o, &off, sizeof(o)),
+	   "keepalive off: exactly the owner's, whatever the count (no timer reads it)");
+	ok(!policy_handback_opts(&on, 0, &o) && !memcmp(&o, &on, sizeof(o)),
+	   "no probe unanswered: exactly the owner's");
+	ok(policy_handback_opts(&on, 4, &o) && o.cnt == 7 && o.idle_s == 25 && o.intvl_s == 5 &&
+	   o.keepalive && o.user_timeout_ms == 0, "4 unanswered, owner 25s/5s/3: held at 7");
+	ok(policy_handback_opts(&ut, 4, &o) && o.cnt == 6 && o.user_timeout_ms == 0,
+	   "a user timeout: held with the probes it stands for, and none");
+	ok(policy_handback_opts(&on, 126, &o) && o.cnt == KR_MAX_KEEPCNT,
+	   "held at most at the kernel's limit");
+
+	policy_handback_opts(&on, 4, &o);
+	ok(policy_opts_held(&o, &on), "a held form is seen as held");
+	ok(!policy_opts_held(&on, &on), "the owner's own is not held");
+	ok(!policy_opts_held(&armed, &on), "armed is not held");
+	ok(policy_opts_ours(&o, &on) && policy_opts_ours(&armed, &on) && policy_opts_ours(&on, &on),
+	   "held, armed and the owner's own are kareaper's to hand back");
+	o = armed;
+	o.cnt = 42;
+	ok(!policy_opts_ours(&o, &on), "a TCP_KEEPCNT the owner set while armed is not");
+	o = armed;
+	o.user_timeout_ms = 5000;
+	ok(!policy_opts_ours(&o, &on), "nor a user timeout it set");
+}
+
 int main(void)
 {
+	handback();
 	struct config *c = config_from(
 		"[policy internal]\n"
 		"remote_addr = 10.0.0.0/8, !10.9.9.9\n"
