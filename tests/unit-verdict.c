@@ -242,6 +242,17 @@ static void budget(void)
 	s = idle_rec(8, 100 * S, 10);
 	s.probes = 3; /* one round's worth, held: room for another */
 	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "3 counted, 3 more to send: armed");
+	/* a hand-back to an owner with keepalive leaves room for its own probes */
+	t->owner_probes = 120;
+	ok(verdict_observe(&r, 0, p, &s, now + 30 * S, &t) == STEP_LEFT_ALONE &&
+	   t->reason == REASON_BUDGET_SPENT,
+	   "3 counted and an owner allowing 120 of its own: not armed (the hand-back would "
+	   "pass 127)");
+	t->owner_probes = 9;
+	s.probes = 0;
+	s.segs_in = 12;
+	ok(verdict_observe(&r, 0, p, &s, now + 60 * S, &t) == STEP_ARM,
+	   "an owner allowing 9, nothing counted: armed");
 	verdict_free(&r);
 }
 
