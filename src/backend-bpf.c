@@ -280,9 +280,6 @@ static void bpf_close(struct backend *b)
 {
 	if (!b)
 		return;
-	if (b->nkept)
-		bpf_map_delete_batch(bpf_map__fd(obj.skel->maps.keep), b->kept,
-				     &(__u32){ (__u32)b->nkept }, NULL);
 	sockdiag_close(&b->diag);
 	if (b->nsfd >= 0)
 		close(b->nsfd);
@@ -465,23 +462,38 @@ static void set_filter(const struct scan_filter *f)
 }
 
 /* The sockets the caller tracks are written whatever their idle time. */
+/* The keep map emptied of what b's listing put there. The map is one for every
+ * namespace: each listing empties it after its walk, so that it never holds more
+ * than one namespace's cookies. */
+static void keep_clear(struct backend *b)
+{
+	__u32 n = (__u32)b->nkept;
+
+	obj.skel->bss->vars.nkeep = 0;
+	if (!b->nkept)
+		return;
+	bpf_map_delete_batch(bpf_map__fd(obj.skel->maps.keep), b->kept, &n, NULL);
+	for (size_t i = 0; i < b->nkept; i++) /* (every word one of them set) */
+		obj.skel->bss->vars.keep_bits[kr_set_word(b->kept[i])] = 0;
+	b->nkept = 0;
+}
+
+/* Too many cookies to name: every candidate, idle or not (the caller matches
+ * again), which is what the netlink backend lists. */
+static void keep_all(void)
+{
+	obj.skel->bss->vars.ignore_idle = 1;
+	obj.skel->bss->vars.min_idle_j = 0;
+}
+
 static int set_keep(struct backend *b, const struct scan_filter *f)
 {
 	int fd = bpf_map__fd(obj.skel->maps.keep);
 	__u32 n;
 
-	obj.skel->bss->vars.nkeep = 0;
-	if (b->nkept) {
-		n = (__u32)b->nkept;
-		bpf_map_delete_batch(fd, b->kept, &n, NULL);
-		for (size_t i = 0; i < b->nkept; i++) /* (every word one of them set) */
-			obj.skel->bss->vars.keep_bits[kr_set_word(b->kept[i])] = 0;
-		b->nkept = 0;
-	}
+	keep_clear(b);
 	if (f->nkeep > KR_BPF_MAX_KEEP) {
-		/* too many to name: every candidate, idle or not */
-		obj.skel->bss->vars.ignore_idle = 1;
-		obj.skel->bss->vars.min_idle_j = 0;
+		keep_all();
 		return 0;
 	}
 	for (size_t i = 0; i < f->nkeep; i++) {
@@ -499,8 +511,18 @@ static int set_keep(struct backend *b, const struct scan_filter *f)
 		n = (__u32)b->nkept;
 		r = bpf_map_update_batch(fd, b->kept, one, &n, NULL);
 		free(one);
-		if (r < 0)
-			return r;
+		if (r < 0) {
+			/* (the map full, or no memory): what went in comes out, and
+			 * the walk lists everything instead of failing */
+			log_msg(LOG_DEBUG, NULL, "bpf: %zu tracked sockets not named to the "
+				"walk (%s): listing every candidate", b->nkept, strerror(-r));
+			for (size_t i = 0; i < b->nkept; i++)
+				obj.skel->bss->vars.keep_bits[kr_set_word(b->kept[i])] = 0;
+			b->nkept = n; /* the first n went in */
+			keep_clear(b);
+			keep_all();
+			return 0;
+		}
 		obj.skel->bss->vars.nkeep = (__u32)b->nkept;
 	}
 	return 0;
@@ -651,8 +673,10 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 	b->nopts = 0;
 	set_filter(f);
 	r = set_keep(b, f);
-	if (r < 0)
+	if (r < 0) {
+		keep_clear(b);
 		return r;
+	}
 	obj.skel->bss->vars.visited = 0;
 	obj.skel->bss->vars.nops = nops ? (__u32)ops_queue(f->ops, nops) : 0;
 	fd = iter_in(b, obj.tcp);
@@ -661,6 +685,7 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 		ops_collect(b, f->ops, nops, r < 0 ? 1 : -ENOENT);
 		obj.skel->bss->vars.nops = 0;
 	}
+	keep_clear(b);
 	if (b->nopts > 1)
 		qsort(b->opts, b->nopts, sizeof(*b->opts), cmp_cookie);
 	return r < 0 ? r : (int)obj.skel->bss->vars.visited;
