@@ -16,6 +16,9 @@
 #    kernel's limit (127), where it ends the connection itself. kareaper leaves
 #    such sockets alone, without a keepalive timer of its own on them; a server
 #    with keepalive of its own keeps its socket held until its peer is heard.
+#    kareaper is killed (-9) in the first round and started again.
+#
+# Both with a reload (scenario 1) and a stop at the end.
 #
 # Each scenario in a server namespace of its own, with a kareaper of its own.
 . "$TESTS_SRC/lib.sh"
@@ -89,6 +92,11 @@ held=$(opts s5301 | grep -c 'keepalive=1 idle=25 intvl=5 cnt=[4-9] ut=0')
 is "$held" 3 "25s/5s/3 sockets held: their owner's timing, TCP_KEEPCNT raised by the count"
 held=$(opts s5302 | grep -c 'keepalive=1 idle=25 intvl=5 cnt=[2-9] ut=0')
 is "$held" 2 "20 s user timeout sockets held: no user timeout, a count in its place"
+# a reload hands back what is armed and keeps what is held
+kill -HUP "$KR_DRY"
+check "reload: the held sockets stay held, and it says so" \
+	wait_for "$TMP/dry.log" "sockets held for their owners" 20
+is "$(opts s5301 | grep -c 'keepalive=1 idle=25 intvl=5 cnt=[4-9] ut=0')" 3 "still held after the reload"
 revive_peer "$NS_LIVE"
 # the owners' own first probe, at 25 s of silence, is answered
 check "the peers answered the owners' own probes; options put back" \
@@ -106,25 +114,34 @@ is "$(opts s5302 | grep -c 'keepalive=1 idle=25 intvl=5 cnt=9 ut=20000')" 2 \
 is "$(grep -cw reaped "$TMP/dry.log")" 0 "the dry run reaped nothing"
 
 # ---- 2, on ----
+# kill -9 in the first round, a few probes out: the next start hands back what
+# the journal holds, held where the owner runs keepalive
+check "round 1: all 5 armed" wait_count "$TMP/breaker.log" "probing with 60 keepalives" 5 30
+check "3 or more probes unanswered on each" wait_timer "$NS_SRV2" 5311 keepalive 3
+kill -KILL "$KR_BRK"
+wait "$KR_BRK" 2>/dev/null
+ip netns exec "$NS_SRV2" "$KAREAPER" -c "$TMP/breaker.conf" 2>"$TMP/breaker2.log" &
+KR_BRK=$!
+T_PIDS+=("$KR_BRK")
+check "after kill -9, the next start puts the journal back: the 2 with keepalive held" \
+	wait_for "$TMP/breaker2.log" "2 sockets held for their owners" 30
 check "the breaker held the first round's verdicts" \
-	wait_for "$TMP/breaker.log" "circuit breaker" 150
+	wait_for "$TMP/breaker2.log" "circuit breaker" 150
 check "the next round leaves the 3 sockets without keepalive of their own alone" \
-	wait_count "$TMP/breaker.log" "probe-budget-spent" 3 60
-check "the 2 with keepalive of their own are held" \
-	wait_count "$TMP/breaker.log" "handed back held" 2 10
+	wait_count "$TMP/breaker2.log" "probe-budget-spent" 3 60
 probes=$(ip netns exec "$NS_SRV2" ss -Htnoi state established "sport = :5311" |
 	grep -oE 'timer:\(keepalive[^)]*\)' | wc -l)
 is "$probes" 0 "no keepalive timer runs on the sockets left alone"
 is "$(opts s5311 | grep -c 'keepalive=0')" 3 \
 	"the sockets left alone have their owner's options (keepalive off)"
-is "$(opts s5312 | grep -cE 'keepalive=1 idle=600 intvl=5 cnt=([4-9][0-9]|1[0-2][0-9]) ut=0')" 2 \
-	"held with their owner's timing and the count spent"
-is "$(grep -cw reaped "$TMP/breaker.log")" 0 "the held breaker reaped nothing"
+is "$(opts s5312 | grep -cE 'keepalive=1 idle=600 intvl=5 cnt=([4-9]|[1-9][0-9]|1[0-2][0-9]) ut=0')" 2 \
+	"held with their owner's timing, TCP_KEEPCNT raised by the count spent"
+is "$(cat "$TMP/breaker.log" "$TMP/breaker2.log" | grep -cw reaped)" 0 "the held breaker reaped nothing"
 revive_peer "$NS_DEAD2"
 is "$(ping_clients c5311)" "answered 3 of 3" "after the outage, every peer without keepalive answers"
 is "$(ping_clients c5312)" "answered 2 of 2" "and every peer of the server with keepalive"
 check "the held sockets handed back once their peers were heard" \
-	wait_for "$TMP/breaker.log" "held sockets: their peers answered" 30
+	wait_for "$TMP/breaker2.log" "held sockets: their peers answered" 30
 is "$(opts s5312 | grep -c 'keepalive=1 idle=600 intvl=5 cnt=3 ut=0')" 2 \
 	"exactly their owner's options again"
 is "$(grep -c '^closed' "$TMP/s5311.out" "$TMP/s5312.out" | awk -F: '{ s += $2 } END { print s }')" 0 \
