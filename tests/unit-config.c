@@ -156,6 +156,61 @@ static void bad_configs(void)
 	}
 }
 
+/* The effective config must itself be a valid config that loads the same. */
+static void round_trip(struct config *c)
+{
+	char err[512];
+
+	{
+		char out[300];
+		struct config *c2 = NULL;
+		FILE *f;
+
+		snprintf(out, sizeof(out), "%s/effective.conf", dir);
+		f = fopen(out, "w");
+		config_print(c, f);
+		fclose(f);
+		ok(config_load(out, &def, &c2, err, sizeof(err)) == 0, "printed config reloads (%s)",
+		   err);
+		if (c2) {
+			is_u64(c2->n_policies, 3, "same policies");
+			is_u64(c2->policies[0].remote_addr.n, 3, "same addresses");
+			is_u64(c2->policies[1].remote_port.r[0].lo, 5432, "same ports");
+			ok(c2->namespaces == NS_LIST && c2->metrics_file && c2->policies[1].netns,
+			   "same namespaces, metrics file and netns selector");
+		}
+		/* every key of the table, printed and read back: the same text */
+		if (c2) {
+			char *t1 = NULL, *t2 = NULL;
+			size_t l1, l2;
+
+			f = open_memstream(&t1, &l1);
+			config_print(c, f);
+			fclose(f);
+			f = open_memstream(&t2, &l2);
+			config_print(c2, f);
+			fclose(f);
+			/* from the first "[global]": the headers name the files */
+			bool same;
+
+			drop_origins(t1);
+			drop_origins(t2);
+			same = strstr(t1, "[global]") && strstr(t2, "[global]") &&
+				    strcmp(strstr(t1, "[global]"), strstr(t2, "[global]")) == 0;
+
+			ok(same, "printed, reloaded and printed again: the same keys and values");
+			if (!same)
+				printf("# --- first\n%s\n# --- reloaded\n%s\n", t1, t2);
+			ok(c2->backend == BACKEND_NETLINK && c2->log_level == LOG_DEBUG &&
+			   !strcmp(config_probe_journal(c2), "/run/kr/probes"),
+			   "choices and paths survive the round trip");
+			free(t1);
+			free(t2);
+		}
+		config_free(c2);
+	}
+}
+
 static void good_config(void)
 {
 	static const char text[] =
@@ -231,55 +286,7 @@ static void good_config(void)
 	is_u64(c->policies[2].states, 1u << 1, "states default to established");
 	ok(c->policies[2].action == ACTION_PROBE, "action defaults to probe");
 
-	/* The effective config must itself be a valid config that loads the same. */
-	{
-		char out[300];
-		struct config *c2 = NULL;
-		FILE *f;
-
-		snprintf(out, sizeof(out), "%s/effective.conf", dir);
-		f = fopen(out, "w");
-		config_print(c, f);
-		fclose(f);
-		ok(config_load(out, &def, &c2, err, sizeof(err)) == 0, "printed config reloads (%s)",
-		   err);
-		if (c2) {
-			is_u64(c2->n_policies, 3, "same policies");
-			is_u64(c2->policies[0].remote_addr.n, 3, "same addresses");
-			is_u64(c2->policies[1].remote_port.r[0].lo, 5432, "same ports");
-			ok(c2->namespaces == NS_LIST && c2->metrics_file && c2->policies[1].netns,
-			   "same namespaces, metrics file and netns selector");
-		}
-		/* every key of the table, printed and read back: the same text */
-		if (c2) {
-			char *t1 = NULL, *t2 = NULL;
-			size_t l1, l2;
-
-			f = open_memstream(&t1, &l1);
-			config_print(c, f);
-			fclose(f);
-			f = open_memstream(&t2, &l2);
-			config_print(c2, f);
-			fclose(f);
-			/* from the first "[global]": the headers name the files */
-			bool same;
-
-			drop_origins(t1);
-			drop_origins(t2);
-			same = strstr(t1, "[global]") && strstr(t2, "[global]") &&
-				    strcmp(strstr(t1, "[global]"), strstr(t2, "[global]")) == 0;
-
-			ok(same, "printed, reloaded and printed again: the same keys and values");
-			if (!same)
-				printf("# --- first\n%s\n# --- reloaded\n%s\n", t1, t2);
-			ok(c2->backend == BACKEND_NETLINK && c2->log_level == LOG_DEBUG &&
-			   !strcmp(config_probe_journal(c2), "/run/kr/probes"),
-			   "choices and paths survive the round trip");
-			free(t1);
-			free(t2);
-		}
-		config_free(c2);
-	}
+	round_trip(c);
 	config_free(c);
 }
 

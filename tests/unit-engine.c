@@ -280,59 +280,14 @@ static struct config *cfg_text(const char *dir, const char *policy_extra)
 	return config_from(text);
 }
 
-int main(void)
+static char dir[] = "/tmp/kareaper-unit-engine.XXXXXX", path[256];
+static const uint64_t now = 1000 * S;
+static struct config *c, *cp, *cbad, *ccarry, *ccap;
+
+/* Listings, the journal, a crash, owner lookups. */
+static void listing_and_journal(void)
 {
-	char dir[] = "/tmp/kareaper-unit-engine.XXXXXX", path[256], cmd[300];
-	uint64_t now = 1000 * S;
-	struct config *c, *cp, *cbad, *ccarry, *ccap;
 	struct engine *e;
-
-	log_setup(LOG_ERR);
-	ok(mkdtemp(dir) != NULL, "a directory for the journal");
-	snprintf(path, sizeof(path), "%s/probes", dir);
-	F.journal = path;
-	c = cfg_text(dir, "");
-	cp = cfg_text(dir, "process = echo-server\n");
-	{
-		char text[512];
-
-		/* the next scan comes within the idle time: arming waits for it */
-		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nscan_interval = 1s\n"
-			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
-		ccarry = config_from(text);
-		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nmax_probes_per_scan = 2\n"
-			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
-		ccap = config_from(text);
-	}
-	{
-		char text[512];
-
-		/* the journal's directory would be a regular file: it cannot be written */
-		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes/x\n"
-			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n",
-			 path);
-		cbad = config_from(text);
-	}
-	ok(c && cp && cbad && ccarry && ccap, "configs load");
-	if (!c || !cp || !cbad || !ccarry || !ccap)
-		return done_testing();
-
-	/* where owners are looked for first: the sockets' cgroups, while few and known */
-	{
-		struct owner_map m = { 0 }, u = { 0 };
-
-		for (uint32_t i = 1; i <= OWNER_MAP_CGROUPS; i++)
-			owner_map_want(&m, i, 100 + i);
-		owner_map_want(&m, 50, 101);
-		ok(m.ncgroups == OWNER_MAP_CGROUPS && !m.any_cgroup && m.cgroups[0] == 101,
-		   "each cgroup listed once");
-		owner_map_want(&m, 51, 999);
-		ok(m.any_cgroup, "one cgroup too many: any process");
-		owner_map_want(&u, 1, 0);
-		ok(u.any_cgroup && u.ncgroups == 0, "a socket's cgroup unknown: any process");
-		owner_map_free(&m);
-		owner_map_free(&u);
-	}
 
 	/* an interrupted listing counts each socket once */
 	reset(1);
@@ -407,6 +362,13 @@ int main(void)
 	ok(all_owner(), "the owners' options untouched");
 	engine_free(e);
 
+}
+
+/* A backend that acts in passes; an owner racing the arming. */
+static void batched(void)
+{
+	struct engine *e;
+
 	/* a backend that acts in passes: one per round for arming, restoring, reaping */
 	under_test = &fake_batch;
 	reset(100);
@@ -466,6 +428,13 @@ int main(void)
 	   "and each gets its owner's own back");
 	engine_free(e);
 
+}
+
+/* max_probes_per_scan. */
+static void rationed(void)
+{
+	struct engine *e;
+
 	/* at most max_probes_per_scan armed in a round, the longest idle first: the
 	 * rest wait for the next */
 	under_test = &fake;
@@ -494,6 +463,13 @@ int main(void)
 	engine_restore_all(e);
 	ok(all_owner(), "every owner's options back");
 	engine_free(e);
+
+}
+
+/* Ops carried by listings, and --once. */
+static void carried(void)
+{
+	struct engine *e;
 
 	/* a backend whose ops ride on listings: the next scan arms what this one found */
 	under_test = &fake_carry;
@@ -548,6 +524,13 @@ int main(void)
 	engine_restore_all(e);
 	engine_free(e);
 	once_run = false;
+
+}
+
+/* User timeouts, a policy's dry run, hand-backs, held verdicts. */
+static void handing_back(void)
+{
+	struct engine *e;
 
 	/* the owner's user timeout: none while armed (one unanswered probe past it
 	 * would end the connection), its own again after */
@@ -648,6 +631,65 @@ int main(void)
 		engine_free(e);
 		config_free(crate);
 	}
+}
+
+int main(void)
+{
+	char cmd[300];
+
+	log_setup(LOG_ERR);
+	ok(mkdtemp(dir) != NULL, "a directory for the journal");
+	snprintf(path, sizeof(path), "%s/probes", dir);
+	F.journal = path;
+	c = cfg_text(dir, "");
+	cp = cfg_text(dir, "process = echo-server\n");
+	{
+		char text[512];
+
+		/* the next scan comes within the idle time: arming waits for it */
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nscan_interval = 1s\n"
+			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
+		ccarry = config_from(text);
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nmax_probes_per_scan = 2\n"
+			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
+		ccap = config_from(text);
+	}
+	{
+		char text[512];
+
+		/* the journal's directory would be a regular file: it cannot be written */
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes/x\n"
+			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n",
+			 path);
+		cbad = config_from(text);
+	}
+	ok(c && cp && cbad && ccarry && ccap, "configs load");
+	if (!c || !cp || !cbad || !ccarry || !ccap)
+		return done_testing();
+
+	/* where owners are looked for first: the sockets' cgroups, while few and known */
+	{
+		struct owner_map m = { 0 }, u = { 0 };
+
+		for (uint32_t i = 1; i <= OWNER_MAP_CGROUPS; i++)
+			owner_map_want(&m, i, 100 + i);
+		owner_map_want(&m, 50, 101);
+		ok(m.ncgroups == OWNER_MAP_CGROUPS && !m.any_cgroup && m.cgroups[0] == 101,
+		   "each cgroup listed once");
+		owner_map_want(&m, 51, 999);
+		ok(m.any_cgroup, "one cgroup too many: any process");
+		owner_map_want(&u, 1, 0);
+		ok(u.any_cgroup && u.ncgroups == 0, "a socket's cgroup unknown: any process");
+		owner_map_free(&m);
+		owner_map_free(&u);
+	}
+
+	listing_and_journal();
+	batched();
+	rationed();
+	carried();
+	handing_back();
+
 
 	config_free(c);
 	config_free(cp);

@@ -8,6 +8,54 @@
 #include "sockrec.h"
 #include "tap.h"
 
+/* Sockets never candidates, idle time, and the kernel's own evidence. */
+static void candidates_and_evidence(const struct config *c)
+{
+	struct sock_rec s;
+
+	/* Never candidates, whatever the policy. */
+	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
+	s.state = 10;
+	ok(!sock_is_candidate(&s) && policy_match(c, &s, "self", NULL) == MATCH_NONE, "LISTEN never");
+	s.state = 6;
+	ok(!sock_is_candidate(&s), "TIME_WAIT never");
+	s.state = 3;
+	ok(!sock_is_candidate(&s), "SYN_RECV (request sock) never");
+	s.state = 1;
+	s.inode = 0;
+	ok(!sock_is_candidate(&s) && policy_match(c, &s, "self", NULL) == MATCH_NONE, "orphan never");
+
+	/* Idle and kernel evidence. */
+	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
+	s.last_data_recv_ms = 900000;
+	s.last_ack_recv_ms = 300000;
+	is_u64(sock_idle_ms(&s), 300000, "idle is the younger of data and ack");
+	is_u64(config_min_idle_ms(c), 7200000, "smallest idle of acting policies");
+	{
+		const struct policy *p = &c->policies[1]; /* probes = 9 */
+
+		s.timer = 2;
+		s.probes = 8;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "8 of 9 keepalives: not yet");
+		s.probes = 9;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_KEEPALIVE, "9 keepalives unanswered");
+		s.timer = 0;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE,
+		   "9 unanswered, keepalive switched off (our options put back): not the owner's");
+		s.timer = 1;
+		s.probes = 0;
+		s.unacked = 2;
+		s.retransmits = 9;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_RETRANSMIT, "retransmits unanswered");
+		s.unacked = 0;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "no data outstanding: no evidence");
+		s.timer = 4; /* zero-window probing: answered probes reset the count */
+		s.unacked = 0;
+		s.probes = 2;
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "a few zero-window probes: none");
+	}
+}
+
 /* Handing back: the owner's options, or held with the count already spent. */
 static void handback(void)
 {
@@ -114,47 +162,7 @@ int main(void)
 	is_u64(policy_match(c, &s, "self", NULL), (unsigned long long)MATCH_NONE,
 	       "our own namespace is 'self'");
 
-	/* Never candidates, whatever the policy. */
-	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
-	s.state = 10;
-	ok(!sock_is_candidate(&s) && policy_match(c, &s, "self", NULL) == MATCH_NONE, "LISTEN never");
-	s.state = 6;
-	ok(!sock_is_candidate(&s), "TIME_WAIT never");
-	s.state = 3;
-	ok(!sock_is_candidate(&s), "SYN_RECV (request sock) never");
-	s.state = 1;
-	s.inode = 0;
-	ok(!sock_is_candidate(&s) && policy_match(c, &s, "self", NULL) == MATCH_NONE, "orphan never");
-
-	/* Idle and kernel evidence. */
-	s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
-	s.last_data_recv_ms = 900000;
-	s.last_ack_recv_ms = 300000;
-	is_u64(sock_idle_ms(&s), 300000, "idle is the younger of data and ack");
-	is_u64(config_min_idle_ms(c), 7200000, "smallest idle of acting policies");
-	{
-		const struct policy *p = &c->policies[1]; /* probes = 9 */
-
-		s.timer = 2;
-		s.probes = 8;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "8 of 9 keepalives: not yet");
-		s.probes = 9;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_KEEPALIVE, "9 keepalives unanswered");
-		s.timer = 0;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE,
-		   "9 unanswered, keepalive switched off (our options put back): not the owner's");
-		s.timer = 1;
-		s.probes = 0;
-		s.unacked = 2;
-		s.retransmits = 9;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_RETRANSMIT, "retransmits unanswered");
-		s.unacked = 0;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "no data outstanding: no evidence");
-		s.timer = 4; /* zero-window probing: answered probes reset the count */
-		s.unacked = 0;
-		s.probes = 2;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "a few zero-window probes: none");
-	}
+	candidates_and_evidence(c);
 	ok(policy_selects_netns(c, "anything"), "a policy without netns = selects every namespace");
 	config_free(c);
 
