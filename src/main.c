@@ -67,6 +67,9 @@ static void help(void)
 	       "                      filled in, exit 0 if valid or 1 if not\n"
 	       "  -f, --foreground    run in the foreground (always the case; for systemd)\n"
 	       "  -v, --verbose       log at debug level\n"
+	       "      --log-format F  text or json: how to log on stderr when it is not\n"
+	       "                      the journal (json: one object a line, with the\n"
+	       "                      journal entry's fields; default text)\n"
 	       "  -V, --version       print the version and exit\n"
 	       "  -h, --help          print this help and exit\n"
 	       "\n"
@@ -79,7 +82,7 @@ static void help(void)
 	       "See kareaper(8) and kareaper.conf(5).\n");
 }
 
-enum { OPT_ONCE = 256, OPT_CHECK_CONFIG };
+enum { OPT_ONCE = 256, OPT_CHECK_CONFIG, OPT_LOG_FORMAT };
 
 static int backend_parse(const char *s, enum backend_choice *ret)
 {
@@ -186,6 +189,7 @@ static int parse_args(struct context *c, int argc, char **argv)
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -227,6 +231,13 @@ static int parse_args(struct context *c, int argc, char **argv)
 			break;
 		case 'v':
 			c->verbose = true;
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_set_format(optarg) < 0) {
+				fprintf(stderr, "kareaper: --log-format: expected text or json\n"
+					"Try 'kareaper --help' for more information.\n");
+				return -EINVAL;
+			}
 			break;
 		case 'V':
 			printf("kareaper %s\n", PACKAGE_VERSION);

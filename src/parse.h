@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* An address in the form sock_diag hands out, v4 in the first four bytes. */
 struct kaddr {
@@ -65,6 +66,10 @@ static inline bool utf8_is_c1(const unsigned char *s)
  * systemd do with process names). Truncated to len; returns buf. */
 #define STR_ESCAPED_MAX(n) (4 * (n) + 1)
 char *str_escape(const char *s, char *buf, size_t len);
+/* s as a JSON string, always valid UTF-8: quotes, backslashes and control
+ * characters (C0, DEL, C1) as \uXXXX, each byte that is not part of
+ * well-formed UTF-8 as U+FFFD. */
+void json_str(FILE *f, const char *s);
 /* "1.2.3.4:80" or "[::1]:80"; buf of at least KADDR_STRLEN. */
 #define KADDR_STRLEN 56
 char *kaddr_format(const struct kaddr *a, uint16_t port, char *buf, size_t len);

@@ -244,39 +244,6 @@ void report_print(const struct report *r, const struct config *c, const struct s
 		(unsigned long long)st->gone, (unsigned long long)st->unprobeable);
 }
 
-/* A JSON string, always valid UTF-8: quotes, backslashes and control characters
- * (C0, DEL, C1) escaped as \uXXXX; each byte that is not part of well-formed
- * UTF-8 (a process may name itself anything) as U+FFFD, as kareaper(8) says. */
-static void json_str(FILE *f, const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	fputc('"', f);
-	while (*u) {
-		size_t n;
-
-		if (*u == '"' || *u == '\\') {
-			fprintf(f, "\\%c", *u);
-			u++;
-		} else if (*u < 0x20 || *u == 0x7f) {
-			fprintf(f, "\\u%04x", *u);
-			u++;
-		} else if (*u < 0x80) {
-			fputc(*u++, f);
-		} else if ((n = utf8_seq_len(u)) == 0) {
-			fputs("\\ufffd", f);
-			u++;
-		} else if (utf8_is_c1(u)) {
-			fprintf(f, "\\u%04x", u[1]); /* U+0080..U+009F */
-			u += 2;
-		} else {
-			fwrite(u, 1, n, f);
-			u += n;
-		}
-	}
-	fputc('"', f);
-}
-
 static void json_addr(FILE *f, const char *key, const char *formatted, uint16_t port)
 {
 	char a[KADDR_STRLEN];

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 static int log_level = LOG_INFO;
 static bool journal;
+static enum log_format format = LOG_FORMAT_TEXT;
 
 /* systemd sets JOURNAL_STREAM to the device:inode of the stream it connected to
  * stderr; only when stderr still is that stream do we speak to the journal. */
@@ -44,9 +46,47 @@ void log_set_level(int level)
 	log_level = level;
 }
 
+int log_set_format(const char *name)
+{
+	if (strcmp(name, "text") == 0)
+		format = LOG_FORMAT_TEXT;
+	else if (strcmp(name, "json") == 0)
+		format = LOG_FORMAT_JSON;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 bool log_to_journal(void)
 {
 	return journal;
+}
+
+/* Off the journal: one JSON object a line, with the journal entry's fields
+ * under the journal's names (those of journalctl -o json, every value a
+ * string), and __REALTIME_TIMESTAMP as journald stamps it. */
+static void emit_json(struct iovec *iov, int n)
+{
+	struct timespec ts;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&line, &len);
+
+	if (!f)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(f, "{\"__REALTIME_TIMESTAMP\":\"%llu\"",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	for (int i = 0; i < n; i++) {
+		const char *kv = iov[i].iov_base, *eq = strchr(kv, '=');
+
+		fprintf(f, ",\"%.*s\":", (int)(eq - kv), kv);
+		json_str(f, eq + 1);
+	}
+	fputs("}\n", f);
+	if (fclose(f) == 0)
+		fwrite(line, 1, len, stderr); /* one write a line: lines never interleave */
+	free(line);
 }
 
 static void emit(int prio, const char *msgid, const struct sock_event *ev, const char *msg)
@@ -57,7 +97,7 @@ static void emit(int prio, const char *msgid, const struct sock_event *ev, const
 
 	if (prio > log_level)
 		return;
-	if (!journal) {
+	if (!journal && format == LOG_FORMAT_TEXT) {
 		static const char *const tag[] = { "emerg", "alert", "crit", "error",
 						   "warning", "notice", "info", "debug" };
 
@@ -108,7 +148,10 @@ static void emit(int prio, const char *msgid, const struct sock_event *ev, const
 		iov[n].iov_base = m;
 		iov[n].iov_len = strlen(m);
 		n++;
-		sd_journal_sendv(iov, n);
+		if (journal)
+			sd_journal_sendv(iov, n);
+		else
+			emit_json(iov, n);
 		free(m);
 	}
 }

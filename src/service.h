@@ -25,6 +25,10 @@
 
 void log_setup(int level);
 void log_set_level(int level);
+/* Where stderr is not the journal: "text" (kareaper[LEVEL]: MESSAGE) or "json"
+ * (one object a line, with the journal entry's fields). -EINVAL: neither. */
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+int log_set_format(const char *name);
 bool log_to_journal(void);
 void log_msg(int prio, const char *msgid, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -56,6 +56,30 @@ print("ok")
 PY
 is "$(cat "$TMP/hostile.check")" ok "--json: valid UTF-8, the name with U+FFFD for each stray byte" ||
 	diag "$TMP/hostile.check"
+# --log-format=json: every line of stderr one object with the journal's fields;
+# the client has sent nothing since it connected, over a second ago
+sleep 1.1
+printf '[policy h]\nlocal_port = 5001\nidle = 1s\naction = kill-idle\n' >"$TMP/hostile-log.conf"
+ip netns exec "$NS_SRV" "$KAREAPER" --once --dry-run --quiet --log-format=json \
+	-c "$TMP/hostile-log.conf" 2>"$TMP/hostile-log.json"
+python3 - "$TMP/hostile-log.json" >"$TMP/hostile-log.check" 2>&1 <<'PY'
+import json, sys
+text = open(sys.argv[1], "rb").read().decode("utf-8")  # strict
+events = [json.loads(l) for l in text.splitlines()]
+assert events and all(e["SYSLOG_IDENTIFIER"] == "kareaper" and e["PRIORITY"].isdigit() and
+                      e["MESSAGE"] and e["__REALTIME_TIMESTAMP"].isdigit() for e in events), events
+would = [e for e in events if e.get("MESSAGE_ID") == "97577a4f337842c3a543a3619573787d"]
+assert len(would) == 1, events
+w = would[0]
+assert w["KAREAPER_COMM"] == "\x1b[2J\x1b[31mX\ufffd\ufffd", w
+assert w["KAREAPER_POLICY"] == "h" and w["KAREAPER_REASON"] == "idle", w
+assert w["KAREAPER_LOCAL"].endswith(":5001") and w["KAREAPER_PEER"].startswith("198.18.1.2:"), w
+assert "\x1b" not in w["MESSAGE"], w  # MESSAGE escaped, as in the journal
+print("ok")
+PY
+is "$(cat "$TMP/hostile-log.check")" ok \
+	"--log-format=json: one valid object a line, the journal's fields, the name exact" ||
+	diag "$TMP/hostile-log.check"
 kill "$LAST_PID"
 
 # The same selection without a kernel filter: a second policy that selects no port
