@@ -312,6 +312,7 @@ enum key_type {
 	T_GLOBS,      /* char **, namespace name globs; NULL: any */
 	T_PATH,       /* char *, absolute; NULL: dflt, or none */
 	T_NAMESPACES, /* self, all, or paths: namespaces and ns_paths */
+	T_LISTEN,     /* struct listen_addr; unset: none */
 };
 
 #define KEY_SECONDS 1u  /* T_DURATION: the kernel's keepalive timers count seconds */
@@ -350,6 +351,7 @@ static const struct conf_key {
 	{ G(backend, backend, T_CHOICE), WORDS(backend_names), .what = "backend" },
 	{ G(namespaces, namespaces, T_NAMESPACES) },
 	{ G(metrics_file, metrics_file, T_PATH) },
+	{ G(metrics_listen, metrics_listen, T_LISTEN) },
 	{ G(probe_journal, probe_journal, T_PATH), .dflt = KR_DEFAULT_PROBE_JOURNAL },
 	{ P(local_port, local_port, T_PORTS) },
 	{ P(remote_port, remote_port, T_PORTS) },
@@ -518,6 +520,8 @@ static int set_value(const struct conf_key *k, void *base, const char *value, co
 			}
 		*why = choice_why(k, whybuf, whylen);
 		return -EINVAL;
+	case T_LISTEN:
+		return parse_listen(value, field, why);
 	case T_PORTS:
 		return parse_port_set(value, field, why);
 	case T_CIDRS:
@@ -886,6 +890,12 @@ static void print_key(FILE *f, const struct conf_key *k, const void *base)
 			print_words(f, k->name, c->ns_paths);
 		else
 			fprintf(f, "%s = %s\n", k->name, c->namespaces == NS_ALL ? "all" : "self");
+		break;
+	}
+	case T_LISTEN: {
+		const struct listen_addr *l = field;
+
+		fprintf(f, "%s%s = %s\n", l->set ? "" : "# ", k->name, l->set ? l->text : "(none)");
 		break;
 	}
 	case T_PATH: {

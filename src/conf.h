@@ -71,6 +71,7 @@ struct config {
 	enum ns_mode namespaces;
 	char **ns_paths;          /* NS_LIST: NULL-terminated */
 	char *metrics_file;       /* NULL: none */
+	struct listen_addr metrics_listen; /* set: serve the metrics over HTTP */
 	char *probe_journal;      /* NULL: KR_DEFAULT_PROBE_JOURNAL */
 	struct policy *policies;
 	size_t n_policies;

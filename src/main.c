@@ -19,6 +19,8 @@
 #include "caps.h"
 #include "conf.h"
 #include "engine.h"
+#include "fileio.h"
+#include "http.h"
 #include "metrics.h"
 #include "report.h"
 #include "selftest.h"
@@ -43,6 +45,7 @@ struct context {
 	struct keepalive_defaults defaults;
 	struct config *cfg;
 	struct engine *engine;
+	struct metrics_http *http; /* metrics_listen */
 	sd_event *event;
 	sd_event_source *scan_timer, *deadline_timer;
 	int exit_code;
@@ -265,13 +268,53 @@ static int parse_args(struct context *c, int argc, char **argv)
 
 static void write_metrics(struct context *c)
 {
+	char *text = NULL;
+	size_t len = 0;
 	int r;
 
-	if (!c->cfg->metrics_file)
+	if (!c->cfg->metrics_file && !c->http)
 		return;
-	r = metrics_write(engine_stats(c->engine), c->cfg, c->cfg->metrics_file);
-	if (r < 0)
-		log_msg(LOG_WARNING, NULL, "cannot write %s: %s", c->cfg->metrics_file, strerror(-r));
+	r = metrics_render(engine_stats(c->engine), c->cfg, &text, &len);
+	if (r < 0) {
+		log_msg(LOG_WARNING, NULL, "cannot render the metrics: %s", strerror(-r));
+		return;
+	}
+	if (c->cfg->metrics_file) {
+		r = atomic_replace_path(c->cfg->metrics_file, text, len, 0644);
+		if (r < 0)
+			log_msg(LOG_WARNING, NULL, "cannot write %s: %s", c->cfg->metrics_file,
+				strerror(-r));
+	}
+	if (c->http) {
+		metrics_http_update(c->http, text, len);
+		text = NULL;
+	}
+	free(text);
+}
+
+/* metrics_listen as the configuration says: started, moved or stopped. 0, or
+ * -errno (logged) when it cannot listen there. */
+static int serve_metrics(struct context *c, const struct listen_addr *before)
+{
+	const struct listen_addr *l = &c->cfg->metrics_listen;
+	int r;
+
+	if (c->http && before && l->set && !strcmp(before->text, l->text))
+		return 0; /* the same address */
+	metrics_http_stop(c->http);
+	c->http = NULL;
+	if (!l->set)
+		return 0;
+	r = metrics_http_start(l, &c->http);
+	if (r < 0) {
+		log_msg(LOG_ERR, NULL, "metrics_listen = %s: cannot listen there: %s%s", l->text,
+			strerror(-r), r == -EADDRNOTAVAIL || r == -EACCES || r == -EPERM ?
+			" (under systemd, an address other than localhost needs IPAddressAllow= "
+			"in a drop-in)" : "");
+		return r;
+	}
+	log_msg(LOG_INFO, NULL, "metrics served at http://%s/metrics", l->text);
+	return 0;
 }
 
 static void status_line(struct context *c, char *buf, size_t len)
@@ -362,9 +405,12 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 			log_msg(LOG_WARNING, NULL, "namespaces other than self need CAP_SYS_PTRACE "
 				"and CAP_DAC_READ_SEARCH to reach other processes' namespaces, "
 				"dropped at start: restart kareaper for them");
+		struct listen_addr before = c->cfg->metrics_listen;
+
 		engine_set_config(c->engine, nc);
 		config_free(c->cfg);
 		c->cfg = nc;
+		serve_metrics(c, &before); /* logged; the rest of the reload stands */
 		log_set_level(c->verbose ? LOG_DEBUG : nc->log_level);
 		log_msg(LOG_INFO, MSGID_RELOADED, "configuration reloaded from %s (%zu policies)",
 			c->config_path, nc->n_policies);
@@ -412,6 +458,11 @@ static int run(struct context *c)
 	r = loop_setup(c);
 	if (r < 0)
 		return r;
+	/* after loop_setup: the server's thread inherits the blocked signals */
+	if (!c->once && serve_metrics(c, NULL) < 0) {
+		c->exit_code = 1; /* said why */
+		return 0;
+	}
 	/* The first scan runs before READY=1, so "started" means "working". */
 	sd_event_now(c->event, CLOCK_MONOTONIC, &usec);
 	engine_scan(c->engine, usec / 1000);
@@ -427,6 +478,8 @@ static int run(struct context *c)
 	write_metrics(c);
 	schedule_deadline(c);
 	r = sd_event_loop(c->event);
+	metrics_http_stop(c->http);
+	c->http = NULL;
 	engine_restore_all(c->engine);
 	return r;
 }

@@ -16,7 +16,7 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
 
 /* Label values are policy names ([A-Za-z0-9_.-]) and fixed reason words: no
  * escaping needed. */
-int metrics_write(const struct stats *st, const struct config *c, const char *path)
+int metrics_render(const struct stats *st, const struct config *c, char **ret, size_t *retlen)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -70,6 +70,21 @@ int metrics_write(const struct stats *st, const struct config *c, const char *pa
 		r = -ENOMEM;
 	if (fclose(f) != 0 && r == 0)
 		r = -ENOMEM;
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*ret = buf;
+	*retlen = len;
+	return 0;
+}
+
+int metrics_write(const struct stats *st, const struct config *c, const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r = metrics_render(st, c, &buf, &len);
+
 	/* readable by node_exporter, whatever the service's umask */
 	if (r == 0)
 		r = atomic_replace_path(path, buf, len, 0644);

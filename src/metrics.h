@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The counters in Prometheus text format, for node_exporter's textfile collector. */
+/* The counters in Prometheus text format: for node_exporter's textfile collector
+ * (metrics_file), and served over HTTP (metrics_listen). */
 #pragma once
 
 #include "conf.h"
@@ -8,3 +9,5 @@
 /* path replaced atomically, mode 0644, never written through a planted link.
  * 0 or -errno. */
 int metrics_write(const struct stats *st, const struct config *c, const char *path);
+/* The same text in *ret (malloc'd, the caller frees it). 0 or -ENOMEM. */
+int metrics_render(const struct stats *st, const struct config *c, char **ret, size_t *len);

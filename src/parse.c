@@ -642,3 +642,48 @@ void json_str(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+int parse_listen(const char *s, struct listen_addr *ret, const char **why)
+{
+	struct listen_addr l = { .set = true };
+	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN + 2];
+	uint64_t port;
+	size_t hl;
+
+	if (!colon || strlen(s) >= sizeof(l.text)) {
+		*why = "expected ADDRESS:PORT, [ADDRESS]:PORT or :PORT";
+		return -EINVAL;
+	}
+	if (parse_uint(colon + 1, 65535, &port, why) < 0 || port == 0) {
+		*why = "bad port (1 to 65535)";
+		return -EINVAL;
+	}
+	hl = (size_t)(colon - s);
+	if (hl >= sizeof(host)) {
+		*why = "bad address";
+		return -EINVAL;
+	}
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (hl == 0) {
+		l.family = AF_INET6; /* every address: [::], which takes v4 too */
+	} else if (host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		l.family = AF_INET6;
+		if (inet_pton(AF_INET6, host + 1, l.addr) != 1) {
+			*why = "bad IPv6 address";
+			return -EINVAL;
+		}
+	} else if (inet_pton(AF_INET, host, l.addr) == 1) {
+		l.family = AF_INET;
+	} else {
+		*why = strchr(host, ':') ? "an IPv6 address goes in brackets: [::1]:9101"
+					 : "bad address (an IP address, not a name)";
+		return -EINVAL;
+	}
+	l.port = (uint16_t)port;
+	snprintf(l.text, sizeof(l.text), "%s", s);
+	*ret = l;
+	return 0;
+}

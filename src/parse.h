@@ -42,6 +42,17 @@ int parse_port_set(const char *s, struct port_set *ret, const char **why);
 int parse_cidr_set(const char *s, struct cidr_set *ret, const char **why);
 int parse_cidr(const char *s, struct cidr *ret, const char **why);
 
+/* An address to listen on: "127.0.0.1:9101", "[::1]:9101", or ":9101" (every
+ * address, v6 and v4). text keeps it as written, for the log and --check-config. */
+struct listen_addr {
+	bool set;
+	int family;               /* AF_INET, AF_INET6 */
+	uint8_t addr[16];         /* network order; all zeros with :PORT */
+	uint16_t port;
+	char text[64];
+};
+int parse_listen(const char *s, struct listen_addr *ret, const char **why);
+
 bool port_set_match(const struct port_set *ps, uint16_t port);
 bool cidr_match(const struct cidr *c, const struct kaddr *a);
 bool cidr_set_match(const struct cidr_set *cs, const struct kaddr *a);

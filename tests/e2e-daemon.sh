@@ -60,4 +60,34 @@ check "STOPPING=1 sent" grep -q '^STOPPING=1' "$TMP/notify.msgs"
 check "stop logged" grep -q 'stopping on signal' "$TMP/kr.log"
 is "$(ping_clients c)" "answered 3 of 3" "the idle live clients were never touched"
 
+# metrics over HTTP: served, moved by a reload, and an address it cannot take
+get() { # get URL: the HTTP status and the body, from the server's namespace
+	ip netns exec "$NS_SRV" python3 -c 'import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code)' "$1" 2>/dev/null
+}
+printf '[global]\nscan_interval = 300ms\nmetrics_listen = 127.0.0.1:19101\n[policy echo]\nlocal_port = 5000\nidle = 2h\n' >"$TMP/m.conf"
+daemon m "$TMP/m.conf"
+check "metrics_listen: listening" wait_for "$TMP/m.log" 'metrics served at http://127.0.0.1:19101/metrics' 10
+for _ in $(seq 50); do page=$(get http://127.0.0.1:19101/metrics); grep -q '^kareaper_scans_total [1-9]' <<<"$page" && break; sleep 0.2; done
+is "$(head -n 1 <<<"$page")" 200 "GET /metrics: 200"
+check "the counters, scans among them" grep -q '^kareaper_scans_total [1-9]' <<<"$page"
+check "and the errors by kind" grep -q '^kareaper_errors_total{kind="journal"} 0' <<<"$page"
+is "$(get http://127.0.0.1:19101/)" 404 "any other path: 404"
+sed -i 's/19101/19102/' "$TMP/m.conf"
+kill -HUP "$KR"
+check "a reload moves it" wait_for "$TMP/m.log" 'metrics served at http://127.0.0.1:19102/metrics' 10
+is "$(get http://127.0.0.1:19102/metrics | head -n 1)" 200 "served at the new address"
+is "$(get http://127.0.0.1:19101/metrics | head -n 1)" "" "and no longer at the old one"
+kill -TERM "$KR"
+wait "$KR"
+is $? 0 "SIGTERM: exit 0"
+printf '[global]\nmetrics_listen = 192.0.2.99:19103\n[policy echo]\nlocal_port = 5000\n' >"$TMP/bad.conf"
+ip netns exec "$NS_SRV" "$KAREAPER" -c "$TMP/bad.conf" 2>"$TMP/bad.log"
+is $? 1 "an address it cannot listen on: exit 1"
+check "saying so" grep -q 'metrics_listen = 192.0.2.99:19103: cannot listen there' "$TMP/bad.log"
+
 done_testing

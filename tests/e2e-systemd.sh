@@ -15,7 +15,7 @@ done
 # ---- a cached rootfs, built once, shared by every run (and by the sanitizer and
 # distcheck runs: it has their runtime libraries too) ----
 CACHE=${KAREAPER_ROOTFS_CACHE:-/var/cache/kareaper-tests}
-PKGS=systemd,systemd-sysv,dbus,procps,iproute2,nftables,libmnl0,libinih1,libsystemd0,libasan8,libubsan1,prometheus-node-exporter
+PKGS=systemd,systemd-sysv,dbus,procps,iproute2,nftables,libmnl0,libinih1,libsystemd0,libmicrohttpd12,libasan8,libubsan1,prometheus-node-exporter
 ROOTFS="$CACHE/bookworm"
 mkdir -p "$CACHE"
 exec {lockfd}>"$CACHE/lock"
@@ -362,6 +362,28 @@ ok $(grep -q '^kareaper_scans_total [1-9]' <<<"$page"; echo $?) \
 is "$(grep -c '^kareaper_' <<<"$page")" "$(cexec grep -c '^kareaper_' /run/kareaper/kareaper.prom)" \
 	"every sample of the file"
 check "read without error" grep -q '^node_textfile_scrape_error 0' <<<"$page"
+
+# the same metrics over HTTP, from the sandboxed service itself (seccomp, the
+# unit's IPAddressAllow=localhost), turned on by a reload
+sed -i 's|^\[global\]$|[global]\nmetrics_listen = 127.0.0.1:9101|' "/proc/$LEADER/root/etc/kareaper.conf"
+cexec systemctl reload kareaper
+ok $? "metrics_listen set, reloaded"
+scrape_kr() {
+	ip netns exec "$NS_SRV" python3 -c 'import sys, urllib.request
+r = urllib.request.urlopen("http://127.0.0.1:9101/metrics", timeout=5)
+sys.stdout.write(r.headers["Content-Type"] + "\n" + r.read().decode())' 2>/dev/null
+}
+for _ in $(seq 100); do
+	served=$(scrape_kr)
+	grep -q '^kareaper_scans_total [1-9]' <<<"$served" && break
+	sleep 0.2
+done
+ok $(grep -q '^kareaper_scans_total [1-9]' <<<"$served"; echo $?) \
+	"kareaper serves its metrics at http://127.0.0.1:9101/metrics" ||
+	journal -n 20 | sed 's/^/# /'
+is "$(head -n 1 <<<"$served")" "text/plain; version=0.0.4; charset=utf-8" "as Prometheus text 0.0.4"
+is "$(grep -c '^kareaper_' <<<"$served")" "$(cexec grep -c '^kareaper_' /run/kareaper/kareaper.prom)" \
+	"the same samples as the file"
 echo '# changed by the admin' >>"/proc/$LEADER/root/etc/kareaper.conf"
 cexec dpkg -i "/run/kareaper-pkg/$DEB" >"$TMP/dpkg-u.log" 2>&1
 ok $? "the same version installed over itself" || sed 's/^/# /' "$TMP/dpkg-u.log"

@@ -165,6 +165,25 @@ static void cidrs(void)
 	is_str(kaddr_format(&a, 443, buf, sizeof(buf)), "[2001:db8::1]:443", "v6 format");
 }
 
+static void listens(void)
+{
+	struct listen_addr l;
+	const char *why = NULL;
+
+	ok(parse_listen("127.0.0.1:9101", &l, &why) == 0 && l.family == AF_INET && l.port == 9101 &&
+	   l.addr[0] == 127 && l.addr[3] == 1 && !strcmp(l.text, "127.0.0.1:9101"), "v4 address:port");
+	ok(parse_listen("[::1]:9101", &l, &why) == 0 && l.family == AF_INET6 && l.addr[15] == 1,
+	   "[v6]:port");
+	ok(parse_listen(":9101", &l, &why) == 0 && l.family == AF_INET6 && l.addr[0] == 0 &&
+	   l.port == 9101, ":port: every address");
+	ok(parse_listen("::1:9101", &l, &why) == -EINVAL && strstr(why, "brackets"),
+	   "v6 without brackets: refused, saying why");
+	ok(parse_listen("localhost:9101", &l, &why) == -EINVAL && strstr(why, "not a name"),
+	   "a name: refused");
+	ok(parse_listen("127.0.0.1:0", &l, &why) == -EINVAL && parse_listen("127.0.0.1:65536", &l, &why) ==
+	   -EINVAL && parse_listen("127.0.0.1", &l, &why) == -EINVAL, "bad or missing ports refused");
+}
+
 static void escaping(void)
 {
 	static const struct {
@@ -201,5 +220,6 @@ int main(void)
 	ports();
 	cidrs();
 	escaping();
+	listens();
 	return done_testing();
 }

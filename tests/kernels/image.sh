@@ -13,7 +13,7 @@ DIR=${1:?usage: image.sh CACHE_DIR}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # The package's own dependencies are here so that `apt install ./kareaper_*.deb`
 # needs nothing from the network; redis is there for the tests, not started.
-PKGS=systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,linux-image-amd64,iproute2,nftables,procps,python3,strace,redis-server,libmnl0,libinih1,libsystemd0,libbpf1
+PKGS=systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,linux-image-amd64,iproute2,nftables,procps,python3,strace,redis-server,libmnl0,libinih1,libsystemd0,libbpf1,libmicrohttpd12
 KEY=$(sha256sum "$0" | cut -d' ' -f1)
 
 if [ "$(cat "$DIR/key" 2>/dev/null)" = "$KEY" ] && [ -f "$DIR/base.raw" ]; then
