@@ -783,8 +783,8 @@ static void arm_round(struct engine *e)
 		if (!t || w->step != STEP_ARM)
 			continue;
 		if (journal_find(&e->journal, t->cookie)) {
-			/* held, or its restore failed: never armed anew before it is
-			 * handed back (release_held()) */
+			/* held, or its restore failed: never armed anew before
+			 * restore_journaled() hands it back, at a round's end */
 			row_verdict(e, t, V_SUSPECT, REASON_NONE);
 			continue;
 		}
