@@ -30,6 +30,17 @@ ns_add "$NS_SRV2"
 ns_add "$NS_DEAD2"
 link "$NS_SRV2" vd 198.18.4.1 2001:db8:4::1 "$NS_DEAD2" eth0 198.18.4.2 2001:db8:4::2
 
+# wait_opts NAME PATTERN N [SECONDS]: until N of server NAME's sockets show PATTERN
+# (each is released at the end of the first round after its peer answered)
+wait_opts() {
+	local i
+	for ((i = 0; i < ${4:-30} * 5; i++)); do
+		[ "$(opts "$1" | grep -cE -- "$2")" -ge "$3" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # ---- 1: servers with keepalive, a dry run, an outage of about 14 s ----
 echo_srv s5301 5301 -k 25,5,3
 echo_srv s5302 5302 -k 25,5,9 -u 20000
@@ -107,10 +118,10 @@ is "$(grep -c '^closed' "$TMP/s5301.out" "$TMP/s5302.out" | awk -F: '{ s += $2 }
 is "$(ping_clients c5301)" "answered 2 of 2" "the v4 peers of the 25s/5s/3 server answer"
 is "$(ping_clients c5301v6)" "answered 1 of 1" "and the v6 one"
 is "$(ping_clients c5302)" "answered 2 of 2" "the peers of the user-timeout server answer"
-is "$(opts s5301 | grep -c 'keepalive=1 idle=25 intvl=5 cnt=3 ut=0')" 3 \
-	"25s/5s/3: exactly the owner's options again"
-is "$(opts s5302 | grep -c 'keepalive=1 idle=25 intvl=5 cnt=9 ut=20000')" 2 \
-	"25s/5s/9, 20 s: exactly the owner's options again, the user timeout too"
+check "25s/5s/3: exactly the owner's options again" \
+	wait_opts s5301 'keepalive=1 idle=25 intvl=5 cnt=3 ut=0' 3
+check "25s/5s/9, 20 s: exactly the owner's options again, the user timeout too" \
+	wait_opts s5302 'keepalive=1 idle=25 intvl=5 cnt=9 ut=20000' 2
 is "$(grep -cw reaped "$TMP/dry.log")" 0 "the dry run reaped nothing"
 
 # ---- 2, on ----
@@ -142,8 +153,8 @@ is "$(ping_clients c5311)" "answered 3 of 3" "after the outage, every peer witho
 is "$(ping_clients c5312)" "answered 2 of 2" "and every peer of the server with keepalive"
 check "the held sockets handed back once their peers were heard" \
 	wait_for "$TMP/breaker2.log" "held sockets: their peers answered" 30
-is "$(opts s5312 | grep -c 'keepalive=1 idle=600 intvl=5 cnt=3 ut=0')" 2 \
-	"exactly their owner's options again"
+check "exactly their owner's options again" \
+	wait_opts s5312 'keepalive=1 idle=600 intvl=5 cnt=3 ut=0' 2
 is "$(grep -c '^closed' "$TMP/s5311.out" "$TMP/s5312.out" | awk -F: '{ s += $2 } END { print s }')" 0 \
 	"no connection of scenario 2 ended"
 
