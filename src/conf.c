@@ -90,36 +90,16 @@ const char *policy_action_name(enum policy_action a)
 	return (size_t)a < sizeof(action_names) / sizeof(action_names[0]) ? action_names[a] : "?";
 }
 
+/* Well-formed UTF-8 (parse.c's utf8_seq_len(): no overlong form, surrogate or
+ * code point above U+10FFFF). */
 static bool valid_utf8(const unsigned char *s)
 {
 	while (*s) {
-		unsigned n;
-		uint32_t cp;
+		size_t n = *s < 0x80 ? 1 : utf8_seq_len(s);
 
-		if (*s < 0x80) {
-			s++;
-			continue;
-		} else if ((*s & 0xe0) == 0xc0) {
-			n = 1;
-			cp = *s & 0x1f;
-		} else if ((*s & 0xf0) == 0xe0) {
-			n = 2;
-			cp = *s & 0x0f;
-		} else if ((*s & 0xf8) == 0xf0) {
-			n = 3;
-			cp = *s & 0x07;
-		} else {
+		if (!n)
 			return false;
-		}
-		s++;
-		for (unsigned i = 0; i < n; i++, s++) {
-			if ((*s & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (*s & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
+		s += n;
 	}
 	return true;
 }
