@@ -19,7 +19,6 @@
 #include "caps.h"
 #include "conf.h"
 #include "engine.h"
-#include "fileio.h"
 #include "http.h"
 #include "metrics.h"
 #include "report.h"
@@ -280,7 +279,7 @@ static void write_metrics(struct context *c)
 		return;
 	}
 	if (c->cfg->metrics_file) {
-		r = atomic_replace_path(c->cfg->metrics_file, text, len, 0644);
+		r = metrics_write(c->cfg->metrics_file, text, len);
 		if (r < 0)
 			log_msg(LOG_WARNING, NULL, "cannot write %s: %s", c->cfg->metrics_file,
 				strerror(-r));

@@ -79,15 +79,8 @@ int metrics_render(const struct stats *st, const struct config *c, char **ret, s
 	return 0;
 }
 
-int metrics_write(const struct stats *st, const struct config *c, const char *path)
+int metrics_write(const char *path, const char *text, size_t len)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int r = metrics_render(st, c, &buf, &len);
-
 	/* readable by node_exporter, whatever the service's umask */
-	if (r == 0)
-		r = atomic_replace_path(path, buf, len, 0644);
-	free(buf);
-	return r;
+	return atomic_replace_path(path, text, len, 0644);
 }

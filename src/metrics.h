@@ -6,8 +6,8 @@
 #include "conf.h"
 #include "stats.h"
 
-/* path replaced atomically, mode 0644, never written through a planted link.
- * 0 or -errno. */
-int metrics_write(const struct stats *st, const struct config *c, const char *path);
-/* The same text in *ret (malloc'd, the caller frees it). 0 or -ENOMEM. */
+/* The text, in *ret (malloc'd, the caller frees it). 0 or -ENOMEM. */
 int metrics_render(const struct stats *st, const struct config *c, char **ret, size_t *len);
+/* That text to path, replaced atomically, mode 0644, never written through a
+ * planted link. 0 or -errno. */
+int metrics_write(const char *path, const char *text, size_t len);

@@ -148,7 +148,14 @@ static void metrics(void)
 	snprintf(link, sizeof(link), "%s.tmp", path);
 	ok(symlink(victim, link) == 0 && symlink(victim, path) == 0, "links planted");
 	umask(077);
-	ok(metrics_write(&st, c, path) == 0, "metrics written under umask 077");
+	{
+		char *text = NULL;
+		size_t len = 0;
+
+		ok(metrics_render(&st, c, &text, &len) == 0 && metrics_write(path, text, len) == 0,
+		   "metrics written under umask 077");
+		free(text);
+	}
 	ok(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0777) == 0644,
 	   "a regular file, mode 0644, where the link was");
 	ok(stat(victim, &sb) == 0 && sb.st_size == 0, "the links' target untouched");
