@@ -251,6 +251,16 @@ static void reset(uint32_t idle_s)
 	F.eintr_once = 0;
 }
 
+/* Every socket with the kernel's keepalive timer on and n probes out, none
+ * answered (as ss -o shows timer:(keepalive,...,n)). */
+static void unanswered(uint8_t n)
+{
+	for (int i = 0; i < N; i++) {
+		F.socks[i].timer = 2;
+		F.socks[i].probes = n;
+	}
+}
+
 static struct engine *start(struct config *c, bool dry)
 {
 	struct engine_options o = { .backend = under_test, .force_dry_run = dry, .once = once_run };
@@ -377,10 +387,7 @@ static void batched(void)
 	is_u64(F.arms, N, "batched: three suspects armed");
 	is_u64(F.applies, 1, "in one pass");
 	is_u64(F.arms_unjournaled, 0, "each already in the journal");
-	for (int i = 0; i < N; i++) { /* three probes out, none answered */
-		F.socks[i].timer = 2;
-		F.socks[i].probes = 3;
-	}
+	unanswered(3);
 	F.applies = 0;
 	engine_check_deadlines(e, engine_next_deadline(e));
 	is_u64(F.destroys, N, "the dead destroyed");
@@ -391,10 +398,7 @@ static void batched(void)
 	reset(100);
 	e = start(c, true);
 	engine_scan(e, now);
-	for (int i = 0; i < N; i++) {
-		F.socks[i].timer = 2;
-		F.socks[i].probes = 3;
-	}
+	unanswered(3);
 	F.applies = 0;
 	engine_check_deadlines(e, engine_next_deadline(e));
 	is_u64(engine_stats(e)->would_reap, N, "dry run: three would be reaped");
@@ -484,10 +488,7 @@ static void carried(void)
 	ok(F.applies == 0 && F.carried == N, "on its way, with no pass of their own");
 	is_u64(F.arms_unjournaled, 0, "each already in the journal when armed");
 	is_u64(engine_stats(e)->probing_now, N, "three probing");
-	for (int i = 0; i < N; i++) {
-		F.socks[i].timer = 2;
-		F.socks[i].probes = 3;
-	}
+	unanswered(3);
 	engine_check_deadlines(e, engine_next_deadline(e));
 	is_u64(engine_stats(e)->would_reap, N, "their verdicts as ever: three would be reaped");
 	ok(all_owner(), "and their options back");
@@ -554,10 +555,7 @@ static void handing_back(void)
 		reset(100);
 		e = start(cdry, false);
 		engine_scan(e, now);
-		for (int i = 0; i < N; i++) {
-			F.socks[i].timer = 2;
-			F.socks[i].probes = 3;
-		}
+		unanswered(3);
 		engine_check_deadlines(e, engine_next_deadline(e));
 		ok(F.destroys == 0 && engine_stats(e)->would_reap == N,
 		   "a policy's dry_run: none destroyed, three would be reaped");
@@ -576,10 +574,7 @@ static void handing_back(void)
 			F.opts[i] = own;
 		e = start(c, true);
 		engine_scan(e, now);
-		for (int i = 0; i < N; i++) {
-			F.socks[i].timer = 2;
-			F.socks[i].probes = 4;
-		}
+		unanswered(4);
 		engine_check_deadlines(e, engine_next_deadline(e));
 		is_u64(engine_stats(e)->would_reap, N, "owner keepalive 25s/5s/3, dry run: would reap");
 		ok(F.opts[0].keepalive && F.opts[0].idle_s == 25 && F.opts[0].intvl_s == 5 &&
@@ -614,10 +609,7 @@ static void handing_back(void)
 		reset(100);
 		e = start(crate, false);
 		engine_scan(e, now);
-		for (int i = 0; i < N; i++) {
-			F.socks[i].timer = 2;
-			F.socks[i].probes = 3;
-		}
+		unanswered(3);
 		engine_check_deadlines(e, engine_next_deadline(e));
 		is_u64(F.destroys, 1, "max_reaps_per_scan = 1: one reaped");
 		for (int i = 0; i < N; i++)
