@@ -493,6 +493,13 @@ static int presence_cb(const struct sock_rec *s, void *data)
 #define LIVE_STATES ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | \
 		     (1u << 11))
 
+/* Whether a listing of ns tells if op's socket is gone: one there that the
+ * backend could not reach (not one whose namespace is not open here). */
+static bool listing_decides(const struct sock_op *op, const struct netns *ns)
+{
+	return op->s->netns == ns->ino && not_reached(op->result) && op->result != -ENXIO;
+}
+
 /* The ops whose socket could not be reached: gone (-ENOENT) if a listing of its
  * namespace does not hold its cookie, else as they were. */
 static void confirm_gone(struct engine *e, struct sock_op *ops, size_t n)
@@ -505,8 +512,7 @@ static void confirm_gone(struct engine *e, struct sock_op *ops, size_t n)
 		size_t m = 0, *at = NULL;
 
 		for (size_t i = 0; i < n; i++)
-			m += ops[i].s->netns == ns->ino && not_reached(ops[i].result) &&
-			     ops[i].result != -ENXIO;
+			m += listing_decides(&ops[i], ns);
 		if (!m)
 			continue;
 		cookies = calloc(m, sizeof(*cookies));
@@ -514,8 +520,7 @@ static void confirm_gone(struct engine *e, struct sock_op *ops, size_t n)
 		pr.found = calloc(m, sizeof(*pr.found));
 		if (cookies && at && pr.found) {
 			for (size_t i = 0; i < n; i++)
-				if (ops[i].s->netns == ns->ino && not_reached(ops[i].result) &&
-				    ops[i].result != -ENXIO) {
+				if (listing_decides(&ops[i], ns)) {
 					at[pr.n] = i;
 					cookies[pr.n++] = ops[i].s->cookie;
 				}
