@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "service.h"
@@ -19,7 +20,38 @@ struct metrics_http {
 	pthread_mutex_t lock;
 	char *text;               /* the latest metrics; NULL before the first scan */
 	size_t len;
+	uint64_t last_usec;       /* CLOCK_MONOTONIC of the last round (or of the start) */
+	uint64_t stale_usec;      /* /healthz fails when no round ended for this long */
 };
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* GET /healthz: 200 while rounds keep ending, 503 once the loop has not ended
+ * one for stale_usec (it hangs, or a scan never finishes): what a liveness
+ * probe restarts on, as the systemd watchdog does under the unit. */
+static char *health(struct metrics_http *h, unsigned *status)
+{
+	uint64_t now = now_usec(), since;
+	char buf[128];
+
+	pthread_mutex_lock(&h->lock);
+	since = now - h->last_usec;
+	*status = since <= h->stale_usec ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (*status == MHD_HTTP_OK)
+		snprintf(buf, sizeof(buf), "ok\n");
+	else
+		snprintf(buf, sizeof(buf), "stale: no round ended for %llus (limit %llus)\n",
+			     (unsigned long long)(since / 1000000),
+			     (unsigned long long)(h->stale_usec / 1000000));
+	pthread_mutex_unlock(&h->lock);
+	return strdup(buf);
+}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -50,6 +82,11 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char 
 	return r;
 }
 
+static enum MHD_Result text_reply(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	return reply(conn, status, strdup(text), strlen(text), "text/plain; charset=utf-8");
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **state)
@@ -64,11 +101,15 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	(void)upload_size;
 	(void)state;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("GET or HEAD\n"), 12,
-			     text_plain);
+		return text_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or HEAD\n");
+	if (!strcmp(url, "/healthz")) {
+		unsigned status;
+
+		body = health(h, &status);
+		return reply(conn, status, body, body ? strlen(body) : 0, text_plain);
+	}
 	if (strcmp(url, "/metrics") != 0)
-		return reply(conn, MHD_HTTP_NOT_FOUND, strdup("kareaper: try /metrics\n"), 23,
-			     text_plain);
+		return text_reply(conn, MHD_HTTP_NOT_FOUND, "kareaper: try /metrics or /healthz\n");
 	pthread_mutex_lock(&h->lock);
 	len = h->len;
 	body = h->text ? malloc(len ? len : 1) : NULL;
@@ -76,13 +117,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		memcpy(body, h->text, len);
 	pthread_mutex_unlock(&h->lock);
 	if (!body)
-		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, strdup("no scan yet\n"), 12,
-			     text_plain);
+		return text_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no scan yet\n");
 	/* the Prometheus text exposition format, version 0.0.4 */
 	return reply(conn, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-int metrics_http_start(const struct listen_addr *l, struct metrics_http **ret)
+int metrics_http_start(const struct listen_addr *l, uint64_t stale_usec,
+		       struct metrics_http **ret)
 {
 	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(l->port) };
 	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(l->port) };
@@ -93,6 +134,8 @@ int metrics_http_start(const struct listen_addr *l, struct metrics_http **ret)
 	if (!h)
 		return -ENOMEM;
 	pthread_mutex_init(&h->lock, NULL);
+	h->last_usec = now_usec();
+	h->stale_usec = stale_usec;
 	if (l->family == AF_INET6) {
 		memcpy(&s6.sin6_addr, l->addr, sizeof(s6.sin6_addr));
 		sa = (const struct sockaddr *)&s6;
@@ -122,7 +165,7 @@ int metrics_http_start(const struct listen_addr *l, struct metrics_http **ret)
 	return 0;
 }
 
-void metrics_http_update(struct metrics_http *h, char *text, size_t len)
+void metrics_http_update(struct metrics_http *h, char *text, size_t len, uint64_t stale_usec)
 {
 	char *old;
 
@@ -130,6 +173,8 @@ void metrics_http_update(struct metrics_http *h, char *text, size_t len)
 	old = h->text;
 	h->text = text;
 	h->len = len;
+	h->last_usec = now_usec();
+	h->stale_usec = stale_usec;
 	pthread_mutex_unlock(&h->lock);
 	free(old);
 }

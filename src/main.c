@@ -265,6 +265,13 @@ static int parse_args(struct context *c, int argc, char **argv)
 	return 1;
 }
 
+/* /healthz fails after two scan intervals and a minute with no round ended:
+ * a round is a scan, or a batch of verdicts between scans. */
+static uint64_t health_limit(const struct config *cfg)
+{
+	return (2 * cfg->scan_interval_ms + 60000) * 1000;
+}
+
 static void write_metrics(struct context *c)
 {
 	char *text = NULL;
@@ -285,7 +292,7 @@ static void write_metrics(struct context *c)
 				strerror(-r));
 	}
 	if (c->http) {
-		metrics_http_update(c->http, text, len);
+		metrics_http_update(c->http, text, len, health_limit(c->cfg));
 		text = NULL;
 	}
 	free(text);
@@ -304,7 +311,7 @@ static int serve_metrics(struct context *c, const struct listen_addr *before)
 	c->http = NULL;
 	if (!l->set)
 		return 0;
-	r = metrics_http_start(l, &c->http);
+	r = metrics_http_start(l, health_limit(c->cfg), &c->http);
 	if (r < 0) {
 		log_msg(LOG_ERR, NULL, "metrics_listen = %s: cannot listen there: %s%s", l->text,
 			strerror(-r), r == -EADDRNOTAVAIL || r == -EACCES || r == -EPERM ?

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* metrics_listen's server on loopback: /metrics answers the text of the last
+ * round (503 before one), /healthz 200 while rounds end within its limit and
+ * 503 once none has, other methods 405, other paths 404. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "parse.h"
+#include "tap.h"
+
+static unsigned short port;
+
+/* A port free on loopback, as the kernel picks one. */
+static unsigned short free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+		perror("free port");
+		exit(1);
+	}
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* One HTTP/1.0 request; the whole response, NUL-terminated, in buf. */
+static const char *request(const char *method, const char *path, char *buf, size_t size)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	size_t n = 0;
+	ssize_t r;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	buf[0] = '\0';
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    dprintf(fd, "%s %s HTTP/1.0\r\nHost: localhost\r\n\r\n", method, path) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return buf;
+	}
+	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+	return buf;
+}
+
+static bool status_is(const char *resp, const char *status)
+{
+	return !strncmp(resp, "HTTP/1.", 7) && !strncmp(resp + 9, status, strlen(status));
+}
+
+static const char *body(const char *resp)
+{
+	const char *b = strstr(resp, "\r\n\r\n");
+
+	return b ? b + 4 : "";
+}
+
+int main(void)
+{
+	struct listen_addr l;
+	struct metrics_http *h = NULL;
+	const char *why;
+	char addr[32], buf[4096];
+	const char *text = "# HELP kareaper_scans_total x\n# TYPE kareaper_scans_total counter\n"
+			   "kareaper_scans_total 1\n";
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+	port = free_port();
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	if (parse_listen(addr, &l, &why) < 0) {
+		printf("Bail out! %s: %s\n", addr, why);
+		return 1;
+	}
+	ok(metrics_http_start(&l, 60 * 1000000ULL, &h) == 0, "listening on %s", addr);
+	if (!h)
+		return done_testing();
+
+	ok(status_is(request("GET", "/metrics", buf, sizeof(buf)), "503"),
+	   "/metrics before the first round: 503");
+	ok(status_is(request("GET", "/healthz", buf, sizeof(buf)), "200") &&
+	   !strcmp(body(buf), "ok\n"), "/healthz right after the start: 200 ok");
+
+	metrics_http_update(h, strdup(text), strlen(text), 60 * 1000000ULL);
+	ok(status_is(request("GET", "/metrics", buf, sizeof(buf)), "200") &&
+	   !strcmp(body(buf), text), "/metrics: 200, the round's text exactly");
+	ok(strstr(buf, "Content-Type: text/plain; version=0.0.4") != NULL,
+	   "in the Prometheus text format 0.0.4");
+	ok(status_is(request("HEAD", "/metrics", buf, sizeof(buf)), "200") && !*body(buf),
+	   "HEAD /metrics: 200, no body");
+	ok(status_is(request("POST", "/metrics", buf, sizeof(buf)), "405") &&
+	   strstr(buf, "Allow: GET, HEAD"), "POST: 405 with Allow: GET, HEAD");
+	ok(status_is(request("GET", "/", buf, sizeof(buf)), "404"), "another path: 404");
+
+	/* a limit of 0: the round just handed over is already too old */
+	metrics_http_update(h, strdup(text), strlen(text), 0);
+	nanosleep(&pause, NULL);
+	ok(status_is(request("GET", "/healthz", buf, sizeof(buf)), "503") &&
+	   !strncmp(body(buf), "stale: no round ended for ", 26),
+	   "/healthz once no round ended within its limit: 503 stale");
+	ok(status_is(request("GET", "/metrics", buf, sizeof(buf)), "200"),
+	   "while /metrics still answers the last round");
+	metrics_http_update(h, strdup(text), strlen(text), 60 * 1000000ULL);
+	ok(status_is(request("GET", "/healthz", buf, sizeof(buf)), "200"),
+	   "the next round: 200 again");
+
+	metrics_http_stop(h);
+	ok(!*request("GET", "/healthz", buf, sizeof(buf)), "stopped: nothing listens");
+	return done_testing();
+}
