@@ -39,6 +39,7 @@ cat >"$TMP/containers.conf" <<CONF
 default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
 log_driver = "k8s-file"
 [engine]
+tmp_dir = "$TMP/libpod"
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -48,8 +49,9 @@ for tool in podman buildah runc python3; do
 	command -v "$tool" >/dev/null || bail "$tool is not installed (.ci/run installs it)"
 done
 python3 -c 'import yaml' 2>/dev/null || bail "python3-yaml is not installed (.ci/run installs it)"
-# every pod and container of this store is this test's; then the store goes
-at_exit 'podman pod rm -f -a -t 0 >/dev/null 2>&1; podman rm -f -a -t 0 >/dev/null 2>&1; podman system reset -f >/dev/null 2>&1'
+# every pod, container and volume of this store is this test's; then the store
+# goes with $TMP
+at_exit 'podman pod rm -f -a -t 0 >/dev/null 2>&1; podman rm -f -a -t 0 >/dev/null 2>&1; podman volume rm -a -f >/dev/null 2>&1'
 
 # ---- the images ----
 bash "$DEPLOY/image.sh" "$IMAGE" test "$KAREAPER_BIN" "$TESTS_SRC/.." >"$TMP/image.log" 2>&1
