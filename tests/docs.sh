@@ -69,5 +69,23 @@ ok $(grep -q -- "^ExecReload=.* --check-config .*--config $conf\$" "$UNIT"; echo
 ok $(grep -q "^ *$conf\$" "$TMP/k8"; echo $?) "kareaper(8) FILES names it"
 ok $(grep -q "$conf" "$TMP/k5"; echo $?) "kareaper.conf(5) names it"
 
+# The shipped Kubernetes ConfigMap's kareaper.conf is valid, and a dry run.
+sed -n '/^  kareaper.conf: |$/,$ { /^  kareaper.conf: |$/d; s/^    //; p }' \
+	"$TESTS_SRC/../deploy/kubernetes/configmap.yaml" >"$TMP/configmap.conf"
+"$KAREAPER" --check-config -c "$TMP/configmap.conf" >"$TMP/configmap.check" 2>&1
+ok $? "deploy/kubernetes's ConfigMap holds a valid kareaper.conf"
+ok $(grep -qx 'dry_run = yes' "$TMP/configmap.check"; echo $?) "and it is a dry run"
+
+# CI installs what the README tells a newcomer to install, and runs its tests as
+# the README does.
+readme_pkgs=$(sed -n 's/.*apt-get install -y \([^&]*\)&&.*/\1/p' "$TESTS_SRC/../README.md" | tr ' ' '\n' | sort -u)
+ci_pkgs=$(sed -n '/^apt-get install/,/^$/p' "$TESTS_SRC/../.ci/run" | tr ' \t\\' '\n\n\n' | sort -u)
+missing=$(comm -23 <(echo "$readme_pkgs" | grep .) <(echo "$ci_pkgs"))
+ok $([ -n "$readme_pkgs" ] && [ -z "$missing" ]; echo $?) ".ci/run installs every package the README names"
+[ -z "$missing" ] || echo "# not in .ci/run: $missing"
+flags=$(sed -n 's/.*&& \.\/configure \(--enable-werror[^&]*\)&& make -j.*/\1/p' "$TESTS_SRC/../README.md")
+ok $([ -n "$flags" ] && grep -q -- "./configure $flags&& make" "$TESTS_SRC/../.ci/run"; echo $?) \
+	"and configures its test build as the README does ($flags)"
+
 echo "1..$n"
 exit $fail
