@@ -170,6 +170,24 @@ check "the probe journal, on the node's path, holds them" grep -q '^# end [4-8]$
 check "logged as JSON lines: the backend it picked, with the capabilities it kept" \
 	grep -q '"MESSAGE":"backend: .*capabilities kept: ' "$TMP/dry.log"
 diag <(grep -o '"MESSAGE":"backend: [^"]*"' "$TMP/dry.log")
+# what the process holds: the manifest's capabilities, less what kareaper
+# dropped for this kernel and backend (CAP_SYS_ADMIN it keeps, for setns)
+python3 - "$TMP/dry.log" "/proc/$(podman inspect "$CTR" --format '{{.State.Pid}}')/status" \
+	>"$TMP/caps.check" 2>&1 <<'PY'
+import json, re, sys
+bits = {"cap_dac_read_search": 2, "cap_net_admin": 12, "cap_sys_ptrace": 19,
+        "cap_sys_admin": 21, "cap_perfmon": 38, "cap_bpf": 39}
+line = next(json.loads(l)["MESSAGE"] for l in open(sys.argv[1]) if '"MESSAGE":"backend: ' in l)
+kept = re.search(r"capabilities kept: (.*)$", line).group(1).split()
+status = dict(l.split(":\t", 1) for l in open(sys.argv[2]).read().splitlines() if ":\t" in l)
+eff, bnd = int(status["CapEff"], 16), int(status["CapBnd"], 16)
+want = sum(1 << bits[c] for c in kept + ["cap_sys_admin"])
+assert eff == want, f"CapEff {eff:#x}, want {want:#x} ({kept} and cap_sys_admin)"
+assert bnd & ~sum(1 << b for b in bits.values()) == 0, f"CapBnd {bnd:#x}: more than the manifest's"
+print("ok")
+PY
+is "$(cat "$TMP/caps.check")" ok "its effective set: what it kept for this kernel, and CAP_SYS_ADMIN" ||
+	diag "$TMP/caps.check"
 podman pod kill "$POD" >/dev/null
 podman wait "$CTR" >/dev/null 2>&1
 is "$(podman inspect "$CTR" --format '{{.State.ExitCode}}')" 137 "the kareaper pod killed (SIGKILL) mid-probe"
