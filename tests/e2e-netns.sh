@@ -176,7 +176,8 @@ check "a namespace deleted while it runs: a debug line" \
 	wait_for "$TMP/d.log" "network namespace $NS_B is gone" 10
 sleep 1 # two more scans
 check "and the daemon still runs" kill -0 "$KR"
-is "$(grep -c 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/d.log")" 0 "with no error or warning"
+is "$(grep -c 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/d.log")" 0 "with no error or warning" ||
+	diag <(grep 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/d.log")
 kill -TERM "$KR"
 wait "$KR"
 is $? 0 "stops cleanly"
