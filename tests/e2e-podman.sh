@@ -4,13 +4,14 @@
 # and the pod of deploy/kubernetes's DaemonSet with its ConfigMap as shipped
 # (a drop-in of this test's policy beside it), beside two application pods
 # whose echo servers run in network namespaces of their own, named under
-# /run/netns as containerd names a pod's. Clients in other namespaces, half of
-# them dead (nftables). kareaper, through the pod's hostPID and hostPath
-# volumes, in a pod network namespace of its own:
+# /run/netns as containerd names a pod's, and a container whose namespace is
+# named nowhere (reached through its process alone: hostPID). Clients in other
+# namespaces, half of them dead (nftables). kareaper, through the pod's hostPID
+# and hostPath volumes, in a pod network namespace of its own:
 #   1. the shipped dry run, killed (SIGKILL) mid-probe: nothing reaped;
 #   2. the next pod puts back every journaled option before anything else:
 #      no trace left, every owner's options exact;
-#   3. dry_run = no: every dead peer in both pods reaped, no live one; the JSON
+#   3. dry_run = no: every dead peer in all three reaped, no live one; the JSON
 #      log lines, /metrics and /healthz; a stop that leaves nothing armed.
 # podman 4.3 plays Pods, not DaemonSets, and lacks subPath: tests/kube-pod.py.
 # All of it in a container store of this test's own, in $TMP.
@@ -22,6 +23,7 @@ IMAGE=localhost/kareaper-test-$ID
 APP_IMAGE=localhost/kareaper-test-app-$ID
 POD=$ID-kareaper
 CTR=$POD-kareaper
+SRVNAME="krs$((RANDOM % 90000 + 10000))" # the servers' comm: names the unnamed namespace
 
 # podman and buildah on a store of our own. Limits no higher than a shell's
 # (podman's defaults are higher: raising them needs CAP_SYS_RESOURCE, which a
@@ -62,34 +64,47 @@ ok $? "the image's own configuration is valid" || diag "$TMP/check.log"
 check "and is the shipped dry run" grep -qx 'dry_run = yes' "$TMP/shipped.conf"
 # the application image: the test's echo server, its libraries, nothing else
 mkdir -p "$TMP/app"
-install -m 0755 "$TESTS_BIN/echo-server" "$TMP/app/echo-server"
+install -m 0755 "$TESTS_BIN/echo-server" "$TMP/app/$SRVNAME"
 for lib in $(ldd "$TESTS_BIN/echo-server" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
 	install -D "$(readlink -f "$lib")" "$TMP/app$lib"
 done
-printf 'FROM scratch\nCOPY . /\nENTRYPOINT ["/echo-server"]\n' >"$TMP/app/Containerfile"
+printf 'FROM scratch\nCOPY . /\nENTRYPOINT ["/%s"]\n' "$SRVNAME" >"$TMP/app/Containerfile"
 buildah bud --quiet --layers=false -t "$APP_IMAGE" "$TMP/app" >"$TMP/app.log" 2>&1 ||
 	bail "the application image: $(cat "$TMP/app.log")"
 
-# ---- two application pods, as Kubernetes makes them ----
-# app N NS OWNER-ARGS: pod $ID-appN in namespace NS (linked to the live and dead
-# clients' namespaces, 198.18.1N.0/24 and 198.18.2N.0/24), its echo server on PORT
+# ---- three applications: two pods as Kubernetes makes them, one container ----
+# app N NS|- OWNER-ARGS: application N's echo server on PORT, linked to the live
+# and dead clients' namespaces (198.18.1N.0/24 and 198.18.2N.0/24): in pod
+# $ID-appN with namespace NS (under /run/netns), or with -, a container in a
+# namespace that has no name (its process's pid in PID3)
 ns_add "$NS_LIVE"
 ns_add "$NS_DEAD"
 app() {
 	local n=$1 ns=$2 pid
 	shift 2
-	# the pod's namespace, then its name under /run/netns (containerd's cni-*)
-	podman pod create --name "$ID-app$n" --network none >/dev/null &&
-		podman pod start "$ID-app$n" >/dev/null &&
-		pid=$(podman inspect "$(podman pod inspect "$ID-app$n" --format '{{.InfraContainerID}}')" \
-			--format '{{.State.Pid}}') &&
-		ip netns attach "$ns" "$pid" || bail "application pod $n"
-	T_NS+=("$ns")
-	ip -n "$ns" link set lo up
-	link "$ns" l0 "198.18.1$n.1" "2001:db8:1$n::1" "$NS_LIVE" "l$n" "198.18.1$n.2" "2001:db8:1$n::2"
-	link "$ns" d0 "198.18.2$n.1" "2001:db8:2$n::1" "$NS_DEAD" "d$n" "198.18.2$n.2" "2001:db8:2$n::2"
-	podman run -d --pod "$ID-app$n" --name "$ID-srv$n" "$APP_IMAGE" -p "$PORT" "$@" >/dev/null ||
-		bail "the echo server of application pod $n"
+	if [ "$ns" != - ]; then
+		# the pod's namespace, then its name under /run/netns (containerd's cni-*)
+		podman pod create --name "$ID-app$n" --network none >/dev/null &&
+			podman pod start "$ID-app$n" >/dev/null &&
+			pid=$(podman inspect "$(podman pod inspect "$ID-app$n" --format '{{.InfraContainerID}}')" \
+				--format '{{.State.Pid}}') &&
+			ip netns attach "$ns" "$pid" || bail "application pod $n"
+		T_NS+=("$ns")
+	else
+		podman run -d --network none --name "$ID-srv$n" "$APP_IMAGE" -p "$PORT" "$@" >/dev/null &&
+			PID3=$(podman inspect "$ID-srv$n" --format '{{.State.Pid}}') &&
+			ip netns attach "$ID-tmp$n" "$PID3" || bail "application container $n"
+		T_NS+=("$ID-tmp$n")
+	fi
+	ip -n "${ns/#-/$ID-tmp$n}" link set lo up
+	link "${ns/#-/$ID-tmp$n}" l0 "198.18.1$n.1" "2001:db8:1$n::1" "$NS_LIVE" "l$n" "198.18.1$n.2" "2001:db8:1$n::2"
+	link "${ns/#-/$ID-tmp$n}" d0 "198.18.2$n.1" "2001:db8:2$n::1" "$NS_DEAD" "d$n" "198.18.2$n.2" "2001:db8:2$n::2"
+	if [ "$ns" != - ]; then
+		podman run -d --pod "$ID-app$n" --name "$ID-srv$n" "$APP_IMAGE" -p "$PORT" "$@" >/dev/null ||
+			bail "the echo server of application pod $n"
+	else
+		ip netns del "$ID-tmp$n" # the name goes; its process holds the namespace
+	fi
 	for _ in $(seq 100); do
 		podman logs "$ID-srv$n" 2>/dev/null | grep -q '^listening' && return
 		sleep 0.1
@@ -100,7 +115,8 @@ NS1="$ID-cni-1"
 NS2="$ID-cni-2"
 app 1 "$NS1"                 # an owner that sets nothing
 app 2 "$NS2" -u 30000        # an owner with a user timeout of its own
-for n in 1 2; do
+app 3 -                      # an owner that sets nothing, in a namespace with no name
+for n in 1 2 3; do
 	clients "live$n" "$NS_LIVE" 2 "198.18.1$n.1" "$PORT"
 	clients "dead$n" "$NS_DEAD" 2 "2001:db8:2$n::1" "$PORT"
 done
@@ -109,19 +125,23 @@ OWNER1="keepalive=0 idle=[0-9]* intvl=[0-9]* cnt=[0-9]* ut=0"
 OWNER2="keepalive=0 idle=[0-9]* intvl=[0-9]* cnt=[0-9]* ut=30000"
 ARMED="keepalive=1 idle=[0-9]* intvl=[0-9]* cnt=127 ut=0"
 
-# conns N [PATTERN]: established server ends in application pod N
-conns() {
-	local ns=$NS1
-	[ "$1" = 2 ] && ns=$NS2
-	ip netns exec "$ns" ss -Htn state established "sport = :$PORT" | grep -c -- "${2:-.}"
+# inapp N CMD...: run CMD in application N's network namespace
+inapp() {
+	case $1 in
+	1) ip netns exec "$NS1" "${@:2}" ;;
+	2) ip netns exec "$NS2" "${@:2}" ;;
+	3) nsenter -t "$PID3" -n "${@:2}" ;;
+	esac
 }
-# timers [PATTERN]: server ends in either pod with a keepalive timer running
+# conns N [PATTERN]: established server ends in application N
+conns() { inapp "$1" ss -Htn state established "sport = :$PORT" | grep -c -- "${2:-.}"; }
+all_conns() { echo $(( $(conns 1) + $(conns 2) + $(conns 3) )); }
+# timers [PATTERN]: server ends in any application with a keepalive timer running
 timers() {
-	{ ip netns exec "$NS1" ss -Htno state established "sport = :$PORT"
-	  ip netns exec "$NS2" ss -Htno state established "sport = :$PORT"; } |
+	for n in 1 2 3; do inapp "$n" ss -Htno state established "sport = :$PORT"; done |
 		grep -- "${1:-.}" | grep -c 'timer:(keepalive'
 }
-# owner N PATTERN: the echo server's own view of its sockets ("opts" lines,
+# owner N PATTERN: application N's echo server's own view of its sockets ("opts" lines,
 # on SIGUSR1) that match PATTERN
 owner() {
 	local before
@@ -157,16 +177,16 @@ wait_log() {
 	return 1
 }
 policy() { # policy IDLE INTERVAL PROBES [GLOBAL LINES]: this test's drop-in
-	printf '[global]\n%b%b\n[policy e2e]\nnetns = %s-cni-*\nlocal_port = %s\nidle = %s\ninterval = %s\nprobes = %s\n' \
-		"${KAREAPER_BACKEND:+backend = $KAREAPER_BACKEND\n}" "${4:-}" "$ID" "$PORT" "$1" "$2" "$3"
+	printf '[global]\n%b%b\n[policy e2e]\nnetns = %s-cni-*, %s\nlocal_port = %s\nidle = %s\ninterval = %s\nprobes = %s\n' \
+		"${KAREAPER_BACKEND:+backend = $KAREAPER_BACKEND\n}" "${4:-}" "$ID" "$SRVNAME" "$PORT" "$1" "$2" "$3"
 }
 sleep 2.5 # past idle = 2s
 
 # ---- 1. the shipped dry run, killed mid-probe ----
 policy 2s 5s 20 >"$TMP/dry.conf"
 play dry "$TMP/dry.conf"
-check "four dead peers being probed" wait_log dry '"MESSAGE_ID":"b06bf58fc39a4caf810efbe6affd96a3"' 4 || diag "$TMP/dry.log"
-check "the probe journal, on the node's path, holds them" grep -q '^# end [4-8]$' "$TMP/journal/probes"
+check "six dead peers being probed" wait_log dry '"MESSAGE_ID":"b06bf58fc39a4caf810efbe6affd96a3"' 6 || diag "$TMP/dry.log"
+check "the probe journal, on the node's path, holds them" grep -q '^# end \([6-9]\|1[0-2]\)$' "$TMP/journal/probes"
 check "logged as JSON lines: the backend it picked, with the capabilities it kept" \
 	grep -q '"MESSAGE":"backend: .*capabilities kept: ' "$TMP/dry.log"
 diag <(grep -o '"MESSAGE":"backend: [^"]*"' "$TMP/dry.log")
@@ -191,9 +211,9 @@ is "$(cat "$TMP/caps.check")" ok "its effective set: what it kept for this kerne
 podman pod kill "$POD" >/dev/null
 podman wait "$CTR" >/dev/null 2>&1
 is "$(podman inspect "$CTR" --format '{{.State.ExitCode}}')" 137 "the kareaper pod killed (SIGKILL) mid-probe"
-is "$(( $(conns 1) + $(conns 2) ))" 8 "nothing reaped in the dry run"
-is "$(timers 2001:db8:2)" 4 "the dead peers' sockets still armed: the trace to undo"
-is "$(( $(owner 1 "2001:db8:2.*$ARMED") + $(owner 2 "2001:db8:2.*$ARMED") ))" 4 \
+is "$(all_conns)" 12 "nothing reaped in the dry run"
+is "$(timers 2001:db8:2)" 6 "the dead peers' sockets still armed: the trace to undo"
+is "$(( $(owner 1 "2001:db8:2.*$ARMED") + $(owner 2 "2001:db8:2.*$ARMED") + $(owner 3 "2001:db8:2.*$ARMED") ))" 6 \
 	"with kareaper's options (TCP_KEEPCNT 127, no user timeout)"
 check "the journal kept on the node" test -s "$TMP/journal/probes"
 
@@ -201,41 +221,44 @@ check "the journal kept on the node" test -s "$TMP/journal/probes"
 policy 1h 10s 9 >"$TMP/calm.conf"
 play restart "$TMP/calm.conf"
 check "the next pod puts the journaled options back" \
-	wait_log restart 'put back the keepalive options of [4-8] probed sockets'
+	wait_log restart 'put back the keepalive options of \([6-9]\|1[0-2]\) probed sockets'
 check "the journal emptied" sh -c "! grep -q '^[^#]' '$TMP/journal/probes' 2>/dev/null"
 is "$(timers)" 0 "no keepalive timer left on any socket"
 is "$(owner 1 "$OWNER1")" 4 "pod 1's owner: its options exactly (no keepalive)"
 is "$(owner 2 "$OWNER2")" 4 "pod 2's owner: its own options exactly (a 30 s user timeout)"
-is "$(( $(conns 1) + $(conns 2) ))" 8 "nothing reaped"
+is "$(owner 3 "$OWNER1")" 4 "the container's owner: its options exactly"
+is "$(all_conns)" 12 "nothing reaped"
 podman pod stop -t 30 "$POD" >/dev/null
 
 # ---- 3. dry_run = no ----
 policy 2s 1s 3 'dry_run = no' >"$TMP/reap.conf"
 play reap "$TMP/reap.conf"
-check "four reaped" wait_log reap '"MESSAGE_ID":"dd869b3a1a1d4e009442063adba930f3"' 4
-for n in 1 2; do
-	is "$(conns "$n" 2001:db8:2)" 0 "pod $n: no dead peer left"
-	is "$(conns "$n" 198.18.1)" 2 "pod $n: both live peers still connected"
-	is "$(ping_clients "live$n")" "answered 2 of 2" "pod $n: and they answer"
+check "six reaped" wait_log reap '"MESSAGE_ID":"dd869b3a1a1d4e009442063adba930f3"' 6
+for n in 1 2 3; do
+	is "$(conns "$n" 2001:db8:2)" 0 "application $n: no dead peer left"
+	is "$(conns "$n" 198.18.1)" 2 "application $n: both live peers still connected"
+	is "$(ping_clients "live$n")" "answered 2 of 2" "application $n: and they answer"
 done
 log reap
-python3 - "$TMP/reap.log" "$ID" >"$TMP/reap.check" 2>&1 <<'PY'
-# every line one JSON object with the journal's fields; the four reaps name
-# their pod's namespace, policy and reason
+python3 - "$TMP/reap.log" "$ID" "$SRVNAME" >"$TMP/reap.check" 2>&1 <<'PY'
+# every line one JSON object with the journal's fields; the six reaps name
+# their application's namespace (the unnamed one by its process), the owner,
+# the policy and the reason
 import json, sys
 events = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8").read().splitlines()]
 assert all(e["SYSLOG_IDENTIFIER"] == "kareaper" and e["MESSAGE"] for e in events), events
 reaped = [e for e in events if e.get("MESSAGE_ID") == "dd869b3a1a1d4e009442063adba930f3"]
-assert len(reaped) == 4, reaped
-for n in (1, 2):
-    mine = [e for e in reaped if e["KAREAPER_NETNS"] == f"{sys.argv[2]}-cni-{n}"]
+assert len(reaped) == 6, reaped
+names = {1: f"{sys.argv[2]}-cni-1", 2: f"{sys.argv[2]}-cni-2", 3: sys.argv[3]}
+for n in (1, 2, 3):
+    mine = [e for e in reaped if e["KAREAPER_NETNS"] == names[n]]
     assert len(mine) == 2, (n, reaped)
     assert all(e["KAREAPER_POLICY"] == "e2e" and e["KAREAPER_REASON"] == "probes-unanswered" and
-               e["KAREAPER_COMM"] == "echo-server" and int(e["KAREAPER_PID"]) > 0 and
+               e["KAREAPER_COMM"] == sys.argv[3] and int(e["KAREAPER_PID"]) > 0 and
                e["KAREAPER_PEER"].startswith(f"[2001:db8:2{n}::2]:") for e in mine), mine
 print("ok")
 PY
-is "$(cat "$TMP/reap.check")" ok "its log: JSON lines; each reap names its pod's namespace and process" ||
+is "$(cat "$TMP/reap.check")" ok "its log: JSON lines; each reap names its namespace and process" ||
 	diag "$TMP/reap.check"
 
 # metrics and health, from the pod's network namespace, as a scraper and the
@@ -243,8 +266,8 @@ is "$(cat "$TMP/reap.check")" ok "its log: JSON lines; each reap names its pod's
 KPID=$(podman inspect "$CTR" --format '{{.State.Pid}}')
 nsenter -t "$KPID" -n curl -sf "http://127.0.0.1:9101/metrics" >"$TMP/metrics" 2>"$TMP/curl.err"
 ok $? "curl of :9101/metrics" || diag "$TMP/curl.err"
-is "$(sed -n 's/^kareaper_reaped_total{policy="e2e",reason="probes-unanswered"} //p' "$TMP/metrics")" 4 \
-	"it counts the four reaps"
+is "$(sed -n 's/^kareaper_reaped_total{policy="e2e",reason="probes-unanswered"} //p' "$TMP/metrics")" 6 \
+	"it counts the six reaps"
 check "a scan counted" awk '/^kareaper_scans_total / { exit !($2 >= 1) }' "$TMP/metrics"
 is "$(nsenter -t "$KPID" -n curl -s -o "$TMP/healthz" -w '%{http_code}' "http://127.0.0.1:9101/healthz")" 200 \
 	"the liveness probe's /healthz: 200"
@@ -256,6 +279,7 @@ is "$(podman inspect "$CTR" --format '{{.State.ExitCode}}')" 0 "SIGTERM: a clean
 is "$(timers)" 0 "nothing left armed"
 is "$(owner 1 "$OWNER1")" 2 "pod 1's live sockets: their owner's options"
 is "$(owner 2 "$OWNER2")" 2 "pod 2's live sockets: their owner's options"
+is "$(owner 3 "$OWNER1")" 2 "the container's live sockets: their owner's options"
 check "the journal empty" sh -c "! grep -q '^[^#]' '$TMP/journal/probes' 2>/dev/null"
 
 done_testing
