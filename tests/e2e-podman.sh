@@ -13,7 +13,8 @@
 #      no trace left, every owner's options exact;
 #   3. dry_run = no: every dead peer in all three reaped, no live one; the JSON
 #      log lines, /metrics and /healthz; a stop that leaves nothing armed.
-# podman 4.3 plays Pods, not DaemonSets, and lacks subPath: tests/kube-pod.py.
+# podman 4.3 plays Pods, not DaemonSets, and ignores subPath and hostPID:
+# tests/kube-pod.py does those its own way, and says how.
 # All of it in a container store of this test's own, in $TMP.
 . "$TESTS_SRC/lib.sh"
 
