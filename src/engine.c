@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "array.h"
 #include "engine.h"
@@ -62,10 +61,7 @@ struct engine {
 /* The time work takes inside one round (sd-event's time is the round's start). */
 static uint64_t elapsed_clock_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return monotonic_usec() / 1000;
 }
 
 /* Now on the caller's clock (the one deadlines are on): the round's start plus

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "http.h"
 #include "service.h"
@@ -24,33 +23,25 @@ struct metrics_http {
 	uint64_t stale_usec;      /* /healthz fails when no round ended for this long */
 };
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* GET /healthz: 200 while rounds keep ending, 503 once the loop has not ended
  * one for stale_usec (it hangs, or a scan never finishes): what a liveness
  * probe restarts on, as the systemd watchdog does under the unit. */
-static char *health(struct metrics_http *h, unsigned *status)
+static unsigned health(struct metrics_http *h, char *buf, size_t len)
 {
-	uint64_t now = now_usec(), since;
-	char buf[128];
+	uint64_t now = monotonic_usec(), since;
+	unsigned status;
 
 	pthread_mutex_lock(&h->lock);
 	since = now - h->last_usec;
-	*status = since <= h->stale_usec ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-	if (*status == MHD_HTTP_OK)
-		snprintf(buf, sizeof(buf), "ok\n");
+	status = since <= h->stale_usec ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (status == MHD_HTTP_OK)
+		snprintf(buf, len, "ok\n");
 	else
-		snprintf(buf, sizeof(buf), "stale: no round ended for %llus (limit %llus)\n",
-			     (unsigned long long)(since / 1000000),
-			     (unsigned long long)(h->stale_usec / 1000000));
+		snprintf(buf, len, "stale: no round ended for %llus (limit %llus)\n",
+			 (unsigned long long)(since / 1000000),
+			 (unsigned long long)(h->stale_usec / 1000000));
 	pthread_mutex_unlock(&h->lock);
-	return strdup(buf);
+	return status;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -92,7 +83,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			      size_t *upload_size, void **state)
 {
 	struct metrics_http *h = cls;
-	const char *text_plain = "text/plain; charset=utf-8";
 	char *body;
 	size_t len;
 
@@ -103,10 +93,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return text_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or HEAD\n");
 	if (!strcmp(url, "/healthz")) {
-		unsigned status;
+		char buf[128];
+		unsigned status = health(h, buf, sizeof(buf));
 
-		body = health(h, &status);
-		return reply(conn, status, body, body ? strlen(body) : 0, text_plain);
+		return text_reply(conn, status, buf);
 	}
 	if (strcmp(url, "/metrics") != 0)
 		return text_reply(conn, MHD_HTTP_NOT_FOUND, "kareaper: try /metrics or /healthz\n");
@@ -134,7 +124,7 @@ int metrics_http_start(const struct listen_addr *l, uint64_t stale_usec,
 	if (!h)
 		return -ENOMEM;
 	pthread_mutex_init(&h->lock, NULL);
-	h->last_usec = now_usec();
+	h->last_usec = monotonic_usec();
 	h->stale_usec = stale_usec;
 	if (l->family == AF_INET6) {
 		memcpy(&s6.sin6_addr, l->addr, sizeof(s6.sin6_addr));
@@ -173,7 +163,7 @@ void metrics_http_update(struct metrics_http *h, char *text, size_t len, uint64_
 	old = h->text;
 	h->text = text;
 	h->len = len;
-	h->last_usec = now_usec();
+	h->last_usec = monotonic_usec();
 	h->stale_usec = stale_usec;
 	pthread_mutex_unlock(&h->lock);
 	free(old);

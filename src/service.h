@@ -50,5 +50,7 @@ void log_sock(int prio, const char *msgid, const struct sock_event *ev, const ch
 /* sd_notify wrappers; no-ops outside systemd. */
 void notify_ready(const char *status);
 void notify_status(const char *status);
+/* CLOCK_MONOTONIC in microseconds: what sd-event and systemd count in. */
+uint64_t monotonic_usec(void);
 void notify_reloading(void);
 void notify_stopping(void);
