@@ -26,9 +26,12 @@ KAREAPER=${KAREAPER:-$SRC/src/kareaper}
 NS="krpod$$"
 TMP=$(mktemp -d /tmp/kareaper-pod.XXXXXX)
 PIDS=()
+# a container store of its own, as tests/e2e-podman.sh has (before the trap:
+# its cleanup clears that store, never the host's)
+. "$SRC/tests/podman-store.sh"
+podman_store "$TMP"
 cleanup() {
-	podman pod rm -f -a -t 0 >/dev/null 2>&1 || true
-	podman volume rm -a -f >/dev/null 2>&1 || true
+	podman_store_clear
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$NS" 2>/dev/null || true
@@ -37,10 +40,6 @@ cleanup() {
 trap cleanup EXIT
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
 
-# a container store of its own, as tests/e2e-podman.sh has (see there)
-printf '[storage]\ndriver = "vfs"\ngraphroot = "%s/storage"\nrunroot = "%s/runroot"\n' "$TMP" "$TMP" >"$TMP/storage.conf"
-printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\nlog_driver = "k8s-file"\n[engine]\ntmp_dir = "%s/libpod"\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' "$TMP" >"$TMP/containers.conf"
-export CONTAINERS_STORAGE_CONF=$TMP/storage.conf CONTAINERS_CONF=$TMP/containers.conf
 bash "$SRC/deploy/image.sh" localhost/kareaper-bench bench "$KAREAPER" "$SRC" >&2
 
 ip netns add "$NS"
@@ -60,10 +59,8 @@ load() {
 	printf '[global]\nscan_interval = 5s\n[policy bench]\nnetns = %s\nlocal_port = 20000-%d\nidle = %s\ninterval = 5s\nprobes = 3\n' \
 		"$NS" $((20000 + workers - 1)) "$2" >"$TMP/$1.conf"
 	mkdir -p "$TMP/files-$1"
-	python3 "$SRC/tests/kube-pod.py" "$SRC/deploy/kubernetes" "bench-$1" "$TMP/files-$1" \
-		--image localhost/kareaper-bench:bench --host-path "/run/kareaper=$TMP/journal-$1" \
-		--dropin "50-bench.conf=$TMP/$1.conf" --containers-conf "$CONTAINERS_CONF" >"$TMP/$1.yaml"
-	CONTAINERS_CONF=$TMP/files-$1/containers.conf podman kube play --network none "$TMP/$1.yaml" >/dev/null 2>&1
+	play_daemonset "$SRC" "bench-$1" "$TMP/files-$1" localhost/kareaper-bench:bench \
+		"$TMP/journal-$1" "$TMP/$1.conf" "$TMP/$1" || { cat "$TMP/$1.play" >&2; exit 1; }
 	pid=$(podman inspect "bench-$1-kareaper" --format '{{.State.Pid}}')
 	metric() { nsenter -t "$pid" -n curl -sf http://127.0.0.1:9101/metrics | sed -n "s/^$1 //p"; }
 	until [ "$(metric kareaper_scans_total || echo 0)" -ge 2 ] 2>/dev/null; do sleep 0.2; done

@@ -26,35 +26,15 @@ POD=$ID-kareaper
 CTR=$POD-kareaper
 SRVNAME="krs$((RANDOM % 90000 + 10000))" # the servers' comm: names the unnamed namespace
 
-# podman and buildah on a store of our own. Limits no higher than a shell's
-# (podman's defaults are higher: raising them needs CAP_SYS_RESOURCE, which a
-# sandbox may lack), runc (crun refuses a hybrid cgroup layout), no systemd
-# needed (cgroupfs, file logs and events).
+# podman and buildah on a store of our own
+. "$TESTS_SRC/podman-store.sh"
 mkdir -p "$TMP/files" "$TMP/journal"
-cat >"$TMP/storage.conf" <<CONF
-[storage]
-driver = "vfs"
-graphroot = "$TMP/storage"
-runroot = "$TMP/runroot"
-CONF
-cat >"$TMP/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
-log_driver = "k8s-file"
-[engine]
-tmp_dir = "$TMP/libpod"
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-export CONTAINERS_STORAGE_CONF=$TMP/storage.conf CONTAINERS_CONF=$TMP/containers.conf
+podman_store "$TMP"
 for tool in podman buildah runc python3; do
 	command -v "$tool" >/dev/null || bail "$tool is not installed (.ci/run installs it)"
 done
 python3 -c 'import yaml' 2>/dev/null || bail "python3-yaml is not installed (.ci/run installs it)"
-# every pod, container and volume of this store is this test's; then the store
-# goes with $TMP
-at_exit 'podman pod rm -f -a -t 0 >/dev/null 2>&1; podman rm -f -a -t 0 >/dev/null 2>&1; podman volume rm -a -f >/dev/null 2>&1'
+at_exit podman_store_clear
 
 # ---- the images ----
 bash "$DEPLOY/image.sh" "$IMAGE" test "$KAREAPER_BIN" "$TESTS_SRC/.." >"$TMP/image.log" 2>&1
@@ -158,11 +138,7 @@ owner() {
 # play NAME DROPIN: the DaemonSet's pod, this test's policy as a drop-in
 play() {
 	podman pod rm -f -t 0 "$POD" >/dev/null 2>&1
-	python3 "$TESTS_SRC/kube-pod.py" "$DEPLOY/kubernetes" "$POD" "$TMP/files" --image "$IMAGE:test" \
-		--host-path "/run/kareaper=$TMP/journal" --dropin "50-test.conf=$2" \
-		--containers-conf "$CONTAINERS_CONF" >"$TMP/$1.yaml" &&
-		CONTAINERS_CONF=$TMP/files/containers.conf \
-		podman kube play --network none "$TMP/$1.yaml" >"$TMP/$1.play" 2>&1
+	play_daemonset "$TESTS_SRC/.." "$POD" "$TMP/files" "$IMAGE:test" "$TMP/journal" "$2" "$TMP/$1"
 	ok $? "podman kube play of the DaemonSet's pod ($1)" || diag "$TMP/$1.play"
 	is "$(podman inspect "$CTR" --format '{{.HostConfig.PidMode}}')" host "in the host's PID namespace (hostPID)"
 }
