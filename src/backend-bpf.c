@@ -608,19 +608,21 @@ static size_t ops_queue(struct sock_op *o, size_t n)
 		struct kr_bpf_op op = { .result = KR_OP_PENDING };
 
 		if (o[i].set) {
+			struct ka_opts set = *o[i].set;
+
+			policy_opts_settable(&set); /* a hand-back of a sysctl's 86400 s */
 			op.kind = KR_OP_SET;
-			op.set = to_bpf_opts(o[i].set);
-			op.check = o[i].expect != NULL;
-			if (o[i].expect)
-				op.expect = to_bpf_opts(o[i].expect);
+			op.set = to_bpf_opts(&set);
 		} else {
 			op.kind = KR_OP_DESTROY;
 		}
+		if (o[i].expect) {
+			op.check = 1;
+			op.expect = to_bpf_opts(o[i].expect);
+		}
 		op.quiet = o[i].quiet;
-		op.restore = o[i].set && o[i].restore;
-		op.own_probes = op.restore ? policy_owner_probes(o[i].set) : 0;
-		o[i].probes = -1;
-		o[i].held = false;
+		op.handback = o[i].set && o[i].handback;
+		o[i].owners = 0;
 		op.segs_in = o[i].s->segs_in;
 		o[i].result = bpf_map_update_elem(mfd, &o[i].s->cookie, &op, BPF_ANY);
 		if (o[i].result == 0) {
@@ -633,10 +635,22 @@ static size_t ops_queue(struct sock_op *o, size_t n)
 	return queued;
 }
 
+/* What became of an op a whole walk did not find: a walk that resumes after a
+ * stop may skip a socket, so only an exact query by id and cookie tells that it
+ * is gone (-ENOENT); one it finds waits for another walk (KR_OP_NOT_DONE). */
+static int not_walked(struct backend *b, const struct sock_rec *s)
+{
+	struct sock_rec fresh;
+	int r = sockdiag_query(&b->diag, s, &fresh);
+
+	return r == 0 ? KR_OP_NOT_DONE : r;
+}
+
 /* Each queued op's result out of the map, which is left empty. One the walk did
- * not carry out gets not_done: -ENOENT after a whole walk (the socket is gone, or
- * in another namespace), else what the caller says. */
-static void ops_collect(struct backend *b, struct sock_op *o, size_t n, int not_done)
+ * not carry out: after a whole walk (walked), gone only if a query says so;
+ * else what the caller says (not_done). */
+static void ops_collect(struct backend *b, struct sock_op *o, size_t n, bool walked,
+			int not_done)
 {
 	int mfd = bpf_map__fd(obj.skel->maps.ops);
 
@@ -650,11 +664,10 @@ static void ops_collect(struct backend *b, struct sock_op *o, size_t n, int not_
 		obj.skel->bss->vars.ops_bits[kr_set_word(o[i].s->cookie)] = 0; /* the map empties */
 		if (o[i].result < 0)
 			continue;
-		o[i].result = res.result == KR_OP_PENDING ? not_done : res.result;
-		if (res.restore && res.result != KR_OP_PENDING) {
-			o[i].probes = (int)res.probes;
-			o[i].held = res.held;
-		}
+		o[i].result = res.result != KR_OP_PENDING ? res.result :
+			      walked ? not_walked(b, o[i].s) : not_done;
+		if (res.handback && res.result != KR_OP_PENDING)
+			o[i].owners = res.owners;
 		if (!o[i].set && o[i].result == -EOPNOTSUPP)
 			o[i].result = sockdiag_destroy(&b->diag, o[i].s);
 	}
@@ -682,7 +695,7 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 	fd = iter_in(b, obj.tcp);
 	r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_sock), scan_rec, &sc);
 	if (nops) {
-		ops_collect(b, f->ops, nops, r < 0 ? 1 : -ENOENT);
+		ops_collect(b, f->ops, nops, r >= 0, KR_OP_NOT_DONE);
 		obj.skel->bss->vars.nops = 0;
 	}
 	keep_clear(b);
@@ -752,7 +765,7 @@ static void bpf_apply(struct backend *b, struct sock_op *ops, size_t n)
 
 		int r = run_act(b, ops_queue(ops + done, chunk));
 
-		ops_collect(b, ops + done, chunk, r < 0 ? r : -ENOENT);
+		ops_collect(b, ops + done, chunk, r >= 0, r);
 		done += chunk;
 	}
 }
@@ -761,8 +774,7 @@ static void bpf_op(struct backend *b, struct sock_op *op, bool search)
 {
 	(void)search;
 	if (!b) {
-		op->probes = -1;
-		op->held = false;
+		op->owners = 0;
 		op->result = -ENXIO;
 		return;
 	}

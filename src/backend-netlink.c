@@ -165,47 +165,76 @@ static int nl_get_opts(struct backend *b, const struct sock_rec *s, struct owner
 	return r < 0 ? r : get_all(sfd, cur);
 }
 
-static int set_all(int sfd, const struct ka_opts *ka)
+/* Write the options of ka that differ from cur. Probes off (a hand-back to an
+ * owner without keepalive): the switch first, which stops the timer, so that no
+ * value set after it can fire it (a TCP_KEEPIDLE shorter than the socket's idle
+ * time fires it at once, and the owner's TCP_KEEPCNT may already be below the
+ * kernel's count of unanswered probes); the owner's user timeout last. Probes on
+ * (arming): no user timeout before probes can go out; timing, then the switch,
+ * then TCP_KEEPIDLE, from which the kernel re-arms the running timer. */
+static int set_changed(int sfd, const struct ka_opts *cur, const struct ka_opts *ka)
 {
 	int r = 0, q;
 
-	/* Probes off (a restore to an owner without keepalive): the switch first,
-	 * which stops the timer, so that no value set after it can fire it (a
-	 * TCP_KEEPIDLE shorter than the socket's idle time fires it at once, and
-	 * the owner's TCP_KEEPCNT may already be below the kernel's count of
-	 * unanswered probes); the owner's user timeout last. Probes on (arming, or
-	 * a restore to an owner with keepalive): no user timeout before probes can
-	 * go out; timing, then the switch, then TCP_KEEPIDLE, from which the kernel
-	 * re-arms the running timer. */
-	if (!ka->keepalive && (q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 0)) < 0)
+	if (!ka->keepalive && cur->keepalive && (q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 0)) < 0)
 		r = q;
-	if (ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT,
-					 (int)ka->user_timeout_ms)) < 0)
+	if (ka->keepalive && ka->user_timeout_ms != cur->user_timeout_ms &&
+	    (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT, (int)ka->user_timeout_ms)) < 0)
 		r = q;
-	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, ka->intvl_s)) < 0)
+	if (ka->intvl_s != cur->intvl_s &&
+	    (q = setint(sfd, IPPROTO_TCP, TCP_KEEPINTVL, ka->intvl_s)) < 0)
 		r = q;
-	if ((q = setint(sfd, IPPROTO_TCP, TCP_KEEPCNT, ka->cnt)) < 0)
+	if (ka->cnt != cur->cnt && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPCNT, ka->cnt)) < 0)
 		r = q;
-	if (!ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
+	if (!ka->keepalive && ka->idle_s != cur->idle_s &&
+	    (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
 		r = q;
-	if (ka->keepalive && (q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
+	if (ka->keepalive && !cur->keepalive && (q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
 		r = q;
-	if (ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
+	if (ka->keepalive && ka->idle_s != cur->idle_s &&
+	    (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
 		r = q;
-	if (!ka->keepalive && (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT,
-					  (int)ka->user_timeout_ms)) < 0)
+	if (!ka->keepalive && ka->user_timeout_ms != cur->user_timeout_ms &&
+	    (q = setint(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT, (int)ka->user_timeout_ms)) < 0)
 		r = q;
 	return r;
 }
 
-/* SOCK_DESTROY by id and cookie; with quiet, a query first: sock_diag has no
- * way to compare and destroy at once, so a segment arriving between the two is
- * missed (kareaper(8)). */
-static int destroy_op(struct backend *b, const struct sock_op *op)
+/* The op's checks, then its options or the destroy, through the owner's
+ * descriptor: read, compare, then act (not atomic: see sock_op). */
+static int run_op(struct backend *b, struct sock_op *op, bool search)
 {
+	_cleanup_close_ int sfd = -1;
+	struct ka_opts cur, back;
+	struct tcp_info ti = { 0 };
+	socklen_t l = sizeof(ti);
 	struct sock_rec fresh;
 	int r;
 
+	if (!op->set && !op->expect) /* a destroy that needs no owner */
+		goto destroy;
+	r = reach(op->s, op->owner, search, &sfd);
+	if (r < 0)
+		return r;
+	if ((r = get_all(sfd, &cur)) < 0)
+		return r;
+	if (getsockopt(sfd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+		return -errno;
+	if (op->quiet && ti.tcpi_segs_in != op->s->segs_in)
+		return -EALREADY;
+	if (op->handback) {
+		op->owners = policy_handback(&cur, op->expect, op->set, &back);
+		return set_changed(sfd, &cur, &back);
+	}
+	if (op->expect && ka_opts_diff(&cur, op->expect))
+		return -EAGAIN;
+	if (op->set)
+		return set_changed(sfd, &cur, op->set);
+destroy:
+	if (!b)
+		return -ENXIO;
+	/* sock_diag has no way to compare and destroy at once: a segment arriving
+	 * between the query and the destroy is missed (kareaper(8)) */
 	if (op->quiet) {
 		r = sockdiag_query(&b->destroy, op->s, &fresh);
 		if (r < 0)
@@ -216,50 +245,10 @@ static int destroy_op(struct backend *b, const struct sock_op *op)
 	return sockdiag_destroy(&b->destroy, op->s);
 }
 
-/* The op's checks and its options, through the owner's descriptor: read,
- * compare, then set (not atomic: see sock_op). */
-static int set_op(struct sock_op *op, bool search)
-{
-	_cleanup_close_ int sfd = -1;
-	const struct ka_opts *want = op->set;
-	struct ka_opts cur, hold;
-	struct tcp_info ti = { 0 };
-	socklen_t l = sizeof(ti);
-	int r;
-
-	r = reach(op->s, op->owner, search, &sfd);
-	if (r < 0)
-		return r;
-	if ((r = get_all(sfd, &cur)) < 0)
-		return r;
-	if (getsockopt(sfd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
-		return -errno;
-	if (op->expect && memcmp(&cur, op->expect, sizeof(cur)) != 0)
-		return -EAGAIN;
-	if (op->quiet && ti.tcpi_segs_in != op->s->segs_in)
-		return -EALREADY;
-	if (op->restore) {
-		op->probes = ti.tcpi_probes;
-		if (!policy_opts_ours(&cur, op->set))
-			return -EAGAIN;
-		if (memcmp(&cur, op->set, sizeof(cur)) == 0)
-			return 0; /* the owner's already: nothing of kareaper's left */
-		op->held = policy_handback_opts(op->set, ti.tcpi_probes, &hold);
-		if (op->held && policy_opts_held(&cur, op->set))
-			return 0; /* held already: its count is not raised again */
-		want = &hold;
-	}
-	return memcmp(&cur, want, sizeof(cur)) == 0 ? 0 : set_all(sfd, want);
-}
-
 static void nl_op(struct backend *b, struct sock_op *op, bool search)
 {
-	op->probes = -1;
-	op->held = false;
-	if (op->set)
-		op->result = set_op(op, search);
-	else
-		op->result = b ? destroy_op(b, op) : -ENXIO;
+	op->owners = 0;
+	op->result = run_op(b, op, search);
 }
 
 const struct backend_ops backend_netlink = {

@@ -27,25 +27,26 @@
  * - keep: cookies the caller tracks, to be listed whatever the filter says (a
  *   probed socket whose peer answered is no longer idle, and must not look gone). */
 /* One change to one socket: set options (set) or destroy it (set NULL).
- * - expect: set only if the socket's options still are these, else -EAGAIN and
- *   nothing changed (arming: the owner's, as journaled);
- * - restore: set is the owner's options, and the socket is handed back to it
- *   (policy_handback_opts: held while the kernel counts unanswered probes and
- *   the owner runs keepalive), and only if its options still are kareaper's
- *   (armed, held, or the owner's already), else -EAGAIN and nothing changed:
- *   the owner set options of its own meanwhile, which stay;
+ * - expect: act only if the socket's options are exactly these, else -EAGAIN
+ *   and nothing changed (arming: the owner's, as read and journaled; destroying
+ *   an armed socket: kareaper's, as written);
+ * - handback: set is the owner's options and expect what kareaper wrote: each
+ *   option that still is kareaper's goes back to the owner's, each the owner
+ *   changed since stays as it is (policy_handback), and owners names those;
  * - quiet: only if nothing came in since s was listed (s->segs_in), else
  *   -EALREADY and nothing changed.
- * The BPF backend checks all three under the socket's lock; the netlink backend
- * reads, compares and sets through the owner's descriptor, so a change the
- * owner makes between its read and its write is not seen (kareaper(8)).
+ * Only options that differ from the socket's are written. The BPF backend
+ * checks and acts under the socket's lock; the netlink backend reads, compares
+ * and acts through the owner's descriptor, so a change the owner makes between
+ * its read and its write is not seen (kareaper(8)).
  *
  * What an op ends as, in result:
  *   0           done;
- *   -ENOENT     gone: the socket is not in its namespace's table (a whole walk
- *               or a query by cookie did not find it);
- *   -EAGAIN     refused: the owner's options are not what expect (or restore)
- *               says; -EALREADY: refused, the peer was heard from;
+ *   -ENOENT     gone: an exact query by id and cookie found no such socket in
+ *               its namespace (absence from a walk proves nothing: a walk that
+ *               resumes after a stop may skip a socket);
+ *   -EAGAIN     refused: the options are not what expect says; -EALREADY:
+ *               refused, the peer was heard from;
  *   -ENXIO      not attempted: its namespace is not open here;
  *   1           not attempted: a walk or a listing did not get to it;
  *   -errno      failed (the netlink backend: -ESRCH, -ESTALE when no process
@@ -56,13 +57,9 @@ struct sock_op {
 	const struct sock_rec *s;
 	struct owner *owner;
 	const struct ka_opts *set, *expect;
-	bool quiet, restore;
+	bool quiet, handback;
 	int result;
-	/* restore, out: the kernel's count of unanswered probes when it was acted
-	 * on (-1: not read), and whether it is held rather than exactly the
-	 * owner's */
-	int probes;
-	bool held;
+	unsigned owners;          /* handback, out: KA_* bits the owner had changed */
 };
 
 struct config;

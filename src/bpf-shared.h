@@ -105,19 +105,18 @@ enum {
 #define KR_OP_PENDING 1           /* result until the socket is found */
 
 /* Carried out by an act walk, or by a scan walk (before the socket's record is
- * written, so that the record shows the result). */
+ * written, so that the record shows the result). backend.h's sock_op says what
+ * each field means. */
 struct kr_bpf_op {
 	__u32 kind;
 	__s32 result;             /* KR_OP_PENDING, 0, or -errno */
-	__u32 check;              /* KR_OP_SET: only if the options still are `expect` */
+	__u32 check;              /* only if the options still are `expect` (-EAGAIN) */
 	__u32 quiet;              /* only if segs_in still is `segs_in` (-EALREADY) */
 	__u32 segs_in;
-	/* KR_OP_SET: `set` is the owner's, and the socket is handed back to it
-	 * (backend.h's sock_op, policy.h's policy_handback_opts); own_probes is
-	 * policy_owner_probes() of them */
-	__u32 restore, own_probes;
-	/* restore, out: icsk_probes_out when acted on; held rather than exact */
-	__u32 probes, held;
+	/* KR_OP_SET: `set` is the owner's, `expect` what kareaper wrote: each field
+	 * still kareaper's goes back, the others stay (policy.h's policy_handback) */
+	__u32 handback;
+	__u32 owners;             /* handback, out: the fields the owner changed */
 	__u32 pad;
 	struct kr_bpf_opts set, expect;
 };

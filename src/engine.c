@@ -300,12 +300,50 @@ static void budget_spent(struct engine *e, struct tracked *t)
 		t->budget_logged = true;
 		e->stats.unprobeable++;
 		log_sock(LOG_NOTICE, MSGID_UNPROBEABLE, &ev, "cannot probe: the kernel counts %u "
-			 "unanswered keepalive probes%s%u%s, and ends the connection at %d; left "
-			 "alone until its peer is heard from", t->rec.probes,
-			 t->owner_probes ? ", its owner's keepalive may send " : "",
-			 t->owner_probes, t->owner_probes ? " more" : "", KR_MAX_KEEPCNT);
+			 "unanswered keepalive probes, and ends the connection at %d; left alone "
+			 "until its peer is heard from", t->rec.probes, KR_MAX_KEEPCNT);
 	}
 	row_verdict(e, t, V_LEFT_ALONE, REASON_BUDGET_SPENT);
+}
+
+/* "3h25m", "75s", "1.5s": a duration for a log line */
+static void fmt_duration(char *buf, size_t len, uint64_t ms)
+{
+	uint64_t s = ms / 1000;
+
+	if (s >= 3600)
+		snprintf(buf, len, "%lluh%02llum", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%llum%02llus", (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60));
+	else
+		snprintf(buf, len, "%llu.%llus", (unsigned long long)s,
+			 (unsigned long long)(ms % 1000 / 100));
+}
+
+/* t's owner runs keepalive of its own (t->saved, as read): its options are its
+ * own, and kareaper never arms it. It is judged on its owner's probes only
+ * (policy_kernel_evidence), and the kernel ends a dead peer's connection on the
+ * owner's schedule anyway: said once, with that schedule. */
+static void owner_keepalive(struct engine *e, struct tracked *t)
+{
+	t->state = TS_UNPROBEABLE;
+	t->reason = REASON_OWNER_KEEPALIVE;
+	if (!t->owner_logged) {
+		struct sock_event ev = event_of(e, t, reason_name(REASON_OWNER_KEEPALIVE));
+		char when[32], ut[48] = "";
+
+		t->owner_logged = true;
+		fmt_duration(when, sizeof(when), policy_owner_schedule_ms(&t->saved));
+		if (t->saved.user_timeout_ms)
+			snprintf(ut, sizeof(ut), ", user timeout %ums", t->saved.user_timeout_ms);
+		ev.probes = -1;
+		log_sock(LOG_INFO, MSGID_UNPROBEABLE, &ev, "its owner runs keepalive (%ds/%ds/%d"
+			 "%s): left to it, judged on its probes; a dead peer goes %s after its "
+			 "last word", t->saved.idle_s, t->saved.intvl_s, t->saved.cnt, ut, when);
+	}
+	row_verdict(e, t, V_LEFT_ALONE, REASON_OWNER_KEEPALIVE);
 }
 
 /* owner NULL: not looked up (yet) */
@@ -342,6 +380,8 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 	case STEP_LEFT_ALONE:
 		if (t->reason == REASON_BUDGET_SPENT)
 			budget_spent(e, t);
+		else if (t->reason == REASON_OWNER_KEEPALIVE)
+			owner_keepalive(e, t);
 		else
 			report_set(&e->report, row, V_LEFT_ALONE, t->reason,
 				   tracked_idle_ms(t, e->now));
@@ -468,142 +508,172 @@ static bool not_reached(int r)
 	return r == -ESRCH || r == -ESTALE || r == -EBADF || r == -EPERM || r == -ENXIO;
 }
 
-struct presence {
-	const uint64_t *cookies;
-	bool *found;
-	size_t n;
-};
-
-static int presence_cb(const struct sock_rec *s, void *data)
+/* Fresh facts about t's socket by an exact query in its namespace (watched, or
+ * entered for the moment): 0, -ENOENT when it is proven gone (with its
+ * namespace), or another -errno when that cannot be told now. */
+static int query_tracked(struct engine *e, const struct tracked *t, struct sock_rec *fresh)
 {
-	struct presence *p = data;
+	struct backend *be = backend_of(e, t), *tmp = NULL;
+	int r;
 
-	for (size_t i = 0; i < p->n; i++)
-		if (p->cookies[i] == s->cookie)
-			p->found[i] = true;
-	return 0;
+	if (!be) {
+		r = netns_reach(&e->netns, t->rec.netns, &tmp);
+		if (r < 0)
+			return r == -ENOENT ? -ENOENT : -ENXIO;
+		be = tmp;
+	}
+	r = e->ops->query(be, &t->rec, fresh);
+	fresh->netns = t->rec.netns;
+	if (tmp)
+		e->ops->close(tmp);
+	return r;
 }
 
-/* Full sockets, in every state but listening and time-wait (a closed socket's
- * time-wait carries its cookie on). */
-#define LIVE_STATES ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | \
-		     (1u << 11))
-
-/* Whether a listing of ns tells if op's socket is gone: one there that the
- * backend could not reach (not one whose namespace is not open here). */
-static bool listing_decides(const struct sock_op *op, const struct netns *ns)
+/* Carry out the ops of the n in ops whose result is still KR_OP_NOT_DONE and whose
+ * socket is in the namespace ino, through be: in one pass where the backend can
+ * (apply), else one call per socket. Those it could not reach are proven gone,
+ * or not, by an exact query by id and cookie (-ENOENT: gone); absence from a
+ * walk, or an owner not found, proves nothing. */
+static void ops_in(struct engine *e, struct backend *be, uint64_t ino, struct sock_op *ops,
+		   size_t n, bool search, struct sock_op *sub, size_t *at)
 {
-	return op->s->netns == ns->ino && not_reached(op->result) && op->result != -ENXIO;
-}
+	size_t m = 0;
 
-/* The ops whose socket could not be reached: gone (-ENOENT) if a listing of its
- * namespace does not hold its cookie, else as they were. */
-static void confirm_gone(struct engine *e, struct sock_op *ops, size_t n)
-{
-	for (size_t k = 0; k < e->netns.n; k++) {
-		const struct netns *ns = e->netns.ns[k];
-		struct scan_filter f = { .states = LIVE_STATES, .cfg = e->cfg, .all = true };
-		struct presence pr = { 0 };
-		uint64_t *cookies = NULL;
-		size_t m = 0, *at = NULL;
-
-		for (size_t i = 0; i < n; i++)
-			m += listing_decides(&ops[i], ns);
-		if (!m)
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].result != KR_OP_NOT_DONE || ops[i].s->netns != ino)
 			continue;
-		cookies = calloc(m, sizeof(*cookies));
-		at = calloc(m, sizeof(*at));
-		pr.found = calloc(m, sizeof(*pr.found));
-		if (cookies && at && pr.found) {
-			for (size_t i = 0; i < n; i++)
-				if (listing_decides(&ops[i], ns)) {
-					at[pr.n] = i;
-					cookies[pr.n++] = ops[i].s->cookie;
-				}
-			pr.cookies = f.keep = cookies;
-			f.nkeep = pr.n;
-			if (e->ops->enumerate(ns->be, &f, presence_cb, &pr) >= 0)
-				for (size_t j = 0; j < pr.n; j++)
-					if (!pr.found[j])
-						ops[at[j]].result = -ENOENT;
+		if (!sub) {
+			e->ops->op(be, &ops[i], search);
+			continue;
 		}
-		free(cookies);
-		free(at);
-		free(pr.found);
+		sub[m] = ops[i];
+		at[m++] = i;
+	}
+	if (m) {
+		e->ops->apply(be, sub, m);
+		for (size_t j = 0; j < m; j++)
+			ops[at[j]] = sub[j];
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sock_rec fresh;
+
+		if (ops[i].s->netns == ino && not_reached(ops[i].result) &&
+		    ops[i].result != -ENXIO && e->ops->query(be, ops[i].s, &fresh) == -ENOENT)
+			ops[i].result = -ENOENT;
 	}
 }
 
-/* Carry out ops, each through the backend of its socket's namespace: in one pass per
- * namespace where the backend can (apply), else one call per socket. search: as
- * set_opts's (the netlink backend may walk /proc for an owner that moved). Those
- * the backend could not reach are confirmed gone, or not, by a listing. */
+/* Carry out ops, each through a backend in its socket's namespace: one watched,
+ * or, for a namespace not watched now (deleted from /run/netns while a socket in
+ * it was armed, or left by a reload), one opened in it for the moment. search:
+ * as set_opts's (the netlink backend may walk /proc for an owner that moved).
+ * Those the backend could not reach are confirmed gone, or not, by a query. */
 static void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search)
 {
 	struct sock_op *sub = NULL;
-	size_t *at = NULL, m;
+	size_t *at = NULL;
 
 	if (e->ops->apply && n > 1) {
 		sub = calloc(n, sizeof(*sub));
 		at = calloc(n, sizeof(*at));
+		if (!sub || !at) {
+			free(sub);
+			sub = NULL;
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		ops[i].result = KR_OP_NOT_DONE;
-	for (size_t k = 0; k < e->netns.n; k++) {
-		const struct netns *ns = e->netns.ns[k];
+	for (size_t k = 0; k < e->netns.n; k++)
+		ops_in(e, e->netns.ns[k]->be, e->netns.ns[k]->ino, ops, n, search, sub, at);
+	for (size_t i = 0; i < n; i++) {
+		struct backend *be = NULL;
+		uint64_t ino = ops[i].s->netns;
+		int r;
 
-		m = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (ops[i].result != KR_OP_NOT_DONE || ops[i].s->netns != ns->ino)
-				continue;
-			if (!sub) {
-				e->ops->op(ns->be, &ops[i], search);
-				continue;
-			}
-			sub[m] = ops[i];
-			at[m++] = i;
-		}
-		if (!m)
+		if (ops[i].result != KR_OP_NOT_DONE)
 			continue;
-		e->ops->apply(ns->be, sub, m);
-		for (size_t j = 0; j < m; j++)
-			ops[at[j]] = sub[j];
+		r = netns_reach(&e->netns, ino, &be);
+		if (r == 0) {
+			ops_in(e, be, ino, ops, n, search, sub, at);
+			e->ops->close(be);
+			continue;
+		}
+		/* gone with its namespace; else not attempted (-ENXIO), or through
+		 * the owner where the backend can */
+		for (size_t j = i; j < n; j++)
+			if (ops[j].result == KR_OP_NOT_DONE && ops[j].s->netns == ino) {
+				if (r == -ENOENT)
+					ops[j].result = -ENOENT;
+				else
+					e->ops->op(NULL, &ops[j], search);
+			}
 	}
-	/* Not in a namespace being watched (a journal from another configuration):
-	 * only the netlink backend can reach it, through the owner; else -ENXIO. */
-	for (size_t i = 0; i < n; i++)
-		if (ops[i].result == KR_OP_NOT_DONE)
-			e->ops->op(NULL, &ops[i], search);
 	free(sub);
 	free(at);
-	confirm_gone(e, ops, n);
 }
 
-/* What handing t back to its owner answered: exactly back, gone, or taken over
- * by its owner: out of the journal. Held (its peer has not answered kareaper's
- * probes, and its owner runs keepalive): in the journal until it does. */
+/* "TCP_KEEPIDLE and TCP_USER_TIMEOUT": the options in KA_* bits */
+static void fmt_opts(char *buf, size_t len, unsigned bits)
+{
+	static const char *const names[] = { "SO_KEEPALIVE", "TCP_KEEPIDLE", "TCP_KEEPINTVL",
+					     "TCP_KEEPCNT", "TCP_USER_TIMEOUT" };
+	size_t n = 0, k = 0, at = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < 5; i++)
+		n += (bits >> i) & 1;
+	for (size_t i = 0; i < 5 && at < len; i++)
+		if ((bits >> i) & 1)
+			at += (size_t)snprintf(buf + at, len - at, "%s%s",
+					       !k++ ? "" : k == n ? " and " : ", ", names[i]);
+}
+
+/* Handing a socket back (policy_handback) answered r, with the options its owner
+ * had changed in owners: done or gone, out of the journal; else kept, for the end
+ * of the next round and the next start. True when it left the journal. */
+static bool handed_back(struct engine *e, uint64_t cookie, const struct sock_event *ev,
+			int r, unsigned owners)
+{
+	if (r == 0 || socket_gone(r)) {
+		journal_remove(&e->journal, cookie);
+		if (r == 0 && owners) {
+			char what[96];
+
+			fmt_opts(what, sizeof(what), owners);
+			if (ev)
+				log_sock(LOG_NOTICE, NULL, ev, "its owner set %s while it was probed: "
+					 "left as the owner set it, kareaper's other options put back",
+					 what);
+			else
+				log_msg(LOG_NOTICE, NULL, "socket cookie %llu: its owner set %s while "
+					"it was probed: left as the owner set it, kareaper's other "
+					"options put back", (unsigned long long)cookie, what);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* What handing t back to its owner answered. */
 static void restored(struct engine *e, struct tracked *t, const struct sock_op *op)
 {
 	struct sock_event ev = event_of(e, t, NULL);
-	int r = op->result;
 
 	t->armed = false;
 	ev.probes = -1;
-	if (r == 0 && op->held) {
-		log_sock(LOG_INFO, NULL, &ev, "handed back held: the kernel counts %d unanswered "
-			 "probes, which its owner's keepalive would act on; TCP_KEEPCNT raised by "
-			 "them until its peer answers", op->probes);
-	} else if (r == 0 || socket_gone(r)) {
-		journal_remove(&e->journal, t->cookie);
-	} else if (r == -EAGAIN) {
-		journal_remove(&e->journal, t->cookie);
-		log_sock(LOG_NOTICE, NULL, &ev, "its owner set keepalive options of its own while "
-			 "it was probed: left as the owner set them");
-	} else {
-		count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
-			    (unsigned long long)t->cookie, strerror(-r));
-		log_sock(LOG_WARNING, NULL, &ev, "cannot put the owner's keepalive options back: %s",
-			 strerror(-r));
-	}
+	if (handed_back(e, t->cookie, &ev, op->result, op->owners))
+		return;
+	count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
+		    (unsigned long long)t->cookie, strerror(-op->result));
+	log_sock(LOG_WARNING, NULL, &ev, "cannot put the owner's keepalive options back: %s; "
+		 "kept in the journal, tried again every round", strerror(-op->result));
+}
+
+/* The hand-back of t: the owner's options over what kareaper wrote. */
+static struct sock_op handback_op(struct tracked *t)
+{
+	return (struct sock_op){ .s = &t->rec, .owner = &t->owner, .set = &t->saved,
+				 .expect = &t->arm, .handback = true };
 }
 
 /* Hand sockets back to their owners, in one pass (restored()). What stays in the
@@ -622,8 +692,7 @@ static void disarm_all(struct engine *e, struct tracked **ts, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (ts[i]->armed)
-			ops[m++] = (struct sock_op){ .s = &ts[i]->rec, .owner = &ts[i]->owner,
-						     .set = &ts[i]->saved, .restore = true };
+			ops[m++] = handback_op(ts[i]);
 	run_ops(e, ops, m, true);
 	m = 0;
 	for (size_t i = 0; i < n; i++)
@@ -657,6 +726,27 @@ static void left_alone(struct engine *e, struct tracked *t, int err)
 	row_verdict(e, t, V_LEFT_ALONE, REASON_NO_OWNER);
 }
 
+/* Arming t failed with r, and nothing of kareaper's is on it: left alone when no
+ * process holds it or may be reached (-ESRCH, -EPERM), else a suspect still,
+ * tried again next round (a map full, descriptors short, an owner moving). */
+static void not_armed(struct engine *e, struct tracked *t, int r)
+{
+	struct sock_event ev;
+
+	if (r == -ESRCH || r == -EPERM) {
+		left_alone(e, t, r);
+		return;
+	}
+	t->state = TS_SUSPECT;
+	count_error(e, ERR_ARM, "arming cookie %llu: %s", (unsigned long long)t->cookie,
+		    strerror(-r));
+	ev = event_of(e, t, NULL);
+	ev.probes = -1;
+	log_sock(LOG_WARNING, NULL, &ev, "cannot probe it now (%s): trying again next round",
+		 strerror(-r));
+	row_verdict(e, t, V_SUSPECT, REASON_NONE);
+}
+
 /* What arming t answered; carried: by a listing (the socket was looked for in the
  * whole table). */
 static void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
@@ -680,13 +770,13 @@ static void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
 	}
 	if (r < 0 && not_reached(r)) {
 		journal_remove(&e->journal, t->cookie); /* nothing was set */
-		left_alone(e, t, r);
+		not_armed(e, t, r);
 		return;
 	}
 	t->armed = true; /* whatever part was set is put back */
 	if (r < 0) {
 		disarm(e, t);
-		left_alone(e, t, r);
+		not_armed(e, t, r);
 		return;
 	}
 	/* the deadline counts from now, not from the start of the round: finding
@@ -763,6 +853,41 @@ static void ration_arms(struct engine *e)
 	free(v);
 }
 
+/* Whether suspect t is to be armed: its owner's options read (t->saved, exactly as
+ * the socket has them: the compare value) and what arming writes (t->arm). Not
+ * when its owner runs keepalive of its own, when its probe budget is spent, or
+ * when its options cannot be read. */
+static bool to_arm(struct engine *e, struct tracked *t)
+{
+	struct backend *b = backend_of(e, t);
+	struct ka_opts put;
+	int r;
+
+	r = b ? e->ops->get_opts(b, &t->rec, &t->owner, &t->saved) : -ENXIO;
+	if (r < 0) {
+		not_armed(e, t, r);
+		return false;
+	}
+	if (t->saved.keepalive) {
+		owner_keepalive(e, t);
+		return false;
+	}
+	if (!verdict_budget_left(pol(e, t->policy), t->rec.probes)) {
+		budget_spent(e, t);
+		return false;
+	}
+	put = t->saved;
+	if (policy_opts_settable(&put)) {
+		struct sock_event ev = event_of(e, t, NULL);
+
+		log_sock(LOG_NOTICE, NULL, &ev, "its keepalive options read beyond what "
+			 "setsockopt() takes (a sysctl's, most likely): they will be put back "
+			 "as %d s, %d s, %d probes", put.idle_s, put.intvl_s, put.cnt);
+	}
+	policy_arm_opts(pol(e, t->policy), tracked_idle_ms(t, e->now), &t->arm);
+	return true;
+}
+
 /* Arm this round's suspects in three steps, so that a crash at any point leaves
  * nothing the next start cannot undo: read the owners' options, write them all to
  * the journal at once, then arm (now, or by the next listing). No journal, no
@@ -778,13 +903,12 @@ static void arm_round(struct engine *e)
 	for (size_t i = 0; i < e->nwork; i++) {
 		struct work_item *w = &e->work[i];
 		struct tracked *t = w->t;
-		struct backend *b;
 		struct journal_entry je;
 
 		if (!t || w->step != STEP_ARM)
 			continue;
 		if (journal_find(&e->journal, t->cookie)) {
-			/* held, or its restore failed: never armed anew before
+			/* its hand-back failed: never armed anew before
 			 * restore_journaled() hands it back, at a round's end */
 			row_verdict(e, t, V_SUSPECT, REASON_NONE);
 			continue;
@@ -793,27 +917,11 @@ static void arm_round(struct engine *e)
 			waiting++; /* a suspect still: the next round takes it */
 			continue;
 		}
-		b = backend_of(e, t);
-		r = b ? e->ops->get_opts(b, &t->rec, &t->owner, &t->saved) : -ENOENT;
-		if (r < 0) {
-			left_alone(e, t, r);
+		if (!to_arm(e, t))
 			continue;
-		}
-		t->owner_probes = t->saved.keepalive ? (uint8_t)policy_owner_probes(&t->saved) : 0;
-		if (!verdict_budget_left(pol(e, t->policy), t->rec.probes + t->owner_probes)) {
-			budget_spent(e, t);
-			continue;
-		}
-		if (policy_opts_settable(&t->saved)) {
-			struct sock_event ev = event_of(e, t, NULL);
-
-			log_sock(LOG_NOTICE, NULL, &ev, "its keepalive options read beyond what "
-				 "setsockopt() takes (a sysctl's, most likely): they will be put back "
-				 "as %d s, %d s, %d probes", t->saved.idle_s, t->saved.intvl_s,
-				 t->saved.cnt);
-		}
 		je = (struct journal_entry){ .netns = t->rec.netns, .cookie = t->cookie,
-					     .inode = t->rec.inode, .saved = t->saved };
+					     .inode = t->rec.inode, .family = t->rec.family,
+					     .id = t->rec.id, .saved = t->saved, .armed = t->arm };
 		if (journal_add(&e->journal, &je) < 0) {
 			count_error(e, ERR_MEMORY, "no memory for the probe journal");
 			continue;
@@ -848,7 +956,6 @@ static void arm_round(struct engine *e)
 
 		if (!e->work[i].journaled)
 			continue;
-		policy_arm_opts(pol(e, t->policy), tracked_idle_ms(t, e->now), &t->arm);
 		if (carry(e, t)) {
 			e->work[i].journaled = false;
 			t->state = TS_ARMING;
@@ -881,32 +988,38 @@ static void arm_round(struct engine *e)
 	free(ops);
 }
 
-/* A probed socket that left the established table, or no longer matches. Query it
- * (query_r: the answer of a query already made, 1 for none): still there (another
- * state, another policy, missed by a listing that is not atomic), its options go
- * back. Not there before the kernel's own keepalive could have given up, only an
- * RST takes a socket out of the hash without a trace: the peer answered a probe with
- * one (it rebooted and lost the connection) or sent one anyway. */
+/* A probed socket that left the established table, or no longer matches, or was
+ * not listed. Query it (query_r: the answer of a query already made, 1 for none):
+ * proven gone before the kernel's own keepalive could have given up, only an RST
+ * takes a socket out of the hash without a trace: the peer answered a probe with
+ * one (it rebooted and lost the connection) or sent one anyway. Not proven gone
+ * (another state, another policy, missed by a walk, its namespace no longer
+ * watched): handed back, or kept in the journal until it can be. */
 static void gone_while_probing(struct engine *e, struct tracked *t, int query_r)
 {
 	const struct policy *p = pol(e, t->policy);
 	unsigned left = KR_MAX_KEEPCNT > t->probes_base ? KR_MAX_KEEPCNT - t->probes_base : 0;
 	uint64_t kernel_gives_up = t->armed_at + (uint64_t)left * p->interval_ms;
 	enum reason why = REASON_CLOSED_WHILE_PROBING;
-	struct backend *b = backend_of(e, t);
 	struct sock_event ev;
 	struct sock_rec fresh;
 
 	if (query_r == 1)
-		query_r = b ? e->ops->query(b, &t->rec, &fresh) : -ENOENT;
-	if (query_r == -ENOENT) {
-		if (e->now < kernel_gives_up)
-			why = REASON_RESET_ON_PROBE;
-		t->armed = false; /* nothing left to restore */
-		journal_remove(&e->journal, t->cookie);
-	} else {
+		query_r = query_tracked(e, t, &fresh);
+	if (query_r != -ENOENT) {
+		ev = event_of(e, t, NULL);
+		ev.probes = -1;
+		log_sock(LOG_INFO, NULL, &ev, "no longer a probed candidate (%s): handed back",
+			 !backend_of(e, t) ? "its network namespace is not watched now" :
+			 query_r == 0 ? "another state, or not listed" : strerror(-query_r));
 		disarm(e, t);
+		row_verdict(e, t, V_INCONCLUSIVE, REASON_NONE);
+		return;
 	}
+	if (e->now < kernel_gives_up)
+		why = REASON_RESET_ON_PROBE;
+	t->armed = false; /* nothing left to restore */
+	journal_remove(&e->journal, t->cookie);
 	t->reason = why;
 	e->stats.gone++;
 	ev = event_of(e, t, reason_name(why));
@@ -1009,6 +1122,13 @@ static void reaped(struct engine *e, struct work_item *w, const struct sock_even
 		log_sock(LOG_INFO, MSGID_ALIVE, ev, "its peer was heard from just before the reap: "
 			 "spared, options restored");
 		row_verdict(e, t, V_ALIVE, REASON_ANSWERED);
+	} else if (r == -EAGAIN) {
+		/* not what kareaper wrote: its owner set an option while it was
+		 * probed; the probes' count is no proof of that owner's intent */
+		disarm(e, t);
+		log_sock(LOG_NOTICE, NULL, ev, "its owner changed its keepalive options while it "
+			 "was probed: spared, handed back, to be proven again");
+		row_verdict(e, t, V_INCONCLUSIVE, t->reason);
 	} else {
 		disarm(e, t); /* it lives on: as its owner had it */
 		count_error(e, ERR_DESTROY, "destroy: %s", strerror(-r));
@@ -1065,12 +1185,14 @@ static void reap_dead(struct engine *e, unsigned probed_alive)
 	for (size_t i = 0; i < n; i++) {
 		struct tracked *t = dead[i]->t;
 
-		/* only if nothing came in since the record the verdict was made on */
+		/* only if nothing came in since the record the verdict was made on,
+		 * and, armed, while it carries exactly what kareaper wrote */
 		if (items[i].decision == RAIL_REAP)
-			ops[m++] = (struct sock_op){ .s = &t->rec, .quiet = true };
-		else if (t->armed)
 			ops[m++] = (struct sock_op){ .s = &t->rec, .owner = &t->owner,
-						     .set = &t->saved, .restore = true };
+						     .expect = t->armed ? &t->arm : NULL,
+						     .quiet = true };
+		else if (t->armed)
+			ops[m++] = handback_op(t);
 	}
 	run_ops(e, ops, m, true);
 	m = 0;
@@ -1289,7 +1411,6 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 
 		for (; t; t = next) {
 			const struct policy *p = pol(e, t->policy);
-			struct backend *be;
 			struct sock_rec fresh;
 			enum step step;
 			int r;
@@ -1301,11 +1422,10 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 			if (t->state != TS_PROBING || t->deadline > now + p->interval_ms / 4)
 				continue;
 			due++;
-			be = backend_of(e, t);
-			r = be ? e->ops->query(be, &t->rec, &fresh) : -ENOENT;
-			fresh.netns = t->rec.netns;
-			if (r == -ENOENT || (r == 0 && (!sock_is_candidate(&fresh) ||
-							!(p->states & (1u << fresh.state))))) {
+			r = query_tracked(e, t, &fresh);
+			if (r == -ENOENT || r == -ENXIO || !backend_of(e, t) ||
+			    (r == 0 && (!sock_is_candidate(&fresh) ||
+					!(p->states & (1u << fresh.state))))) {
 				gone_while_probing(e, t, r);
 				verdict_forget(vt, t);
 				continue;
@@ -1358,7 +1478,8 @@ static void restore_failed(struct engine *e, const struct journal_entry *je, int
 	count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
 		    (unsigned long long)je->cookie, strerror(-r));
 	log_msg(LOG_WARNING, NULL, "cannot put the owner's keepalive options back on socket "
-		"inode %u (cookie %llu): %s; kept in the journal%s", je->inode,
+		"inode %u (cookie %llu): %s; kept in the journal, tried again every round%s",
+		je->inode,
 		(unsigned long long)je->cookie, strerror(-r), r == -ENXIO ?
 		" (its network namespace is not watched now: see namespaces in "
 		"kareaper.conf(5))" : "");
@@ -1375,116 +1496,115 @@ static bool handing_back(struct engine *e, const struct journal_entry *je, bool 
 	return !t->armed && t->state != TS_ARMING;
 }
 
-/* Journaled sockets handed back to their owners (restored()): every one at start
- * (what a crashed run left), on reload and on stop (all); else, at the end of each
- * round, those not armed: held ones whose peer may have answered since, and those
- * an earlier restore failed on. The owners we know are tried first; the rest are
- * found in one lookup, not one per socket (thousands may be armed). */
+/* What restore_journaled() hands back: copies of the journal's entries (restored
+ * ones leave the journal as it goes), each socket's record and owner, its op. */
+struct handbacks {
+	struct journal_entry *ents;
+	struct sock_rec *recs;
+	struct owner *owners;
+	struct sock_op *ops;
+	size_t n;
+};
+
+/* The netlink backend's owners that moved or were never known: found in one
+ * lookup, not one per socket (thousands may be armed), and tried again. */
+static void handback_lookup(struct engine *e, struct handbacks *h)
+{
+	struct owner_map m = { 0 };
+	struct sock_op *again;
+	size_t *at, k = 0;
+
+	for (size_t i = 0; i < h->n; i++) {
+		h->ents[i].lookup = h->ops[i].result == -ESTALE || h->ops[i].result == -ESRCH;
+		if (h->ents[i].lookup)
+			owner_map_want(&m, h->recs[i].inode, h->recs[i].cgroup);
+	}
+	if (!m.n)
+		return;
+	again = calloc(m.n, sizeof(*again));
+	at = calloc(m.n, sizeof(*at));
+	e->ops->find_owners(&m);
+	for (size_t i = 0; i < h->n; i++) {
+		if (!h->ents[i].lookup || !owner_map_get(&m, h->recs[i].inode, &h->owners[i]))
+			continue; /* no process holds it: run_ops() said if it is gone */
+		if (again && at) {
+			at[k] = i;
+			again[k++] = h->ops[i];
+		} else {
+			h->ops[i].result = -ENOMEM; /* kept for the next round */
+		}
+	}
+	run_ops(e, again, k, false);
+	for (size_t q = 0; q < k; q++)
+		h->ops[at[q]] = again[q];
+	free(again);
+	free(at);
+	owner_map_free(&m);
+}
+
+/* Journaled sockets handed back to their owners (policy_handback: what still is
+ * kareaper's goes back): every one at start (what a crashed run left), on reload
+ * and on stop (all); else, at the end of each round, those not armed: those an
+ * earlier hand-back could not reach. A socket leaves the journal when it is
+ * handed back or proven gone, never otherwise. */
 static void restore_journaled(struct engine *e, bool all)
 {
 	struct journal *j = &e->journal;
-	struct owner_map m = { 0 };
-	size_t restored = 0, failed = 0, held = 0, n = 0;
-	struct sock_rec *recs = calloc(j->n ? j->n : 1, sizeof(*recs));
-	struct owner *owners = calloc(j->n ? j->n : 1, sizeof(*owners));
-	struct sock_op *ops = calloc(j->n ? j->n : 1, sizeof(*ops));
-	struct journal_entry *ents = calloc(j->n ? j->n : 1, sizeof(*ents));
+	size_t cap = j->n ? j->n : 1, restored = 0, failed = 0;
+	struct handbacks h = {
+		.ents = calloc(cap, sizeof(*h.ents)), .recs = calloc(cap, sizeof(*h.recs)),
+		.owners = calloc(cap, sizeof(*h.owners)), .ops = calloc(cap, sizeof(*h.ops)),
+	};
 
-	if (!recs || !owners || !ops || !ents) {
+	if (!h.ents || !h.recs || !h.owners || !h.ops) {
 		count_error(e, ERR_MEMORY, "no memory to restore %zu sockets", j->n);
 		log_msg(LOG_ERR, NULL, "out of memory: %zu sockets keep kareaper's keepalive "
-			"options until the next start", j->n);
+			"options until the next round", j->n);
 		goto out;
 	}
-	/* Every socket at once, through the owner we know (if the backend needs one).
-	 * A copy of the entries: restored ones leave the journal as we go. */
+	/* through the owner we know (if the backend needs one) */
 	for (size_t i = 0; i < j->n; i++) {
 		struct tracked *t = verdict_find(&e->verdicts, j->e[i].cookie);
+		struct journal_entry *je = &h.ents[h.n];
 
 		if (!handing_back(e, &j->e[i], all))
 			continue;
 		if (t)
 			t->armed = false;
-		ents[n] = j->e[i];
-		recs[n] = (struct sock_rec){ .cookie = ents[n].cookie, .inode = ents[n].inode,
-					     .cgroup = t ? t->rec.cgroup : 0, .netns = ents[n].netns };
-		owners[n] = t ? t->owner : (struct owner){ .fd = -1 };
-		n++;
+		*je = j->e[i];
+		je->id.idiag_cookie[0] = (uint32_t)je->cookie; /* the journal's word */
+		je->id.idiag_cookie[1] = (uint32_t)(je->cookie >> 32);
+		sock_rec_set_id(&h.recs[h.n], je->family, &je->id);
+		h.recs[h.n].inode = je->inode;
+		h.recs[h.n].netns = je->netns;
+		h.recs[h.n].cgroup = t ? t->rec.cgroup : 0;
+		h.owners[h.n] = t ? t->owner : (struct owner){ .fd = -1 };
+		h.ops[h.n] = (struct sock_op){ .s = &h.recs[h.n], .owner = &h.owners[h.n],
+					       .set = &je->saved, .expect = &je->armed,
+					       .handback = true };
+		h.n++;
 	}
-	for (size_t i = 0; i < n; i++)
-		ops[i] = (struct sock_op){ .s = &recs[i], .owner = &owners[i],
-					   .set = &ents[i].saved, .restore = true };
-	if (!n)
+	if (!h.n)
 		goto out;
-	run_ops(e, ops, n, false);
-	/* The netlink backend's owner moved or was never known: find them all in one
-	 * lookup, and try those again. */
-	for (size_t i = 0; i < n; i++) {
-		ents[i].lookup = ops[i].result == -ESTALE || ops[i].result == -ESRCH;
-		if (ents[i].lookup)
-			owner_map_want(&m, recs[i].inode, recs[i].cgroup);
-	}
-	if (m.n) {
-		struct sock_op *again = calloc(m.n, sizeof(*again));
-		size_t *at = calloc(m.n, sizeof(*at)), k = 0;
-
-		e->ops->find_owners(&m);
-		for (size_t i = 0; i < n; i++) {
-			if (!ents[i].lookup)
-				continue;
-			if (!owner_map_get(&m, recs[i].inode, &owners[i])) {
-				continue; /* no process holds it: run_ops() said if it is gone */
-			} else if (again && at) {
-				at[k] = i;
-				again[k++] = ops[i];
-			} else {
-				ops[i].result = -ENOMEM; /* kept for the next round */
-			}
+	run_ops(e, h.ops, h.n, false);
+	handback_lookup(e, &h);
+	for (size_t i = 0; i < h.n; i++) {
+		if (handed_back(e, h.ents[i].cookie, NULL, h.ops[i].result, h.ops[i].owners)) {
+			restored += h.ops[i].result == 0;
+			continue;
 		}
-		run_ops(e, again, k, false);
-		for (size_t q = 0; q < k; q++)
-			ops[at[q]] = again[q];
-		free(again);
-		free(at);
+		if (all)
+			restore_failed(e, &h.ents[i], h.ops[i].result);
+		failed++;
 	}
-	/* Exactly back, gone, or the owner's own since: out of the journal; held or
-	 * failed: kept, for the end of the next round and the next start. */
-	for (size_t i = 0; i < n; i++) {
-		int r = ops[i].result;
-
-		if (r == 0 && ops[i].held) {
-			held++;
-		} else if (r == 0 || socket_gone(r) || r == -EAGAIN) {
-			restored += r == 0;
-			journal_remove(j, ents[i].cookie);
-			if (r == -EAGAIN)
-				log_msg(LOG_NOTICE, NULL, "socket inode %u (cookie %llu): its owner set "
-					"keepalive options of its own since kareaper's: left as the "
-					"owner set them", ents[i].inode,
-					(unsigned long long)ents[i].cookie);
-		} else {
-			if (all)
-				restore_failed(e, &ents[i], r);
-			failed++;
-		}
-	}
-	if (restored && !all)
-		log_msg(LOG_INFO, NULL, "put back the keepalive options of %zu held sockets: "
-			"their peers answered", restored);
-	else if (restored || failed)
+	if (restored || (failed && all))
 		log_msg(LOG_INFO, NULL, "put back the keepalive options of %zu probed sockets%s",
 			restored, failed ? ", some could not be" : "");
-	if (held && all)
-		log_msg(LOG_NOTICE, NULL, "%zu sockets held for their owners: the kernel counts "
-			"unanswered probes on them that their owners' keepalive would act on, so "
-			"TCP_KEEPCNT stays raised by them (and TCP_USER_TIMEOUT off) until their "
-			"peers answer; kept in %s", held, j->path);
 out:
-	owner_map_free(&m);
-	free(recs);
-	free(owners);
-	free(ops);
-	free(ents);
+	free(h.ents);
+	free(h.recs);
+	free(h.owners);
+	free(h.ops);
 	sync_journal(e);
 }
 
@@ -1508,6 +1628,41 @@ void engine_restore_all(struct engine *e)
 	restore_journaled(e, true);
 }
 
+/* probe_journal changed on reload: what the new one holds is put back first, then
+ * what the old one still holds (hand-backs that could not be made) moves to it,
+ * and the old file goes. Without the new one, the old one stays in use. */
+static void journal_move(struct engine *e)
+{
+	struct journal old = e->journal;
+	char err[512];
+	int r;
+
+	r = journal_start(e, err, sizeof(err));
+	if (r < 0) {
+		count_error(e, ERR_JOURNAL, "%s", err);
+		log_msg(LOG_ERR, NULL, "%s; keeping the probe journal %s", err, old.path);
+		journal_finalise(&e->journal);
+		e->journal = old;
+		return;
+	}
+	for (size_t i = 0; i < old.n; i++)
+		if (!journal_find(&e->journal, old.e[i].cookie) &&
+		    journal_add(&e->journal, &old.e[i]) < 0)
+			count_error(e, ERR_MEMORY, "no memory for the probe journal");
+	if (old.n)
+		log_msg(LOG_NOTICE, NULL, "%zu entries of the probe journal %s moved to %s",
+			old.n, old.path, e->journal.path);
+	if (journal_sync(&e->journal) < 0 || e->journal.dirty) {
+		log_msg(LOG_ERR, NULL, "cannot write the probe journal %s: the old one, %s, stays "
+			"on disk", e->journal.path, old.path);
+	} else {
+		while (old.n)
+			journal_remove(&old, old.e[0].cookie);
+		journal_sync(&old);
+	}
+	journal_finalise(&old);
+}
+
 void engine_set_config(struct engine *e, struct config *cfg)
 {
 	struct verdict_table *vt = &e->verdicts;
@@ -1526,16 +1681,8 @@ void engine_set_config(struct engine *e, struct config *cfg)
 	e->cfg = cfg;
 	netns_reconsider(&e->netns);
 	engine_compile(e);
-	/* the journal may have moved: what the new one holds is put back first */
-	if (strcmp(config_probe_journal(cfg), e->journal.path) != 0) {
-		char err[512];
-
-		journal_finalise(&e->journal);
-		if (journal_start(e, err, sizeof(err)) < 0) {
-			count_error(e, ERR_JOURNAL, "%s", err);
-			log_msg(LOG_ERR, NULL, "%s", err);
-		}
-	}
+	if (strcmp(config_probe_journal(cfg), e->journal.path) != 0)
+		journal_move(e);
 }
 
 const struct stats *engine_stats(struct engine *e)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include "fileio.h"
 #include "journal.h"
 
-#define MAGIC "# kareaper probe journal 1"
+#define MAGIC "# kareaper probe journal 2"
 #define MAX_ENTRIES (1u << 22)
 
 static int open_dir(const char *path, char *dir, size_t len, const char **base);
@@ -160,27 +161,56 @@ bool journal_remove(struct journal *j, uint64_t cookie)
 	return true;
 }
 
-/* One line: netns cookie inode keepalive idle intvl cnt user_timeout. A value
+/* Five options, as written: keepalive idle intvl cnt user_timeout. */
+static int parse_opts(const char *l, struct ka_opts *o, bool *clamped, int *end)
+{
+	long long ut;
+	int ka;
+
+	if (sscanf(l, " %d %d %d %d %lld%n", &ka, &o->idle_s, &o->intvl_s, &o->cnt, &ut,
+		   end) != 5 || (ka != 0 && ka != 1))
+		return -EBADMSG;
+	o->keepalive = ka;
+	o->user_timeout_ms = (unsigned)(ut < 0 ? 0 : ut > UINT_MAX ? UINT_MAX : ut);
+	*clamped = ut < 0 || ut > UINT_MAX;
+	return 0;
+}
+
+/* One line: netns cookie inode family local lport peer dport if, then the owner's
+ * options and the options armed, five each (parse_opts). An owner's value that
  * setsockopt() would refuse (a sysctl's TCP_KEEPIDLE of 86400 s, read as the
  * owner's) is brought to the nearest it takes: *clamped says so. */
 static int parse_line(const char *l, struct journal_entry *e, bool *clamped)
 {
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	unsigned inode, family, sport, dport, ifindex;
 	uint64_t netns, cookie;
-	unsigned inode;
-	long long ut;
-	int ka, idle, intvl, cnt, end = 0;
+	int end = 0, n = 0;
+	bool c1, c2;
 
-	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u %d %d %d %d %lld%n", &netns, &cookie, &inode,
-		   &ka, &idle, &intvl, &cnt, &ut, &end) != 8 || l[end] != '\0')
+	memset(e, 0, sizeof(*e));
+	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u %u %45s %u %45s %u %u%n", &netns, &cookie,
+		   &inode, &family, src, &sport, dst, &dport, &ifindex, &end) != 9)
 		return -EBADMSG;
-	if (!cookie || !inode || (ka != 0 && ka != 1))
+	if (!cookie || !inode || (family != AF_INET && family != AF_INET6) || sport > 65535 ||
+	    dport > 65535 || inet_pton((int)family, src, e->id.idiag_src) != 1 ||
+	    inet_pton((int)family, dst, e->id.idiag_dst) != 1)
 		return -EBADMSG;
-	*e = (struct journal_entry){
-		.netns = netns, .cookie = cookie, .inode = inode,
-		.saved = { .keepalive = ka, .idle_s = idle, .intvl_s = intvl, .cnt = cnt,
-			   .user_timeout_ms = (unsigned)(ut < 0 ? 0 : ut > UINT_MAX ? UINT_MAX : ut) },
-	};
-	*clamped = policy_opts_settable(&e->saved) || ut < 0 || ut > UINT_MAX;
+	if (parse_opts(l + end, &e->saved, &c1, &n) < 0)
+		return -EBADMSG;
+	end += n;
+	if (parse_opts(l + end, &e->armed, &c2, &n) < 0 || l[end + n] != '\0')
+		return -EBADMSG;
+	e->netns = netns;
+	e->cookie = cookie;
+	e->inode = inode;
+	e->family = (uint8_t)family;
+	e->id.idiag_sport = htons((uint16_t)sport);
+	e->id.idiag_dport = htons((uint16_t)dport);
+	e->id.idiag_if = ifindex;
+	e->id.idiag_cookie[0] = (uint32_t)cookie;
+	e->id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
+	*clamped = c1 || c2 || policy_opts_settable(&e->saved);
 	return 0;
 }
 
@@ -195,7 +225,7 @@ int journal_parse(struct journal *j, const char *text, size_t len, char *err, si
 {
 	size_t pos = 0, lineno = 0, got = 0;
 	bool ended = false;
-	char line[256];
+	char line[512];
 
 	clear(j);
 	j->bad_lines = j->clamped = 0;
@@ -355,7 +385,7 @@ int journal_sync(struct journal *j)
 		j->dirty = false;
 		return 0;
 	}
-	cap = 64 + j->n * 96;
+	cap = 64 + j->n * 256;
 	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
@@ -363,10 +393,19 @@ int journal_sync(struct journal *j)
 	for (size_t i = 0; i < j->n; i++) {
 		const struct journal_entry *e = &j->e[i];
 
+		char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+
+		inet_ntop(e->family, e->id.idiag_src, src, sizeof(src));
+		inet_ntop(e->family, e->id.idiag_dst, dst, sizeof(dst));
 		len += (size_t)snprintf(buf + len, cap - len,
-					"%" PRIu64 " %" PRIu64 " %u %d %d %d %d %u\n", e->netns,
-					e->cookie, e->inode, e->saved.keepalive, e->saved.idle_s,
-					e->saved.intvl_s, e->saved.cnt, e->saved.user_timeout_ms);
+					"%" PRIu64 " %" PRIu64 " %u %u %s %u %s %u %u "
+					"%d %d %d %d %u %d %d %d %d %u\n", e->netns, e->cookie,
+					e->inode, e->family, src, ntohs(e->id.idiag_sport), dst,
+					ntohs(e->id.idiag_dport), e->id.idiag_if,
+					e->saved.keepalive, e->saved.idle_s, e->saved.intvl_s,
+					e->saved.cnt, e->saved.user_timeout_ms, e->armed.keepalive,
+					e->armed.idle_s, e->armed.intvl_s, e->armed.cnt,
+					e->armed.user_timeout_ms);
 	}
 	len += (size_t)snprintf(buf + len, cap - len, "# end %zu\n", j->n);
 	r = atomic_replace(dfd, base, buf, len, 0600);

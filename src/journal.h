@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/inet_diag.h>
+
 #include "policy.h"
 
 #define JOURNAL_DEFAULT_PATH "/run/kareaper/probes"
@@ -18,7 +20,10 @@ struct journal_entry {
 	uint64_t netns;           /* inode of the socket's network namespace */
 	uint64_t cookie;
 	uint32_t inode;           /* to find the owner again */
-	struct ka_opts saved;     /* the owner's options */
+	uint8_t family;           /* with id: what an exact query by cookie needs, */
+	struct inet_diag_sockid id; /* the only proof that the socket is gone */
+	struct ka_opts saved;     /* the owner's options, as read from the socket */
+	struct ka_opts armed;     /* what kareaper writes: "ours" means exactly these */
 	bool lookup;              /* not written: its owner is to be found again */
 };
 
@@ -41,9 +46,11 @@ int journal_init(struct journal *j, const char *path);
 void journal_finalise(struct journal *j);
 /* Read the file, entry by entry. 0 (also when there is none), or -errno with a
  * message in err. A line that cannot be read costs that line only (bad_lines, the
- * first one's FILE:LINE in err, and the file kept as PATH.damaged); a value the
- * kernel would refuse is brought to the nearest it takes (clamped, likewise). A
- * file that is no journal at all: -EBADMSG, nothing read. */
+ * first one's FILE:LINE in err, and the file kept as PATH.damaged); an owner's
+ * value the kernel would refuse is put back as the nearest it takes (clamped,
+ * likewise). A file that is no journal of this version: -EBADMSG, nothing read
+ * (an older kareaper's recorded no values armed, without which nothing can be
+ * told to be kareaper's). */
 int journal_load(struct journal *j, char *err, size_t len);
 /* Pure: entries from the file's text, as journal_load says; err gets "LINE: why". */
 int journal_parse(struct journal *j, const char *text, size_t len, char *err, size_t errlen);

@@ -241,29 +241,34 @@ static __always_inline int setint(struct tcp_sock *tp, int level, int opt, int v
 	return bpf_setsockopt(tp, level, opt, &v, sizeof(v));
 }
 
-/* The order of backend-netlink.c's set_opts (which says why): probes off, the
- * switch first; probes on, no user timeout before probes can go out. Under the
- * socket's lock here, the timer cannot fire in between, but one order is
- * easier to check than two. */
-static __always_inline int set_opts(struct tcp_sock *tp, const struct kr_bpf_opts *o)
+/* The order of backend-netlink.c's set_changed (which says why): probes off,
+ * the switch first; probes on, no user timeout before probes can go out. Under
+ * the socket's lock here, the timer cannot fire in between, but one order is
+ * easier to check than two. Only the options that differ from cur are written. */
+static __always_inline int set_changed(struct tcp_sock *tp, const struct kr_bpf_opts *cur,
+				       const struct kr_bpf_opts *o)
 {
 	int r = 0, q;
 
-	if (!o->keepalive && (q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, 0)) < 0)
+	if (!o->keepalive && cur->keepalive && (q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, 0)) < 0)
 		r = q;
-	if (o->keepalive && (q = setint(tp, SOL_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms)) < 0)
+	if (o->keepalive && o->user_timeout_ms != cur->user_timeout_ms &&
+	    (q = setint(tp, SOL_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms)) < 0)
 		r = q;
-	if ((q = setint(tp, SOL_TCP, TCP_KEEPINTVL, o->intvl_s)) < 0)
+	if (o->intvl_s != cur->intvl_s && (q = setint(tp, SOL_TCP, TCP_KEEPINTVL, o->intvl_s)) < 0)
 		r = q;
-	if ((q = setint(tp, SOL_TCP, TCP_KEEPCNT, o->cnt)) < 0)
+	if (o->cnt != cur->cnt && (q = setint(tp, SOL_TCP, TCP_KEEPCNT, o->cnt)) < 0)
 		r = q;
-	if (!o->keepalive && (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
+	if (!o->keepalive && o->idle_s != cur->idle_s &&
+	    (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
 		r = q;
-	if (o->keepalive && (q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
+	if (o->keepalive && !cur->keepalive && (q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
 		r = q;
-	if (o->keepalive && (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
+	if (o->keepalive && o->idle_s != cur->idle_s &&
+	    (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
 		r = q;
-	if (!o->keepalive && (q = setint(tp, SOL_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms)) < 0)
+	if (!o->keepalive && o->user_timeout_ms != cur->user_timeout_ms &&
+	    (q = setint(tp, SOL_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms)) < 0)
 		r = q;
 	return r;
 }
@@ -275,38 +280,38 @@ static __always_inline bool same_opts(const struct kr_bpf_opts *a, const struct 
 	       a->user_timeout_ms == b->user_timeout_ms;
 }
 
-/* policy.c's policy_opts_held(): own's timing, a raised count, no user timeout */
-static __always_inline bool held_form(const struct kr_bpf_opts *cur, const struct kr_bpf_opts *own)
-{
-	return cur->keepalive && own->keepalive && cur->idle_s == own->idle_s &&
-	       cur->intvl_s == own->intvl_s && cur->user_timeout_ms == 0 &&
-	       (cur->cnt != own->cnt || own->user_timeout_ms != 0);
-}
-
-/* policy.c's policy_opts_ours() and policy_handback_opts(), under the socket's
- * lock: the owner's options back, or held while the kernel counts unanswered
- * probes and the owner runs keepalive; nothing over options the owner set
- * since kareaper's (-EAGAIN). */
+/* policy.c's policy_handback(), under the socket's lock: each option that still
+ * is what kareaper wrote (expect) goes back to the owner's (set); any other stays
+ * as it is, and is named in op->owners when it is not the owner's first value
+ * either (set: user space brought it into what setsockopt() takes). */
 static __always_inline int hand_back(struct tcp_sock *tp, const struct kr_bpf_opts *cur,
 				     struct kr_bpf_op *op)
 {
-	struct kr_bpf_opts hold = op->set;
-	__u32 cnt;
+	struct kr_bpf_opts out = op->set;
+	__u32 owners = 0;
 
-	if (same_opts(cur, &op->set))
-		return 0; /* the owner's already */
-	if (!held_form(cur, &op->set) &&
-	    !(cur->keepalive && cur->cnt == KR_BPF_MAX_KEEPCNT && cur->user_timeout_ms == 0))
-		return -EAGAIN;
-	if (!op->set.keepalive || !op->probes)
-		return set_opts(tp, &op->set);
-	op->held = 1;
-	if (held_form(cur, &op->set))
-		return 0; /* held already: its count is not raised again */
-	cnt = op->probes + op->own_probes;
-	hold.cnt = cnt < KR_BPF_MAX_KEEPCNT ? cnt : KR_BPF_MAX_KEEPCNT;
-	hold.user_timeout_ms = 0;
-	return set_opts(tp, &hold);
+	if (cur->keepalive != op->expect.keepalive) {
+		owners |= cur->keepalive != op->set.keepalive ? 1 : 0;
+		out.keepalive = cur->keepalive;
+	}
+	if (cur->idle_s != op->expect.idle_s) {
+		owners |= cur->idle_s != op->set.idle_s ? 2 : 0;
+		out.idle_s = cur->idle_s;
+	}
+	if (cur->intvl_s != op->expect.intvl_s) {
+		owners |= cur->intvl_s != op->set.intvl_s ? 4 : 0;
+		out.intvl_s = cur->intvl_s;
+	}
+	if (cur->cnt != op->expect.cnt) {
+		owners |= cur->cnt != op->set.cnt ? 8 : 0;
+		out.cnt = cur->cnt;
+	}
+	if (cur->user_timeout_ms != op->expect.user_timeout_ms) {
+		owners |= cur->user_timeout_ms != op->set.user_timeout_ms ? 16 : 0;
+		out.user_timeout_ms = cur->user_timeout_ms;
+	}
+	op->owners = owners;
+	return set_changed(tp, cur, &out);
 }
 
 static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
@@ -319,6 +324,15 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 		op->result = -EALREADY; /* the peer was heard from since it was decided */
 		return;
 	}
+	read_opts(tp, &cur, NULL);
+	if (op->handback) {
+		op->result = hand_back(tp, &cur, op);
+		return;
+	}
+	if (op->check && !same_opts(&cur, &op->expect)) {
+		op->result = -EAGAIN; /* not what kareaper read, or wrote */
+		return;
+	}
 	if (op->kind == KR_OP_DESTROY) {
 #ifdef KR_KFUNC_SOCK_DESTROY
 		op->result = bpf_sock_destroy(skc); /* the iterator's pointer: trusted */
@@ -327,19 +341,7 @@ static __always_inline void act(struct sock_common *skc, struct tcp_sock *tp,
 #endif
 		return;
 	}
-	read_opts(tp, &cur, NULL);
-	if (op->check && !same_opts(&cur, &op->expect)) {
-		op->result = -EAGAIN; /* the owner changed them since they were read */
-		return;
-	}
-	if (op->restore) {
-		op->probes = tp->inet_conn.icsk_probes_out;
-		op->result = hand_back(tp, &cur, op);
-		return;
-	}
-	/* Nothing to write: a socket journaled but never armed (a crash or a stop
-	 * before the walk that was to arm it) keeps "never set" where it had it. */
-	op->result = same_opts(&cur, &op->set) ? 0 : set_opts(tp, &op->set);
+	op->result = set_changed(tp, &cur, &op->set);
 }
 
 /* Whether a cookie may be in the ops map (ops), or the keep map: clear bit, it

@@ -368,3 +368,69 @@ int netns_discover(struct netns_set *set, const struct config *c)
 		return r < 0 ? r : -EIO;
 	return (int)set->n;
 }
+
+/* dir/name opened if it is the namespace file of inode ino (a /run/netns name,
+ * or a process's ns/net); else -1. */
+static int ns_file_of(int dir, const char *name, uint64_t ino)
+{
+	struct stat st;
+	int fd = ns_open_file(dir, name, &st);
+
+	if (fd >= 0 && (uint64_t)st.st_ino != ino) {
+		close(fd);
+		fd = -1;
+	}
+	return fd < 0 ? -1 : fd;
+}
+
+/* A file of the namespace of inode ino, opened: a /run/netns name, or some
+ * process's. -ENOENT when there is none. */
+static int ns_find(const struct netns_set *set, uint64_t ino)
+{
+	_cleanup_closedir_ DIR *run = NULL, *proc = NULL;
+	struct dirent *d;
+	char path[NAME_MAX + 16];
+	int fd = -1;
+
+	if (ino == set->self_ino) {
+		fd = fcntl(set->self_fd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? -errno : fd;
+	}
+	run = opendir("/run/netns");
+	while (run && fd < 0 && (d = readdir(run)))
+		if (d->d_name[0] != '.')
+			fd = ns_file_of(dirfd(run), d->d_name, ino);
+	if (fd >= 0)
+		return fd;
+	proc = opendir(PROC);
+	if (!proc)
+		return -errno;
+	while (fd < 0 && (d = readdir(proc))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "%s/ns/net", d->d_name);
+		fd = ns_file_of(dirfd(proc), path, ino);
+	}
+	return fd >= 0 ? fd : -ENOENT;
+}
+
+int netns_reach(const struct netns_set *set, uint64_t ino, struct backend **be)
+{
+	struct netns_passed *p = passed_find((struct netns_set *)set, ino);
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (p && p->busy)
+		return -EBUSY; /* another kareaper's to act in */
+	fd = ns_find(set, ino);
+	if (fd < 0)
+		return fd;
+	if (ino != set->self_ino && setns(fd, CLONE_NEWNET) < 0)
+		return -errno;
+	r = set->ops->open(be);
+	if (ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
+		log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
+		abort();
+	}
+	return r;
+}

@@ -54,3 +54,9 @@ int netns_discover(struct netns_set *set, const struct config *c);
 /* New policies: every namespace passed over is considered again. */
 void netns_reconsider(struct netns_set *set);
 struct netns *netns_find(const struct netns_set *set, uint64_t ino);
+/* A backend instance, for a moment, in the namespace of inode ino, which is not
+ * watched (a probed socket's, after `ip netns del`, a reload, or an earlier
+ * configuration's): entered through /run/netns or a process of it. -ENOENT: the
+ * namespace is gone (no name, no process holds it: its sockets went with it); -EBUSY: another kareaper watches it. The
+ * caller closes it. */
+int netns_reach(const struct netns_set *set, uint64_t ino, struct backend **be);

@@ -93,9 +93,9 @@ enum evidence policy_kernel_evidence(const struct policy *p, const struct sock_r
 	 * are not the owner's: such a socket is probed again and judged on new probes. */
 	if (s->timer == 2 && s->probes >= p->probes)
 		return EVIDENCE_KEEPALIVE;
-	/* Retransmitting the same data this many times with no ACK at all. */
-	if (s->timer == 1 && s->unacked > 0 && s->retransmits >= p->probes)
-		return EVIDENCE_RETRANSMIT;
+	/* Data outstanding is no evidence here: retransmission timeouts back off, so
+	 * a few retransmits are a second of loss, and the kernel itself ends such a
+	 * connection after tcp_retries2 (about 15 minutes). */
 	return EVIDENCE_NONE;
 }
 
@@ -104,8 +104,6 @@ const char *evidence_name(enum evidence e)
 	switch (e) {
 	case EVIDENCE_KEEPALIVE:
 		return "keepalive-unanswered";
-	case EVIDENCE_RETRANSMIT:
-		return "retransmit-unanswered";
 	case EVIDENCE_NONE:
 		break;
 	}
@@ -131,47 +129,54 @@ void policy_arm_opts(const struct policy *p, uint64_t idle_ms, struct ka_opts *o
 		o->idle_s = idle_s > 0 ? (int)idle_s : 1;
 }
 
-unsigned policy_owner_probes(const struct ka_opts *own)
+unsigned ka_opts_diff(const struct ka_opts *a, const struct ka_opts *b)
 {
-	uint64_t idle_ms = (uint64_t)(own->idle_s > 0 ? own->idle_s : 1) * 1000;
-	uint64_t intvl_ms = (uint64_t)(own->intvl_s > 0 ? own->intvl_s : 1) * 1000;
-	uint64_t j;
+	return (a->keepalive != b->keepalive ? KA_KEEPALIVE : 0) |
+	       (a->idle_s != b->idle_s ? KA_IDLE : 0) |
+	       (a->intvl_s != b->intvl_s ? KA_INTVL : 0) |
+	       (a->cnt != b->cnt ? KA_CNT : 0) |
+	       (a->user_timeout_ms != b->user_timeout_ms ? KA_USER_TIMEOUT : 0);
+}
+
+unsigned policy_handback(const struct ka_opts *cur, const struct ka_opts *armed,
+			 const struct ka_opts *own, struct ka_opts *out)
+{
+	struct ka_opts o = *own;
+	unsigned owners;
+
+	/* the owner's: neither what kareaper wrote nor what the owner had */
+	owners = ka_opts_diff(cur, armed) & ka_opts_diff(cur, own);
+	/* an owner that never set TCP_KEEPIDLE read the sysctl, which may be more
+	 * than setsockopt() takes: the nearest it takes */
+	policy_opts_settable(&o);
+	own = &o;
+	/* what is not kareaper's stays as it is */
+	out->keepalive = cur->keepalive != armed->keepalive ? cur->keepalive : own->keepalive;
+	out->idle_s = cur->idle_s != armed->idle_s ? cur->idle_s : own->idle_s;
+	out->intvl_s = cur->intvl_s != armed->intvl_s ? cur->intvl_s : own->intvl_s;
+	out->cnt = cur->cnt != armed->cnt ? cur->cnt : own->cnt;
+	out->user_timeout_ms = cur->user_timeout_ms != armed->user_timeout_ms ?
+			       cur->user_timeout_ms : own->user_timeout_ms;
+	return owners;
+}
+
+uint64_t policy_owner_schedule_ms(const struct ka_opts *own)
+{
+	uint64_t idle = (uint64_t)(own->idle_s > 0 ? own->idle_s : 1) * 1000;
+	uint64_t intvl = (uint64_t)(own->intvl_s > 0 ? own->intvl_s : 1) * 1000;
+	uint64_t cnt = own->cnt > 0 ? (uint64_t)own->cnt : 1;
+	uint64_t k;
 
 	if (!own->user_timeout_ms)
-		return own->cnt > 0 ? (unsigned)own->cnt : 1;
-	/* tcp_keepalive_timer(): at idle, idle + intvl, ... it ends the connection
-	 * at the first time at or past the user timeout with a probe out, else
-	 * sends one */
-	if (own->user_timeout_ms <= idle_ms)
-		return 1;
-	j = (own->user_timeout_ms - idle_ms + intvl_ms - 1) / intvl_ms;
-	return j < KR_MAX_KEEPCNT ? (unsigned)j : KR_MAX_KEEPCNT;
-}
-
-bool policy_handback_opts(const struct ka_opts *own, unsigned probes, struct ka_opts *out)
-{
-	unsigned cnt;
-
-	*out = *own;
-	if (!own->keepalive || !probes)
-		return false;
-	cnt = probes + policy_owner_probes(own);
-	out->cnt = cnt < KR_MAX_KEEPCNT ? (int)cnt : KR_MAX_KEEPCNT;
-	out->user_timeout_ms = 0;
-	return true;
-}
-
-bool policy_opts_held(const struct ka_opts *cur, const struct ka_opts *own)
-{
-	return cur->keepalive && own->keepalive && cur->idle_s == own->idle_s &&
-	       cur->intvl_s == own->intvl_s && cur->user_timeout_ms == 0 &&
-	       (cur->cnt != own->cnt || own->user_timeout_ms != 0);
-}
-
-bool policy_opts_ours(const struct ka_opts *cur, const struct ka_opts *own)
-{
-	return memcmp(cur, own, sizeof(*cur)) == 0 || policy_opts_held(cur, own) ||
-	       (cur->keepalive && cur->cnt == KR_MAX_KEEPCNT && cur->user_timeout_ms == 0);
+		return idle + cnt * intvl;
+	/* tcp_keepalive_timer(): with a user timeout, the first probe time at or past
+	 * it with a probe out ends the connection */
+	if (own->user_timeout_ms <= idle)
+		return idle + intvl;
+	k = (own->user_timeout_ms - idle + intvl - 1) / intvl;
+	if (k > cnt)
+		k = cnt;
+	return idle + k * intvl;
 }
 
 static int clamp(int v, int lo, int hi)

@@ -41,37 +41,25 @@ void policy_arm_opts(const struct policy *p, uint64_t idle_ms, struct ka_opts *o
  * 32767 s setsockopt() accepts. True when something changed. */
 bool policy_opts_settable(struct ka_opts *o);
 
-/* Handing a socket back. The kernel's count of unanswered keepalive probes
- * (icsk_probes_out, tcpi_probes) survives any setsockopt(); only an ACK from the
- * peer resets it. An owner without keepalive runs no timer that reads it. An
- * owner with keepalive would have its own timer find the count kareaper left,
- * and end the connection at its next probe or before it, on kareaper's probes
- * rather than its own. So until the peer answers, such a socket is held: its
- * owner's options, with TCP_KEEPCNT raised by the count already spent and
- * TCP_USER_TIMEOUT replaced by the probes it stands for, which ends the
- * connection after as many unanswered probes of its owner's timing as its
- * owner's options would, never sooner.
- *
- * How many unanswered probes of its own the owner's options allow before the
- * kernel's keepalive timer ends the connection: TCP_KEEPCNT, or, with a user
- * timeout, those sent before the first probe time at or past it (at least 1). */
-unsigned policy_owner_probes(const struct ka_opts *own);
-/* What to set on a socket kareaper hands back to own whose kernel counts probes
- * unanswered probes: own itself when that is safe (no keepalive, or no count),
- * else the held options above. True when held. */
-bool policy_handback_opts(const struct ka_opts *own, unsigned probes, struct ka_opts *out);
-/* Whether cur is a held form of own (own's timing, a raised count, no user
- * timeout): a hand-back made earlier, whose count must not be raised again. */
-bool policy_opts_held(const struct ka_opts *cur, const struct ka_opts *own);
-/* Whether cur can be what kareaper left on a socket whose owner had own: own
- * itself, own held, or armed (keepalive, TCP_KEEPCNT at the kernel's maximum, no
- * user timeout). Anything else the owner set since, and a restore leaves it. */
-bool policy_opts_ours(const struct ka_opts *cur, const struct ka_opts *own);
+/* Handing a socket back: what to set on a socket that carries cur, whose owner
+ * had own when kareaper armed it with armed (both as read back from the socket).
+ * Field by field, what still is exactly kareaper's goes back to the owner's; what
+ * the owner set since (a value other than kareaper's) stays. Returns the fields
+ * the owner changed, as KA_* bits: neither kareaper's value nor the owner's first
+ * one (0: nothing of the owner's was in the way). */
+enum { KA_KEEPALIVE = 1, KA_IDLE = 2, KA_INTVL = 4, KA_CNT = 8, KA_USER_TIMEOUT = 16 };
+unsigned policy_handback(const struct ka_opts *cur, const struct ka_opts *armed,
+			 const struct ka_opts *own, struct ka_opts *out);
+/* The fields in which a and b differ, as KA_* bits. */
+unsigned ka_opts_diff(const struct ka_opts *a, const struct ka_opts *b);
+/* When the owner's own keepalive ends a silent peer's connection, counted from the
+ * peer's last word: TCP_KEEPIDLE, then TCP_KEEPCNT probes TCP_KEEPINTVL apart (or
+ * sooner, at the first probe time past a user timeout). In ms. */
+uint64_t policy_owner_schedule_ms(const struct ka_opts *own);
 
 enum evidence {
 	EVIDENCE_NONE,
 	EVIDENCE_KEEPALIVE,       /* the owner's own keepalive probes go unanswered */
-	EVIDENCE_RETRANSMIT,      /* data outstanding, retransmitted, never acknowledged */
 };
 
 /* What the kernel already knows: enough to call the peer dead without probing. */

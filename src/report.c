@@ -322,6 +322,7 @@ const char *error_kind_name(enum error_kind k)
 		[ERR_DUMP] = "dump",
 		[ERR_QUERY] = "query",
 		[ERR_DESTROY] = "destroy",
+		[ERR_ARM] = "arm",
 		[ERR_RESTORE] = "restore",
 		[ERR_JOURNAL] = "journal",
 		[ERR_MEMORY] = "memory",

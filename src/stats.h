@@ -7,13 +7,14 @@
 
 #include "verdict.h"
 
-#define REASON_COUNT (REASON_BUDGET_SPENT + 1)
+#define REASON_COUNT (REASON_OWNER_KEEPALIVE + 1)
 
 /* What went wrong, for kareaper_errors_total{kind=...} and STATUS. */
 enum error_kind {
 	ERR_DUMP,                 /* listing a namespace's sockets */
 	ERR_QUERY,                /* asking after one probed socket */
 	ERR_DESTROY,
+	ERR_ARM,                  /* arming one suspect */
 	ERR_RESTORE,              /* putting an owner's options back */
 	ERR_JOURNAL,              /* reading or writing the probe journal */
 	ERR_MEMORY,

@@ -181,11 +181,6 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 				t->reason = REASON_PROBES_UNANSWERED;
 				return STEP_DEAD;
 			}
-			if (policy_kernel_evidence(p, s) == EVIDENCE_RETRANSMIT) {
-				t->state = TS_DEAD;
-				t->reason = REASON_RETRANSMIT_EVIDENCE;
-				return STEP_DEAD;
-			}
 			return STEP_INCONCLUSIVE;
 		}
 		if (t->state == TS_ARMING)
@@ -217,11 +212,10 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 	}
 
 	ev = policy_kernel_evidence(p, s);
-	if (ev != EVIDENCE_NONE) {
+	if (ev == EVIDENCE_KEEPALIVE) {
 		t->state = TS_DEAD;
-		t->reason = ev == EVIDENCE_KEEPALIVE ? REASON_KEEPALIVE_EVIDENCE
-						     : REASON_RETRANSMIT_EVIDENCE;
-		t->probes_at_verdict = ev == EVIDENCE_KEEPALIVE ? s->probes : s->retransmits;
+		t->reason = REASON_KEEPALIVE_EVIDENCE;
+		t->probes_at_verdict = s->probes;
 		return STEP_DEAD;
 	}
 	if (p->action == ACTION_KILL_IDLE) {
@@ -229,12 +223,17 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 		t->reason = REASON_IDLE;
 		return STEP_DEAD;
 	}
-	if (t->state == TS_UNPROBEABLE && t->reason != REASON_BUDGET_SPENT)
+	if (t->state == TS_UNPROBEABLE && t->reason == REASON_NO_OWNER)
 		return STEP_LEFT_ALONE;
-	/* Unanswered probes of earlier rounds (held, inconclusive, or the owner's
-	 * own) are still counted: never re-probe past the kernel's limit. Until the
-	 * peer is heard from (an ACK resets the count), it is left alone. */
-	if (!verdict_budget_left(p, s->probes + t->owner_probes)) {
+	/* Its owner's keepalive timer still runs: its probes are the evidence. Once
+	 * it stops (the owner switched keepalive off), its options are read again. */
+	if (t->state == TS_UNPROBEABLE && t->reason == REASON_OWNER_KEEPALIVE && s->timer == 2)
+		return STEP_LEFT_ALONE;
+	/* Unanswered probes of earlier rounds (a verdict not carried out, an
+	 * inconclusive round) are still counted: never re-probe past the kernel's
+	 * limit. Until the peer is heard from (an ACK resets the count), it is left
+	 * alone. */
+	if (!verdict_budget_left(p, s->probes)) {
 		t->state = TS_UNPROBEABLE;
 		t->reason = REASON_BUDGET_SPENT;
 		return STEP_LEFT_ALONE;
@@ -253,8 +252,6 @@ const char *reason_name(enum reason r)
 		return "probes-unanswered";
 	case REASON_KEEPALIVE_EVIDENCE:
 		return "keepalive-unanswered";
-	case REASON_RETRANSMIT_EVIDENCE:
-		return "retransmit-unanswered";
 	case REASON_IDLE:
 		return "idle";
 	case REASON_RESET_ON_PROBE:
@@ -267,6 +264,8 @@ const char *reason_name(enum reason r)
 		return "no-owner";
 	case REASON_BUDGET_SPENT:
 		return "probe-budget-spent";
+	case REASON_OWNER_KEEPALIVE:
+		return "owner-keepalive";
 	}
 	return "?";
 }

@@ -17,20 +17,20 @@ enum track_state {
 	TS_ARMING,                /* journaled; the next listing arms it (arm) */
 	TS_PROBING,               /* keepalive armed, verdict at deadline */
 	TS_DEAD,                  /* verdict given, waiting to be reaped */
-	TS_UNPROBEABLE,           /* no owner could be reached: left alone */
+	TS_UNPROBEABLE,           /* not probed by kareaper (reason says why): left alone */
 };
 
 enum reason {
 	REASON_NONE,
 	REASON_PROBES_UNANSWERED,
 	REASON_KEEPALIVE_EVIDENCE,
-	REASON_RETRANSMIT_EVIDENCE,
 	REASON_IDLE,              /* action = kill-idle */
 	REASON_RESET_ON_PROBE,
 	REASON_CLOSED_WHILE_PROBING,
 	REASON_ANSWERED,          /* alive */
 	REASON_NO_OWNER,
 	REASON_BUDGET_SPENT,      /* its unanswered probes near the kernel's limit */
+	REASON_OWNER_KEEPALIVE,   /* its owner runs keepalive: judged on its probes only */
 };
 
 struct tracked {
@@ -45,16 +45,15 @@ struct tracked {
 	uint64_t armed_at, deadline;
 	uint32_t armed_segs_in;
 	uint8_t probes_base;      /* probes the kernel counted before we armed */
-	uint8_t owner_probes;     /* policy_owner_probes() of its owner's options when
-				   * they run keepalive, once read: its hand-back needs
-				   * room for them below the kernel's limit */
 	unsigned probes_at_verdict;
 	struct owner owner;       /* pid 0: not known */
-	struct ka_opts saved;
-	struct ka_opts arm;       /* TS_ARMING: what the next listing sets */
-	bool armed;               /* saved holds the owner's options; restore them */
+	struct ka_opts saved;     /* the owner's options, as read (the journal's) */
+	struct ka_opts arm;       /* what kareaper writes (the journal's): TS_ARMING,
+				   * what the next listing sets; armed, what it set */
+	bool armed;               /* arm may be on it: hand it back */
 	bool reported;            /* dry-run verdict already logged */
 	bool budget_logged;       /* "probe budget spent" already logged */
+	bool owner_logged;        /* "its owner runs keepalive" already logged */
 	uint64_t work_gen;        /* engine's dedup of one round's work */
 	uint32_t row;             /* engine's --once table row + 1; 0: none */
 };
@@ -87,8 +86,7 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
  * be armed: the count survives a restore (only an ACK resets it), and at
  * KR_MAX_KEEPCNT the kernel ends the connection under our arming, past every
  * rail. So the count, with every probe the kernel may send by the verdict, must
- * stay below that with a margin; probes_out includes the owner's own probes that
- * a hand-back must leave room for (tracked.owner_probes). */
+ * stay below that with a margin. */
 bool verdict_budget_left(const struct policy *p, uint32_t probes_out);
 /* After arming: the verdict is due at now + verdict_probe_window_ms(p). */
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The checks of one op (backend.h's sock_op) on a real socket, through each
- * backend: expect (arm only over the options read), restore (hand back only over
- * kareaper's own options, and exactly when no probe is unanswered), quiet (act
- * only if nothing came in since the record). The BPF backend makes them in its
- * act walk, under the socket's lock; the netlink one through the owner's
- * descriptor. Root. */
+ * backend: expect (arm only over the options read; destroy only over the options
+ * written), handback (what still is kareaper's goes back, what the owner set
+ * while armed stays: each option in turn), quiet (act only if nothing came in
+ * since the record), and "gone" only when an exact query says so. The BPF
+ * backend makes them in its act walk, under the socket's lock; the netlink one
+ * through the owner's descriptor. Root. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -64,6 +65,58 @@ static int run(const struct backend_ops *ops, struct backend *b, struct sock_op 
 	return op->result;
 }
 
+/* Arm sfd, let its owner set one option (each in turn), hand it back: that one
+ * stays as the owner set it, every other is the owner's first value again. */
+static void handbacks(const struct backend_ops *ops, struct backend *b, const struct sock_rec *rec,
+		      struct owner *hint, int sfd, const struct ka_opts *own,
+		      const struct ka_opts *armed)
+{
+	static const struct {
+		int level, name, value;
+		unsigned bit;
+		const char *what;
+	} sets[] = {
+		{ SOL_SOCKET, SO_KEEPALIVE, 0, 0, "SO_KEEPALIVE off" },
+		{ IPPROTO_TCP, TCP_KEEPIDLE, 30, KA_IDLE, "TCP_KEEPIDLE" },
+		{ IPPROTO_TCP, TCP_KEEPINTVL, 11, KA_INTVL, "TCP_KEEPINTVL" },
+		{ IPPROTO_TCP, TCP_KEEPCNT, 42, KA_CNT, "TCP_KEEPCNT" },
+		{ IPPROTO_TCP, TCP_USER_TIMEOUT, 5000, KA_USER_TIMEOUT, "TCP_USER_TIMEOUT" },
+	};
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		struct sock_op op = { .s = rec, .owner = hint, .set = armed, .expect = own };
+		struct ka_opts want = *own, now;
+
+		if (run(ops, b, &op) != 0) {
+			ok(0, "%s: armed before the owner sets %s (%d)", ops->name, sets[i].what,
+			   op.result);
+			continue;
+		}
+		setopt(sfd, sets[i].level, sets[i].name, sets[i].value);
+		op = (struct sock_op){ .s = rec, .owner = hint, .set = own, .expect = armed,
+				       .handback = true };
+		run(ops, b, &op);
+		now = opts_of(sfd);
+		switch (sets[i].name) {
+		case TCP_KEEPIDLE: want.idle_s = sets[i].value; break;
+		case TCP_KEEPINTVL: want.intvl_s = sets[i].value; break;
+		case TCP_KEEPCNT: want.cnt = sets[i].value; break;
+		case TCP_USER_TIMEOUT: want.user_timeout_ms = (unsigned)sets[i].value; break;
+		default: break; /* keepalive off: the owner's first value anyway */
+		}
+		ok(op.result == 0 && op.owners == sets[i].bit && !memcmp(&now, &want, sizeof(now)),
+		   "%s: the owner set %s while armed: kept, kareaper's others put back "
+		   "(%d, owners %u; now %d %d %d %d %u)", ops->name, sets[i].what, op.result,
+		   op.owners, now.keepalive, now.idle_s, now.intvl_s, now.cnt, now.user_timeout_ms);
+		/* the owner's first options again, for the next */
+		setopt(sfd, sets[i].level, sets[i].name,
+		       sets[i].name == SO_KEEPALIVE ? own->keepalive :
+		       sets[i].name == TCP_KEEPIDLE ? own->idle_s :
+		       sets[i].name == TCP_KEEPINTVL ? own->intvl_s :
+		       sets[i].name == TCP_KEEPCNT ? own->cnt : (int)own->user_timeout_ms);
+	}
+}
+
 static void checks(const struct backend_ops *ops)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -103,30 +156,28 @@ static void checks(const struct backend_ops *ops)
 	ok(run(ops, b, &op) == 0 && opt(sfd, IPPROTO_TCP, TCP_KEEPCNT) == 127,
 	   "%s: armed over the options read", ops->name);
 
-	/* restore: the owner set options of its own while armed */
-	setopt(sfd, IPPROTO_TCP, TCP_KEEPCNT, 42);
-	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .set = &own, .restore = true };
+	/* destroy: only while the socket carries exactly what kareaper wrote */
+	setopt(sfd, IPPROTO_TCP, TCP_KEEPINTVL, 7);
+	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .expect = &armed };
 	is_u64((unsigned long long)-run(ops, b, &op), EAGAIN,
-	       "%s: a hand-back over the owner's own TCP_KEEPCNT: EAGAIN", ops->name);
-	ok(opt(sfd, IPPROTO_TCP, TCP_KEEPCNT) == 42 && opt(sfd, SOL_SOCKET, SO_KEEPALIVE) == 1,
-	   "%s: and the owner's options stay", ops->name);
-	setopt(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT, 5000);
-	setopt(sfd, IPPROTO_TCP, TCP_KEEPCNT, 127);
-	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .set = &own, .restore = true };
-	is_u64((unsigned long long)-run(ops, b, &op), EAGAIN,
-	       "%s: and over a user timeout it set: EAGAIN", ops->name);
-	setopt(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT, 0);
+	       "%s: not destroyed once its owner changed an option: EAGAIN", ops->name);
+	ok(getsockopt(sfd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0,
+	   "%s: and the connection lives", ops->name);
+	setopt(sfd, IPPROTO_TCP, TCP_KEEPINTVL, armed.intvl_s);
 
-	/* restore: armed, every probe answered */
-	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .set = &own, .restore = true };
-	ok(run(ops, b, &op) == 0 && !op.held && op.probes == 0,
-	   "%s: handed back: no probe unanswered, not held (%d, %d, %d)", ops->name, op.result,
-	   op.held, op.probes);
+	/* handback: armed, untouched: exactly the owner's */
+	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .set = &own, .expect = &armed,
+			       .handback = true };
+	ok(run(ops, b, &op) == 0 && op.owners == 0, "%s: handed back, nothing of the owner's in "
+	   "the way (%d, %u)", ops->name, op.result, op.owners);
 	{
 		struct ka_opts now = opts_of(sfd);
 
 		ok(!memcmp(&now, &own, sizeof(now)), "%s: exactly the owner's options", ops->name);
 	}
+
+	/* handback: each option the owner sets while armed stays, the rest goes back */
+	handbacks(ops, b, &f.rec, &hint, sfd, &own, &armed);
 
 	/* quiet: something came in since the record */
 	if (write(cfd, "x", 1) == 1) {
@@ -150,14 +201,16 @@ static void checks(const struct backend_ops *ops)
 	ok(getsockopt(sfd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == ECONNABORTED,
 	   "%s: the connection was aborted", ops->name);
 	close(sfd);
-	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .set = &own, .restore = true };
+	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .set = &own, .expect = &armed,
+			       .handback = true };
 	run(ops, b, &op);
 	if (ops == &backend_netlink)
 		ok(op.result == -ESTALE || op.result == -ESRCH, "%s: closed, its owner cannot "
 		   "reach it: not reached, which is not gone (%d)", ops->name, op.result);
 	else
 		is_u64((unsigned long long)-op.result, ENOENT,
-		       "%s: closed, a whole walk does not find it: gone", ops->name);
+		       "%s: closed, not in a whole walk and an exact query finds none: gone",
+		       ops->name);
 	ops->close(b);
 	close(cfd);
 	close(lfd);

@@ -28,6 +28,13 @@ static inline struct sock_rec mkrec(const char *local, uint16_t lport, const cha
 	inet_pton(fam, peer, s.peer.a);
 	kaddr_normalize(&s.local);
 	kaddr_normalize(&s.peer);
+	/* the dump's id, as sock_rec_set_id() reads it */
+	s.id.idiag_sport = htons(lport);
+	s.id.idiag_dport = htons(rport);
+	inet_pton(fam, local, s.id.idiag_src);
+	inet_pton(fam, peer, s.id.idiag_dst);
+	s.id.idiag_cookie[0] = (uint32_t)cookie;
+	s.id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
 	s.have_info = true;
 	return s;
 }

@@ -98,13 +98,13 @@ int main(void)
 	ok(opt(sb, SOL_SOCKET, SO_KEEPALIVE) == 0 && opt(sb, IPPROTO_TCP, TCP_KEEPCNT) == 42,
 	   "B still untouched");
 
-	/* handing back: the peer answered everything, so exactly the owner's */
+	/* handing back: exactly the owner's */
 	{
-		struct sock_op op = { .s = &rec, .owner = &hint, .set = &cur, .restore = true };
+		struct sock_op op = { .s = &rec, .owner = &hint, .set = &cur, .expect = &want,
+				      .handback = true };
 
 		ops->op(b, &op, true);
-		ok(op.result == 0 && !op.held && op.probes == 0, "handed back: no probe unanswered, "
-		   "not held (%d, %d, %d)", op.result, op.held, op.probes);
+		ok(op.result == 0 && op.owners == 0, "handed back (%d, %u)", op.result, op.owners);
 		ok(opt(sa, SOL_SOCKET, SO_KEEPALIVE) == 0 &&
 		   opt(sa, IPPROTO_TCP, TCP_KEEPCNT) == cur.cnt, "A has its owner's options again");
 	}
@@ -112,12 +112,14 @@ int main(void)
 	ok(set(ops, b, &rec, &hint, &want, &cur, false, true) == 0, "A armed again");
 	setsockopt(sa, IPPROTO_TCP, TCP_KEEPCNT, &forty_two, sizeof(forty_two));
 	{
-		struct sock_op op = { .s = &rec, .owner = &hint, .set = &cur, .restore = true };
+		struct sock_op op = { .s = &rec, .owner = &hint, .set = &cur, .expect = &want,
+				      .handback = true };
 
 		ops->op(b, &op, true);
-		is_u64((unsigned long long)-op.result, EAGAIN,
-		       "a restore over the owner's own TCP_KEEPCNT is refused: EAGAIN");
-		ok(opt(sa, IPPROTO_TCP, TCP_KEEPCNT) == 42, "and the owner's value stays");
+		ok(op.result == 0 && op.owners == KA_CNT, "a hand-back leaves the owner's own "
+		   "TCP_KEEPCNT (%d, %u)", op.result, op.owners);
+		ok(opt(sa, IPPROTO_TCP, TCP_KEEPCNT) == 42 && opt(sa, SOL_SOCKET, SO_KEEPALIVE) == 0,
+		   "the owner's value stays, kareaper's keepalive goes");
 	}
 	/* quiet: refused once something came in since the record */
 	{

@@ -137,10 +137,9 @@ static int f_get_opts(struct backend *b, const struct sock_rec *s, struct owner 
 static void f_op(struct backend *b, struct sock_op *op, bool search)
 {
 	int k = idx(op->s->cookie);
-	struct ka_opts hold;
+	struct ka_opts back;
 
-	op->probes = -1;
-	op->held = false;
+	op->owners = 0;
 	if (k < 0) {
 		op->result = op->set ? -ESRCH : -ENOENT;
 		return;
@@ -148,23 +147,15 @@ static void f_op(struct backend *b, struct sock_op *op, bool search)
 	op->result = 0;
 	if (op->quiet && F.socks[k].segs_in != op->s->segs_in) {
 		op->result = -EALREADY;
+	} else if (op->handback) {
+		F.restores++;
+		op->owners = policy_handback(&F.opts[k], op->expect, op->set, &back);
+		F.opts[k] = back;
+	} else if (op->expect && memcmp(&F.opts[k], op->expect, sizeof(F.opts[k]))) {
+		op->result = -EAGAIN;
 	} else if (!op->set) {
 		F.gone[k] = true;
 		F.destroys++;
-	} else if (op->expect && memcmp(&F.opts[k], op->expect, sizeof(F.opts[k]))) {
-		op->result = -EAGAIN;
-	} else if (op->restore) {
-		F.restores++;
-		op->probes = F.socks[k].probes;
-		if (!policy_opts_ours(&F.opts[k], op->set))
-			op->result = -EAGAIN;
-		else if (memcmp(&F.opts[k], op->set, sizeof(F.opts[k])) == 0)
-			return;
-		else if ((op->held = policy_handback_opts(op->set, F.socks[k].probes, &hold)) &&
-			 policy_opts_held(&F.opts[k], op->set))
-			return;
-		else
-			F.opts[k] = hold;
 	} else {
 		F.arms++;
 		F.arms_unjournaled += !journaled(op->s->cookie);
@@ -425,8 +416,10 @@ static void batched(void)
 	ok(F.opts[1].keepalive == 1 && F.opts[1].cnt == OWNER.cnt, "its socket keeps the owner's new options");
 	ok(!journaled(F.socks[1].cookie), "and leaves the journal");
 	F.owner_races = 0;
+	F.gets = 0;
 	engine_scan(e, now + 100);
-	is_u64(F.arms, N, "armed the next round, with what the owner has now");
+	ok(F.arms == N - 1 && F.gets == 1, "read again the next round: its owner runs keepalive "
+	   "now, so it is left to it, never armed");
 	engine_restore_all(e);
 	ok(F.opts[1].keepalive == 1 && F.opts[1].cnt == OWNER.cnt && F.opts[0].keepalive == 0,
 	   "and each gets its owner's own back");
@@ -564,36 +557,34 @@ static void handing_back(void)
 		config_free(cdry);
 	}
 
-	/* handing back to an owner with keepalive while probes are unanswered */
+	/* an owner with keepalive of its own is never armed: judged on its probes */
 	{
 		const struct ka_opts own = { 1, 25, 5, 3, 0 };
-		unsigned arms;
 
 		reset(100);
-		for (int i = 0; i < N; i++)
-			F.opts[i] = own;
-		e = start(c, true);
-		engine_scan(e, now);
-		unanswered(4);
-		engine_check_deadlines(e, engine_next_deadline(e));
-		is_u64(engine_stats(e)->would_reap, N, "owner keepalive 25s/5s/3, dry run: would reap");
-		ok(F.opts[0].keepalive && F.opts[0].idle_s == 25 && F.opts[0].intvl_s == 5 &&
-		   F.opts[0].cnt == 7 && F.opts[0].user_timeout_ms == 0,
-		   "held: the owner's timing, TCP_KEEPCNT raised by the 4 unanswered");
-		ok(journaled(F.socks[0].cookie), "kept in the journal");
-		arms = F.arms;
-		engine_scan(e, now + 60 * S);
-		ok(F.arms == arms && F.opts[0].cnt == 7, "still unanswered: held as it was, not armed anew");
-		engine_restore_all(e);
-		ok(F.opts[0].cnt == 7 && journaled(F.socks[0].cookie), "a stop leaves it held, journaled");
-		engine_free(e);
 		for (int i = 0; i < N; i++) {
-			F.socks[i].probes = 0; /* the owner's own probe answered */
-			F.socks[i].segs_in++;
+			F.opts[i] = own;
+			F.socks[i].timer = 2; /* its keepalive timer runs */
 		}
 		e = start(c, true);
-		ok(!memcmp(&F.opts[0], &own, sizeof(own)) && !journaled(F.socks[0].cookie),
-		   "its peer answered: the next start puts the owner's options back exactly");
+		engine_scan(e, now);
+		ok(F.arms == 0 && access(path, F_OK) < 0 && F.gets == N,
+		   "owner keepalive 25s/5s/3: options read, never armed, nothing journaled");
+		ok(engine_stats(e)->suspect_now == N && engine_stats(e)->probing_now == 0,
+		   "left to its owner");
+		F.gets = 0;
+		engine_scan(e, now + 10 * S);
+		ok(F.gets == 0 && F.arms == 0, "nor read again while its owner's timer runs");
+		unanswered(2);
+		engine_scan(e, now + 20 * S);
+		is_u64(engine_stats(e)->would_reap, 0, "2 of its owner's probes unanswered: not yet");
+		unanswered(3);
+		engine_scan(e, now + 25 * S);
+		is_u64(engine_stats(e)->would_reap, N, "3 of its owner's probes unanswered: would "
+		       "reap (dry run)");
+		engine_restore_all(e);
+		ok(!memcmp(&F.opts[0], &own, sizeof(own)) && F.restores == 0 &&
+		   access(path, F_OK) < 0, "a stop: nothing to hand back, its options its own");
 		engine_free(e);
 	}
 

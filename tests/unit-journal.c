@@ -3,6 +3,7 @@
  * And the metrics file, written by the same atomic writer, with planted links. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -17,7 +18,10 @@
 #include "sockrec.h"
 #include "tap.h"
 
-#define HDR "# kareaper probe journal 1\n"
+#define HDR "# kareaper probe journal 2\n"
+/* an entry's socket (family, addresses, ports, interface) and its options armed */
+#define T " 2 192.0.2.1 6379 198.51.100.7 40000 0 "
+#define A " 1 5 5 127 0"
 
 static int parse(const char *text, size_t *n, char *why)
 {
@@ -35,12 +39,12 @@ static void text(void)
 	size_t n;
 
 	ok(parse("", &n, why) == 0 && n == 0, "an empty file: nothing journaled");
-	ok(parse(HDR "4026531840 77 1234 0 7200 75 9 0\n"
-		     "4026531840 78 1235 1 600 30 5 3000\n# end 2\n", &n, why) == 0 && n == 2,
+	ok(parse(HDR "4026531840 77 1234" T "0 7200 75 9 0" A "\n"
+		     "4026531840 78 1235" T "1 600 30 5 3000" A "\n# end 2\n", &n, why) == 0 && n == 2,
 	   "two entries");
 	{
 		struct journal j = { .lock_fd = -1 };
-		const char *t = HDR "1 77 1234 0 86400 75 9 0\n1 78 1235 1 600 40000 300 4294967295\n# end 2\n";
+		const char *t = HDR "1 77 1234" T "0 86400 75 9 0" A "\n1 78 1235" T "1 600 40000 300 4294967295" A "\n# end 2\n";
 
 		ok(journal_parse(&j, t, strlen(t), why, sizeof(why)) == 0 && j.n == 2 && j.clamped == 2 &&
 		   j.e[0].saved.idle_s == KR_MAX_KEEPIDLE_S && j.e[1].saved.intvl_s == KR_MAX_KEEPINTVL_S &&
@@ -54,20 +58,20 @@ static void text(void)
 		const char *text, *why;
 		size_t n;
 	} bad[] = {
-		{ HDR "4026531840 77 1234 0 7200 75 9 0\n", "cut short: no end line", 1 },
-		{ HDR "4026531840 77 1234 0 7200 75 9 0\n# end 2\n", "the end line's count", 1 },
-		{ HDR "4026531840 77 1234 0 7200 75 9 0\n# end 1", "no newline", 1 },
-		{ HDR "4026531840 77 1234 0 7200 75 9 0\n4026531840 78 1234 0 7200 75 9 0\n"
+		{ HDR "4026531840 77 1234" T "0 7200 75 9 0" A "\n", "cut short: no end line", 1 },
+		{ HDR "4026531840 77 1234" T "0 7200 75 9 0" A "\n# end 2\n", "the end line's count", 1 },
+		{ HDR "4026531840 77 1234" T "0 7200 75 9 0" A "\n# end 1", "no newline", 1 },
+		{ HDR "4026531840 77 1234" T "0 7200 75 9 0" A "\n4026531840 78 1234" T "0 7200 75 9 0" A "\n"
 		      "4026531840 79 1234 0 7200 75", "4: cut short (no newline)", 2 },
-		{ HDR "4026531840 77 1234 2 7200 75 9 0\n# end 1\n", "2: not a valid entry", 0 },
-		{ HDR "4026531840 0 1234 0 7200 75 9 0\n# end 1\n", "not a valid entry", 0 },
-		{ HDR "4026531840 77 1234 0 7200 75 9\n# end 1\n", "not a valid entry", 0 },
-		{ HDR "4026531840 77 1234 0 7200 75 9 0 x\n# end 1\n", "not a valid entry", 0 },
-		{ HDR "1 77 1234 0 7200 75 9 0\n1 77 1234 0 7200 75 9 0\n# end 2\n",
+		{ HDR "4026531840 77 1234" T "2 7200 75 9 0" A "\n# end 1\n", "2: not a valid entry", 0 },
+		{ HDR "4026531840 0 1234" T "0 7200 75 9 0" A "\n# end 1\n", "not a valid entry", 0 },
+		{ HDR "4026531840 77 1234" T "0 7200 75 9" A "\n# end 1\n", "not a valid entry", 0 },
+		{ HDR "4026531840 77 1234" T "0 7200 75 9 0" A " x\n# end 1\n", "not a valid entry", 0 },
+		{ HDR "1 77 1234" T "0 7200 75 9 0" A "\n1 77 1234" T "0 7200 75 9 0" A "\n# end 2\n",
 		  "3: not a valid entry", 1 },
-		{ HDR "1 76 1234 0 7200 75 9 0\nnonsense\n1 77 1234 0 7200 75 9 0\n# end 3\n",
+		{ HDR "1 76 1234" T "0 7200 75 9 0" A "\nnonsense\n1 77 1234" T "0 7200 75 9 0" A "\n# end 3\n",
 		  "3: not a valid entry", 2 },
-		{ HDR "# end 0\n1 77 1234 0 7200 75 9 0\n", "3: after the end line", 1 },
+		{ HDR "# end 0\n1 77 1234" T "0 7200 75 9 0" A "\n", "3: after the end line", 1 },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = parse(bad[i].text, &n, why);
@@ -75,10 +79,13 @@ static void text(void)
 		ok(r == 0 && n == bad[i].n && strstr(why, bad[i].why),
 		   "damaged journal %zu: %zu entries kept, the bad line reported (%s)", i, bad[i].n, why);
 	}
+	ok(parse("# kareaper probe journal 1\n4026531840 77 1234 0 7200 75 9 0\n# end 1\n", &n,
+		 why) == -EBADMSG && n == 0 && strstr(why, "not a kareaper probe journal"),
+	   "an older kareaper's journal (no options armed in it): refused, nothing read");
 	ok(parse("garbage\n", &n, why) == -EBADMSG && n == 0 &&
 	   strstr(why, "not a kareaper probe journal"), "no journal at all: refused, nothing read");
 	{
-		char nul[] = HDR "1 77 1234 0 7200 75 9 0\n# end 1\n";
+		char nul[] = HDR "1 77 1234" T "0 7200 75 9 0" A "\n# end 1\n";
 		struct journal j = { .lock_fd = -1 };
 
 		nul[sizeof(HDR) + 3] = '\0';
@@ -93,9 +100,12 @@ static void file(void)
 	char dir[] = "/tmp/kareaper-journal.XXXXXX", path[256], err[256], tmp[300];
 	struct journal j, k;
 	struct journal_entry e = { .netns = 4026531840u, .cookie = 99, .inode = 4242,
-				   .saved = { 1, 600, 30, 5, 3000 } };
+				   .family = AF_INET6, .saved = { 1, 600, 30, 5, 3000 },
+				   .armed = { 1, 5, 5, 127, 0 } };
 	struct stat st;
 
+	e.id.idiag_dport = htons(40000);
+	inet_pton(AF_INET6, "2001:db8::7", e.id.idiag_dst);
 	ok(mkdtemp(dir) != NULL, "a directory");
 	snprintf(path, sizeof(path), "%s/run/probes", dir);
 	ok(journal_init(&j, path) == 0, "journal_init creates its directory and takes the lock");
@@ -107,8 +117,11 @@ static void file(void)
 	   "written, mode 0600");
 	j.n = 0;
 	ok(journal_load(&j, err, sizeof(err)) == 0 && j.n == 1 &&
-	   memcmp(&j.e[0].saved, &e.saved, sizeof(e.saved)) == 0 && j.e[0].inode == 4242,
-	   "read back as written");
+	   memcmp(&j.e[0].saved, &e.saved, sizeof(e.saved)) == 0 &&
+	   memcmp(&j.e[0].armed, &e.armed, sizeof(e.armed)) == 0 && j.e[0].inode == 4242 &&
+	   j.e[0].family == AF_INET6 && j.e[0].id.idiag_cookie[0] == 99 &&
+	   !memcmp(j.e[0].id.idiag_dst, e.id.idiag_dst, 16) && ntohs(j.e[0].id.idiag_dport) == 40000,
+	   "read back as written: the socket's id (an exact query's), the options read and armed");
 	ok(journal_remove(&j, 99) && journal_sync(&j) == 0 && stat(path, &st) < 0,
 	   "the last entry removed: the file is gone");
 	journal_add(&j, &e);

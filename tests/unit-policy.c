@@ -46,9 +46,9 @@ static void candidates_and_evidence(const struct config *c)
 		s.probes = 0;
 		s.unacked = 2;
 		s.retransmits = 9;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_RETRANSMIT, "retransmits unanswered");
-		s.unacked = 0;
-		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE, "no data outstanding: no evidence");
+		ok(policy_kernel_evidence(p, &s) == EVIDENCE_NONE,
+		   "data retransmitted unanswered: no evidence (backed-off retransmits are a second "
+		   "of loss; the kernel ends it itself after tcp_retries2)");
 		s.timer = 4; /* zero-window probing: answered probes reset the count */
 		s.unacked = 0;
 		s.probes = 2;
@@ -56,47 +56,62 @@ static void candidates_and_evidence(const struct config *c)
 	}
 }
 
-/* Handing back: the owner's options, or held with the count already spent. */
+/* Handing back: what still is kareaper's goes back, what the owner set stays. */
 static void handback(void)
 {
-	const struct ka_opts off = { 0, 7200, 75, 9, 0 }, on = { 1, 25, 5, 3, 0 },
-			     ut = { 1, 10, 5, 9, 20000 }, ut_short = { 1, 30, 5, 9, 20000 };
-	const struct ka_opts armed = { 1, 1, 1, KR_MAX_KEEPCNT, 0 };
-	struct ka_opts o;
+	const struct ka_opts own = { 0, 7200, 75, 9, 0 }, armed = { 1, 5, 5, KR_MAX_KEEPCNT, 0 };
+	const struct ka_opts sysctl = { 0, 86400, 75, 9, 0 };
+	struct ka_opts cur, o;
 
-	is_u64(policy_owner_probes(&on), 3, "owner probes: TCP_KEEPCNT without a user timeout");
+	cur = armed;
+	ok(policy_handback(&cur, &armed, &own, &o) == 0 && !memcmp(&o, &own, sizeof(o)),
+	   "exactly as armed: every option back to the owner's");
+	cur = own;
+	ok(policy_handback(&cur, &armed, &own, &o) == 0 && !memcmp(&o, &own, sizeof(o)),
+	   "never armed (journaled, then killed): nothing to write, nothing the owner's");
+	cur = armed;
+	cur.user_timeout_ms = 30000;
+	ok(policy_handback(&cur, &armed, &own, &o) == KA_USER_TIMEOUT && o.keepalive == 0 &&
+	   o.user_timeout_ms == 30000 && o.idle_s == 7200 && o.cnt == 9,
+	   "the owner set TCP_USER_TIMEOUT while armed: it stays, keepalive goes back off");
+	cur = armed;
+	cur.keepalive = 0;
+	ok(policy_handback(&cur, &armed, &own, &o) == 0 && o.keepalive == 0 && o.cnt == 9 &&
+	   o.intvl_s == 75, "the owner switched keepalive off (its own value): the rest back");
+	cur = armed;
+	cur.idle_s = 60;
+	cur.cnt = 4;
+	ok(policy_handback(&cur, &armed, &own, &o) == (KA_IDLE | KA_CNT) && o.idle_s == 60 &&
+	   o.cnt == 4 && o.keepalive == 0 && o.intvl_s == 75,
+	   "TCP_KEEPIDLE and TCP_KEEPCNT set by the owner: both stay, kareaper's others go");
+	cur = armed;
+	ok(policy_handback(&cur, &armed, &sysctl, &o) == 0 && o.idle_s == KR_MAX_KEEPIDLE_S,
+	   "an owner's sysctl value setsockopt() refuses: put back as the nearest it takes");
+	cur = sysctl;
+	ok(policy_handback(&cur, &armed, &sysctl, &o) == 0 && o.idle_s == 86400,
+	   "never armed, a sysctl value: left exactly as read");
+	ok(ka_opts_diff(&own, &armed) == (KA_KEEPALIVE | KA_IDLE | KA_INTVL | KA_CNT),
+	   "ka_opts_diff names the options that differ");
+}
+
+/* When the owner's own keepalive ends a silent peer's connection. */
+static void owner_schedule(void)
+{
+	const struct ka_opts pg = { 1, 7200, 75, 9, 0 }, ut = { 1, 10, 5, 9, 20000 },
+			     ut_short = { 1, 30, 5, 9, 20000 };
+
+	is_u64(policy_owner_schedule_ms(&pg), (7200 + 9 * 75) * 1000ull,
+	       "7200s/75s/9: idle, then 9 probes");
 	/* fires at 10 s (probe), 15 s (probe), 20 s: at the user timeout with one out */
-	is_u64(policy_owner_probes(&ut), 2, "owner probes: those before the user timeout");
-	is_u64(policy_owner_probes(&ut_short), 1, "a user timeout below the idle: one probe");
-
-	ok(!policy_handback_opts(&off, 12, &o) && !memcmp(&o, &off, sizeof(o)),
-	   "keepalive off: exactly the owner's, whatever the count (no timer reads it)");
-	ok(!policy_handback_opts(&on, 0, &o) && !memcmp(&o, &on, sizeof(o)),
-	   "no probe unanswered: exactly the owner's");
-	ok(policy_handback_opts(&on, 4, &o) && o.cnt == 7 && o.idle_s == 25 && o.intvl_s == 5 &&
-	   o.keepalive && o.user_timeout_ms == 0, "4 unanswered, owner 25s/5s/3: held at 7");
-	ok(policy_handback_opts(&ut, 4, &o) && o.cnt == 6 && o.user_timeout_ms == 0,
-	   "a user timeout: held with the probes it stands for, and none");
-	ok(policy_handback_opts(&on, 126, &o) && o.cnt == KR_MAX_KEEPCNT,
-	   "held at most at the kernel's limit");
-
-	policy_handback_opts(&on, 4, &o);
-	ok(policy_opts_held(&o, &on), "a held form is seen as held");
-	ok(!policy_opts_held(&on, &on), "the owner's own is not held");
-	ok(!policy_opts_held(&armed, &on), "armed is not held");
-	ok(policy_opts_ours(&o, &on) && policy_opts_ours(&armed, &on) && policy_opts_ours(&on, &on),
-	   "held, armed and the owner's own are kareaper's to hand back");
-	o = armed;
-	o.cnt = 42;
-	ok(!policy_opts_ours(&o, &on), "a TCP_KEEPCNT the owner set while armed is not");
-	o = armed;
-	o.user_timeout_ms = 5000;
-	ok(!policy_opts_ours(&o, &on), "nor a user timeout it set");
+	is_u64(policy_owner_schedule_ms(&ut), 20000, "a user timeout: the first probe time past it");
+	is_u64(policy_owner_schedule_ms(&ut_short), 35000,
+	       "a user timeout below the idle: one probe, one interval");
 }
 
 int main(void)
 {
 	handback();
+	owner_schedule();
 	struct config *c = config_from(
 		"[policy internal]\n"
 		"remote_addr = 10.0.0.0/8, !10.9.9.9\n"

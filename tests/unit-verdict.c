@@ -110,7 +110,8 @@ static void wraparound(void)
 	/* 49 days idle: just below the u32 wrap */
 	s = idle_rec(7, 49 * 86400 * 1000u, 42);
 	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "49 days idle: suspect");
-	t->state = TS_UNPROBEABLE; /* e.g. owner unreachable: it stays tracked */
+	t->state = TS_UNPROBEABLE; /* owner unreachable: it stays tracked */
+	t->reason = REASON_NO_OWNER;
 	/* a day later the kernel's counter wrapped to a small value; nothing arrived */
 	s.last_data_recv_ms = s.last_ack_recv_ms = (uint32_t)(50 * DAY - 4294967296ull);
 	is_u64(s.last_data_recv_ms, 25032704, "kernel reports ~7h after the wrap");
@@ -145,8 +146,26 @@ static void evidence_and_actions(void)
 	s.timer = 1;
 	s.unacked = 4;
 	s.retransmits = 3;
-	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_DEAD &&
-	   t->reason == REASON_RETRANSMIT_EVIDENCE, "unacked data retransmitted: dead");
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_ARM,
+	   "unacked data retransmitted 3 times: no verdict on that (a second of loss)");
+	s = idle_rec(14, 120 * S, 3);
+	s.timer = 2;
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_ARM, "a suspect");
+	t->state = TS_UNPROBEABLE;
+	t->reason = REASON_OWNER_KEEPALIVE; /* its options were read: keepalive on */
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now + 10 * S, &t) == STEP_LEFT_ALONE,
+	   "its owner runs keepalive: left to it while its timer runs");
+	s.probes = 3;
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now + 20 * S, &t) == STEP_DEAD &&
+	   t->reason == REASON_KEEPALIVE_EVIDENCE, "and dead on its owner's unanswered probes");
+	s = idle_rec(15, 120 * S, 3);
+	s.timer = 2;
+	verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t);
+	t->state = TS_UNPROBEABLE;
+	t->reason = REASON_OWNER_KEEPALIVE;
+	s.timer = 0;
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now + 10 * S, &t) == STEP_ARM,
+	   "its owner switched keepalive off: its options are read again");
 	s = idle_rec(12, 120 * S, 3);
 	ok(verdict_observe(&r, 1, &cfg->policies[1], &s, now, &t) == STEP_DEAD &&
 	   t->reason == REASON_IDLE, "kill-idle: idle alone is enough");
@@ -240,19 +259,8 @@ static void budget(void)
 	ok(verdict_observe(&r, 0, p, &s, now + 200 * S, &t) != STEP_LEFT_ALONE,
 	   "heard from: no longer left alone");
 	s = idle_rec(8, 100 * S, 10);
-	s.probes = 3; /* one round's worth, held: room for another */
+	s.probes = 3; /* one round's worth, not carried out: room for another */
 	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "3 counted, 3 more to send: armed");
-	/* a hand-back to an owner with keepalive leaves room for its own probes */
-	t->owner_probes = 120;
-	ok(verdict_observe(&r, 0, p, &s, now + 30 * S, &t) == STEP_LEFT_ALONE &&
-	   t->reason == REASON_BUDGET_SPENT,
-	   "3 counted and an owner allowing 120 of its own: not armed (the hand-back would "
-	   "pass 127)");
-	t->owner_probes = 9;
-	s.probes = 0;
-	s.segs_in = 12;
-	ok(verdict_observe(&r, 0, p, &s, now + 60 * S, &t) == STEP_ARM,
-	   "an owner allowing 9, nothing counted: armed");
 	verdict_free(&r);
 }
 
