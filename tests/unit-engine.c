@@ -29,6 +29,7 @@ static struct {
 	struct sock_rec socks[N];
 	struct ka_opts opts[N];   /* as the owner's getsockopt would see them */
 	bool gone[N];
+	bool unreachable[N];      /* listed, but no process to reach it through */
 	int eintr_once;           /* enumerate: every socket, then -EINTR, once */
 	int query_err;
 	unsigned gets, arms, restores, arms_unjournaled, destroys;
@@ -145,7 +146,9 @@ static void f_op(struct backend *b, struct sock_op *op, bool search)
 		return;
 	}
 	op->result = 0;
-	if (op->quiet && F.socks[k].segs_in != op->s->segs_in) {
+	if (F.unreachable[k] && (op->set || op->expect)) {
+		op->result = -ESRCH; /* the netlink backend: no process holds it */
+	} else if (op->quiet && F.socks[k].segs_in != op->s->segs_in) {
 		op->result = -EALREADY;
 	} else if (op->handback) {
 		F.restores++;
@@ -235,6 +238,7 @@ static void reset(uint32_t idle_s)
 		F.socks[i].cgroup = 7 + (uint64_t)(i % 2); /* two services' cgroups */
 		F.opts[i] = OWNER;
 		F.gone[i] = false;
+		F.unreachable[i] = false;
 	}
 	F.gets = F.arms = F.restores = F.arms_unjournaled = F.destroys = F.applies = 0;
 	F.carried = 0;
@@ -363,6 +367,34 @@ static void listing_and_journal(void)
 	ok(all_owner(), "the owners' options untouched");
 	engine_free(e);
 
+}
+
+/* Gone only on proof: a socket the backend cannot reach but a query finds keeps
+ * its journal entry (and is tried again); one a query does not find leaves. */
+static void gone_on_proof(void)
+{
+	struct engine *e;
+
+	under_test = &fake;
+	reset(100);
+	e = start(c, true);
+	engine_scan(e, now);
+	is_u64(F.arms, N, "three armed");
+	engine_free(e); /* kill -9 */
+	F.unreachable[0] = true; /* still listed, its owner out of reach */
+	F.gone[1] = true;        /* closed: no such socket */
+	e = start(c, true);
+	ok(journaled(F.socks[0].cookie), "listed but unreachable: kept in the journal");
+	ok(!journaled(F.socks[1].cookie), "a query finds no such socket: out of the journal");
+	ok(!journaled(F.socks[2].cookie) && !memcmp(&F.opts[2], &OWNER, sizeof(OWNER)),
+	   "the reachable one handed back");
+	ok(F.opts[0].cnt == KR_MAX_KEEPCNT, "the unreachable one still carries kareaper's");
+	F.unreachable[0] = false;
+	engine_scan(e, now + 1 * S);
+	ok(!journaled(F.socks[0].cookie) && !memcmp(&F.opts[0], &OWNER, sizeof(OWNER)),
+	   "reachable again: handed back at the end of the next round, the entry gone");
+	engine_restore_all(e);
+	engine_free(e);
 }
 
 /* A backend that acts in passes; an owner racing the arming. */
@@ -668,6 +700,7 @@ int main(void)
 	}
 
 	listing_and_journal();
+	gone_on_proof();
 	batched();
 	rationed();
 	carried();
