@@ -74,36 +74,42 @@ static void left_alone(struct engine *e, struct tracked *t, int err)
 	row_verdict(e, t, V_LEFT_ALONE, REASON_NO_OWNER);
 }
 
-/* Arming t failed with r, and nothing of kareaper's is on it: left alone when no
- * process holds it or may be reached (-ESRCH, -EPERM), else a suspect still,
- * tried again next round (a map full, descriptors short, an owner moving). */
+/* Arming t failed with r, and nothing of kareaper's is on it: left alone when a
+ * complete lookup found no process holding it (-ESRCH) or none may be reached
+ * (-EPERM), else a suspect still, tried again next round (a map full,
+ * descriptors short, an owner moving, a walk that did not meet it). */
 static void not_armed(struct engine *e, struct tracked *t, int r)
 {
 	struct sock_event ev;
 
-	if (r == -ESRCH || r == -EPERM) {
+	if ((r == -ESRCH && !e->owners_unreadable) || r == -EPERM) {
 		left_alone(e, t, r);
 		return;
 	}
 	t->state = TS_SUSPECT;
-	count_error(e, ERR_ARM, "arming cookie %llu: %s", (unsigned long long)t->cookie,
-		    strerror(-r));
 	ev = event_of(e, t, NULL);
 	ev.probes = -1;
+	row_verdict(e, t, V_SUSPECT, REASON_NONE);
+	if (not_reached(r) || r == -EINPROGRESS) {
+		log_sock(LOG_DEBUG, NULL, &ev, "not reached this round (%s): probing it next round",
+			 strerror(-r));
+		return;
+	}
+	count_error(e, ERR_ARM, "arming cookie %llu: %s", (unsigned long long)t->cookie,
+		    strerror(-r));
 	log_sock(LOG_WARNING, NULL, &ev, "cannot probe it now (%s): trying again next round",
 		 strerror(-r));
-	row_verdict(e, t, V_SUSPECT, REASON_NONE);
 }
 
-/* What arming t answered; carried: by a listing (the socket was looked for in the
- * whole table). */
+/* What arming t answered (carried: by a listing). */
 void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
 {
 	const struct policy *p = pol(e, t->policy);
 	struct sock_event ev = event_of(e, t, NULL);
 
+	(void)carried;
 	ev.probes = -1;
-	if (r == -EAGAIN || r == -EALREADY || (carried && r == -ENOENT)) {
+	if (r == -EAGAIN || r == -EALREADY || r == -ENOENT) {
 		/* nothing set, nothing to put back: the owner changed its options since
 		 * they were read (read them again next round), the peer was heard from
 		 * (no longer idle), or the connection is gone */
@@ -116,7 +122,7 @@ void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
 		row_verdict(e, t, V_SUSPECT, REASON_NONE);
 		return;
 	}
-	if (r < 0 && not_reached(r)) {
+	if (r < 0 && (not_reached(r) || r == -EINPROGRESS)) {
 		journal_remove(&e->journal, t->cookie); /* nothing was set */
 		not_armed(e, t, r);
 		return;

@@ -635,20 +635,11 @@ static size_t ops_queue(struct sock_op *o, size_t n)
 	return queued;
 }
 
-/* What became of an op a whole walk did not find: a walk that resumes after a
- * stop may skip a socket, so only an exact query by id and cookie tells that it
- * is gone (-ENOENT); one it finds waits for another walk (KR_OP_NOT_DONE). */
-static int not_walked(struct backend *b, const struct sock_rec *s)
-{
-	struct sock_rec fresh;
-	int r = sockdiag_query(&b->diag, s, &fresh);
-
-	return r == 0 ? KR_OP_NOT_DONE : r;
-}
-
 /* Each queued op's result out of the map, which is left empty. One the walk did
- * not carry out: after a whole walk (walked), gone only if a query says so;
- * else what the caller says (not_done). */
+ * not carry out: after a whole walk (walked), -ESTALE: not reached, which proves
+ * nothing (a walk that resumes after a stop may skip a socket; a time-wait one
+ * is no tcp_sock), and the caller asks an exact query; else what the caller says
+ * (not_done). */
 static void ops_collect(struct backend *b, struct sock_op *o, size_t n, bool walked,
 			int not_done)
 {
@@ -665,7 +656,7 @@ static void ops_collect(struct backend *b, struct sock_op *o, size_t n, bool wal
 		if (o[i].result < 0)
 			continue;
 		o[i].result = res.result != KR_OP_PENDING ? res.result :
-			      walked ? not_walked(b, o[i].s) : not_done;
+			      walked ? -ESTALE : not_done;
 		if (res.handback && res.result != KR_OP_PENDING)
 			o[i].owners = res.owners;
 		if (!o[i].set && o[i].result == -EOPNOTSUPP)

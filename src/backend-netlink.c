@@ -116,9 +116,9 @@ static int reach(const struct sock_rec *s, struct owner *o, bool search, int *sf
 	struct owner_map m = { 0 };
 	int r;
 
-	if (o->pid <= 0)
+	if (o->pid <= 0 && !search)
 		return -ESRCH; /* the caller's lookup found no process holding it */
-	r = dup_socket(o, s->cookie, sfd);
+	r = o->pid > 0 ? dup_socket(o, s->cookie, sfd) : -ESRCH;
 	if (r == 0 || r == -EPERM || !search)
 		return r == -ESRCH || r == -EBADF ? -ESTALE : r;
 	if (owner_map_want(&m, s->inode, s->cgroup) == 0 && proc_find_owners(&m, PROC) == 0 &&

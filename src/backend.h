@@ -42,15 +42,15 @@
  *
  * What an op ends as, in result:
  *   0           done;
- *   -ENOENT     gone: an exact query by id and cookie found no such socket in
- *               its namespace (absence from a walk proves nothing: a walk that
- *               resumes after a stop may skip a socket);
+ *   -ENOENT     gone: the kernel's exact lookup by id and cookie found no such
+ *               socket in its namespace (SOCK_DESTROY's);
  *   -EAGAIN     refused: the options are not what expect says; -EALREADY:
  *               refused, the peer was heard from;
  *   -ENXIO      not attempted: its namespace is not open here;
  *   1           not attempted: a walk or a listing did not get to it;
- *   -errno      failed (the netlink backend: -ESRCH, -ESTALE when no process
- *               it can reach holds the socket, which does not make it gone).
+ *   -errno      failed (-ESRCH, -ESTALE: not reached: the netlink backend found
+ *               no process to reach it through, a BPF walk did not meet it;
+ *               which does not make it gone: the caller asks an exact query).
  * Only "gone" means the socket no longer needs kareaper. */
 #define KR_OP_NOT_DONE 1
 struct sock_op {

@@ -121,6 +121,9 @@ struct kr_bpf_op {
 	struct kr_bpf_opts set, expect;
 };
 
+/* In a hand-back's expect: any value is kareaper's (policy.h's KA_ANY) */
+#define KR_BPF_ANY (-1)
+
 /* The kernel's limit on TCP_KEEPCNT (conf.h's KR_MAX_KEEPCNT) */
 #define KR_BPF_MAX_KEEPCNT 127
 

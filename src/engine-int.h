@@ -59,6 +59,7 @@ struct engine {
 };
 
 /* engine.c: shared helpers */
+struct backend *backend_in(const struct engine *e, uint64_t netns);
 struct backend *backend_of(const struct engine *e, const struct tracked *t);
 __attribute__((format(printf, 3, 4)))
 void count_error(struct engine *e, enum error_kind k, const char *fmt, ...);
@@ -81,6 +82,10 @@ void sweep(struct engine *e);
 
 /* reach.c */
 bool not_reached(int r);
+/* Of the n ops in namespace ino, those not reached (not_reached) proven gone or
+ * not by an exact query through be. */
+void ops_confirm(struct engine *e, struct backend *be, uint64_t ino, struct sock_op *ops,
+		 size_t n);
 int query_tracked(struct engine *e, const struct tracked *t, struct sock_rec *fresh);
 void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search);
 bool socket_gone(int r);

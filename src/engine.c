@@ -212,7 +212,7 @@ void fmt_duration(char *buf, size_t len, uint64_t ms)
 			 (unsigned long long)(ms % 1000 / 100));
 }
 
-static struct backend *backend_in(const struct engine *e, uint64_t netns)
+struct backend *backend_in(const struct engine *e, uint64_t netns)
 {
 	const struct netns *n = netns_find(&e->netns, netns);
 
@@ -228,6 +228,25 @@ void forget(struct engine *e, struct work_item *w)
 {
 	verdict_forget(&e->verdicts, w->t);
 	w->t = NULL;
+}
+
+/* The files of namespaces no longer watched are kept while the journal holds a
+ * socket of theirs: the only way back into a namespace that lives on through its
+ * sockets alone. */
+static void keep_namespaces(struct engine *e)
+{
+	uint64_t *inos;
+	size_t n = 0;
+
+	if (!e->netns.nkept)
+		return;
+	inos = calloc(e->journal.n ? e->journal.n : 1, sizeof(*inos));
+	if (!inos)
+		return; /* kept a round more */
+	for (size_t i = 0; i < e->journal.n; i++)
+		inos[n++] = e->journal.e[i].netns;
+	netns_keep_only(&e->netns, inos, n);
+	free(inos);
 }
 
 int engine_scan(struct engine *e, uint64_t now)
@@ -258,6 +277,7 @@ int engine_scan(struct engine *e, uint64_t now)
 	if (e->journal.n)
 		restore_journaled(e, false);
 	sync_journal(e);
+	keep_namespaces(e);
 	e->stats.last_scan_ms = elapsed_clock_ms() - t0;
 	log_msg(LOG_DEBUG, NULL, "scan: %llu sockets in %zu namespaces, dump %llu ms (arming %zu on "
 		"the way), owners %llu ms, probes and reaps %llu ms; cpu %.1f ms",

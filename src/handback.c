@@ -104,10 +104,16 @@ void restored(struct engine *e, struct tracked *t, const struct sock_op *op)
 {
 	struct sock_event ev = event_of(e, t, NULL);
 
-	t->armed = false;
 	ev.probes = -1;
-	if (handed_back(e, t->cookie, &ev, op->result, op->owners))
+	if (handed_back(e, t->cookie, &ev, op->result, op->owners)) {
+		t->armed = false;
+		/* what kareaper's unanswered probes leave counted: its owner's
+		 * probes, should it switch keepalive on, count from there */
+		t->probes_left = t->rec.probes + 1u;
 		return;
+	}
+	/* still armed, as far as anyone can tell: a destroy goes over it only while
+	 * it carries exactly kareaper's, and no verdict reads its count */
 	count_error(e, ERR_RESTORE, "cannot restore cookie %llu: %s",
 		    (unsigned long long)t->cookie, strerror(-op->result));
 	log_sock(LOG_WARNING, NULL, &ev, "cannot put the owner's keepalive options back: %s; "
@@ -177,15 +183,15 @@ static void restore_failed(struct engine *e, const struct journal_entry *je, int
 		"kareaper.conf(5))" : "");
 }
 
-/* Whether a journaled socket is kareaper's to hand back now: not while armed, or
- * while a listing is to arm it. */
+/* Whether a journaled socket is kareaper's to hand back now: not while it is being
+ * probed, or while a listing is to arm it. */
 static bool handing_back(struct engine *e, const struct journal_entry *je, bool all)
 {
 	struct tracked *t = verdict_find(&e->verdicts, je->cookie);
 
 	if (all || !t)
 		return true;
-	return !t->armed && t->state != TS_ARMING;
+	return t->state != TS_PROBING && t->state != TS_ARMING;
 }
 
 /* What restore_journaled() hands back: copies of the journal's entries (restored
@@ -261,8 +267,6 @@ void restore_journaled(struct engine *e, bool all)
 
 		if (!handing_back(e, &j->e[i], all))
 			continue;
-		if (t)
-			t->armed = false;
 		*je = j->e[i];
 		je->id.idiag_cookie[0] = (uint32_t)je->cookie; /* the journal's word */
 		je->id.idiag_cookie[1] = (uint32_t)(je->cookie >> 32);
@@ -282,6 +286,10 @@ void restore_journaled(struct engine *e, bool all)
 	handback_lookup(e, &h);
 	for (size_t i = 0; i < h.n; i++) {
 		if (handed_back(e, h.ents[i].cookie, NULL, h.ops[i].result, h.ops[i].owners)) {
+			struct tracked *t = verdict_find(&e->verdicts, h.ents[i].cookie);
+
+			if (t)
+				t->armed = false;
 			restored += h.ops[i].result == 0;
 			continue;
 		}

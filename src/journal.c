@@ -19,6 +19,7 @@
 #include "journal.h"
 
 #define MAGIC "# kareaper probe journal 2"
+#define MAGIC_V1 "# kareaper probe journal 1"
 #define MAX_ENTRIES (1u << 22)
 
 static int open_dir(const char *path, char *dir, size_t len, const char **base);
@@ -176,10 +177,34 @@ static int parse_opts(const char *l, struct ka_opts *o, bool *clamped, int *end)
 	return 0;
 }
 
+/* A line of an older kareaper's journal (1): netns cookie inode, the owner's five
+ * options. It recorded neither the socket's id nor what it wrote: the options
+ * armed are what it may have written, armed or "held" (keepalive on, any
+ * TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT, no user timeout). */
+static int parse_line_v1(const char *l, struct journal_entry *e, bool *clamped)
+{
+	uint64_t netns, cookie;
+	unsigned inode;
+	int end = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u%n", &netns, &cookie, &inode, &end) != 3 ||
+	    !cookie || !inode || parse_opts(l + end, &e->saved, clamped, &end) < 0)
+		return -EBADMSG;
+	e->netns = netns;
+	e->cookie = cookie;
+	e->inode = inode;
+	e->armed = (struct ka_opts){ 1, KA_ANY, KA_ANY, KA_ANY, 0 };
+	*clamped |= policy_opts_settable(&e->saved);
+	return 0;
+}
+
 /* One line: netns cookie inode family local lport peer dport if, then the owner's
- * options and the options armed, five each (parse_opts). An owner's value that
- * setsockopt() would refuse (a sysctl's TCP_KEEPIDLE of 86400 s, read as the
- * owner's) is brought to the nearest it takes: *clamped says so. */
+ * options and the options armed, five each (parse_opts); family 0 and "-" for the
+ * addresses where the socket's id is not known (an older journal's entry). An
+ * owner's value that setsockopt() would refuse (a sysctl's TCP_KEEPIDLE of
+ * 86400 s, read as the owner's) is brought to the nearest it takes: *clamped
+ * says so. */
 static int parse_line(const char *l, struct journal_entry *e, bool *clamped)
 {
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
@@ -192,8 +217,11 @@ static int parse_line(const char *l, struct journal_entry *e, bool *clamped)
 	if (sscanf(l, "%" SCNu64 " %" SCNu64 " %u %u %45s %u %45s %u %u%n", &netns, &cookie,
 		   &inode, &family, src, &sport, dst, &dport, &ifindex, &end) != 9)
 		return -EBADMSG;
-	if (!cookie || !inode || (family != AF_INET && family != AF_INET6) || sport > 65535 ||
-	    dport > 65535 || inet_pton((int)family, src, e->id.idiag_src) != 1 ||
+	if (!cookie || !inode || sport > 65535 || dport > 65535)
+		return -EBADMSG;
+	if (family == 0 ? strcmp(src, "-") || strcmp(dst, "-") :
+	    (family != AF_INET && family != AF_INET6) ||
+	    inet_pton((int)family, src, e->id.idiag_src) != 1 ||
 	    inet_pton((int)family, dst, e->id.idiag_dst) != 1)
 		return -EBADMSG;
 	if (parse_opts(l + end, &e->saved, &c1, &n) < 0)
@@ -224,7 +252,7 @@ static void problem(struct journal *j, char *err, size_t errlen, size_t lineno, 
 int journal_parse(struct journal *j, const char *text, size_t len, char *err, size_t errlen)
 {
 	size_t pos = 0, lineno = 0, got = 0;
-	bool ended = false;
+	bool ended = false, v1 = false;
 	char line[512];
 
 	clear(j);
@@ -252,7 +280,11 @@ int journal_parse(struct journal *j, const char *text, size_t len, char *err, si
 		line[l] = '\0';
 		pos += l + 1;
 		if (lineno == 1) {
-			if (strcmp(line, MAGIC) != 0)
+			if (strcmp(line, MAGIC) == 0)
+				v1 = false;
+			else if (strcmp(line, MAGIC_V1) == 0)
+				v1 = true; /* rewritten as 2 (dirty) */
+			else
 				goto not_a_journal;
 			continue;
 		}
@@ -269,7 +301,8 @@ int journal_parse(struct journal *j, const char *text, size_t len, char *err, si
 		if (ended)
 			problem(j, err, errlen, lineno, "after the end line: read all the same");
 		/* one bad line costs that line only: the others are put back */
-		if (got >= MAX_ENTRIES || parse_line(line, &e, &clamped) < 0 ||
+		if (got >= MAX_ENTRIES ||
+		    (v1 ? parse_line_v1(line, &e, &clamped) : parse_line(line, &e, &clamped)) < 0 ||
 		    journal_find(j, e.cookie)) {
 			problem(j, err, errlen, lineno, "not a valid entry: ignored");
 			continue;
@@ -285,7 +318,7 @@ int journal_parse(struct journal *j, const char *text, size_t len, char *err, si
 	if (lineno > 1 && !ended)
 		problem(j, err, errlen, lineno, "cut short: no end line; each entry read is put back");
 	/* the file is not what memory says: rewrite it */
-	j->dirty = j->bad_lines || j->clamped;
+	j->dirty = j->bad_lines || j->clamped || v1;
 	return 0;
 not_a_journal:
 	snprintf(err, errlen, "1: not a kareaper probe journal");
@@ -385,7 +418,7 @@ int journal_sync(struct journal *j)
 		j->dirty = false;
 		return 0;
 	}
-	cap = 64 + j->n * 256;
+	cap = 64 + j->n * 320; /* a line is at most about 240 bytes */
 	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
@@ -395,8 +428,11 @@ int journal_sync(struct journal *j)
 
 		char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 
-		inet_ntop(e->family, e->id.idiag_src, src, sizeof(src));
-		inet_ntop(e->family, e->id.idiag_dst, dst, sizeof(dst));
+		if (!e->family || !inet_ntop(e->family, e->id.idiag_src, src, sizeof(src)) ||
+		    !inet_ntop(e->family, e->id.idiag_dst, dst, sizeof(dst))) {
+			strcpy(src, "-");
+			strcpy(dst, "-");
+		}
 		len += (size_t)snprintf(buf + len, cap - len,
 					"%" PRIu64 " %" PRIu64 " %u %u %s %u %s %u %u "
 					"%d %d %d %d %u %d %d %d %d %u\n", e->netns, e->cookie,

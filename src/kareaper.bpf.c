@@ -281,9 +281,10 @@ static __always_inline bool same_opts(const struct kr_bpf_opts *a, const struct 
 }
 
 /* policy.c's policy_handback(), under the socket's lock: each option that still
- * is what kareaper wrote (expect) goes back to the owner's (set); any other stays
- * as it is, and is named in op->owners when it is not the owner's first value
- * either (set: user space brought it into what setsockopt() takes). */
+ * is what kareaper wrote (expect; KR_BPF_ANY: any value, an older journal's) goes
+ * back to the owner's (set); any other stays as it is, and is named in
+ * op->owners when it is not the owner's first value either (set: user space
+ * brought it into what setsockopt() takes). */
 static __always_inline int hand_back(struct tcp_sock *tp, const struct kr_bpf_opts *cur,
 				     struct kr_bpf_op *op)
 {
@@ -294,15 +295,15 @@ static __always_inline int hand_back(struct tcp_sock *tp, const struct kr_bpf_op
 		owners |= cur->keepalive != op->set.keepalive ? 1 : 0;
 		out.keepalive = cur->keepalive;
 	}
-	if (cur->idle_s != op->expect.idle_s) {
+	if (op->expect.idle_s != KR_BPF_ANY && cur->idle_s != op->expect.idle_s) {
 		owners |= cur->idle_s != op->set.idle_s ? 2 : 0;
 		out.idle_s = cur->idle_s;
 	}
-	if (cur->intvl_s != op->expect.intvl_s) {
+	if (op->expect.intvl_s != KR_BPF_ANY && cur->intvl_s != op->expect.intvl_s) {
 		owners |= cur->intvl_s != op->set.intvl_s ? 4 : 0;
 		out.intvl_s = cur->intvl_s;
 	}
-	if (cur->cnt != op->expect.cnt) {
+	if (op->expect.cnt != KR_BPF_ANY && cur->cnt != op->expect.cnt) {
 		owners |= cur->cnt != op->set.cnt ? 8 : 0;
 		out.cnt = cur->cnt;
 	}

@@ -16,6 +16,7 @@
 #include "array.h"
 #include "cleanup.h"
 #include "netns.h"
+#include "parse.h"
 #include "policy.h"
 #include "procfs.h"
 #include "service.h"
@@ -109,16 +110,46 @@ int netns_init(struct netns_set *set, const struct backend_ops *ops)
 static void ns_free(const struct netns_set *set, struct netns *n)
 {
 	set->ops->close(n->be);
-	close(n->fd);
+	if (n->fd >= 0)
+		close(n->fd);
 	ns_unlock(n->lock_fd, n->dev, n->ino); /* and it is free for another kareaper */
 	free(n);
+}
+
+/* n is no longer watched: its file is kept (netns_keep_only), the rest goes. */
+static void ns_drop(struct netns_set *set, struct netns *n)
+{
+	if (n->ino != set->self_ino &&
+	    array_grow(&set->kept, &set->capkept, set->nkept, sizeof(*set->kept)) == 0) {
+		set->kept[set->nkept++] = (struct netns_kept){ n->ino, n->dev, n->fd };
+		n->fd = -1;
+	}
+	ns_free(set, n);
+}
+
+void netns_keep_only(struct netns_set *set, const uint64_t *inos, size_t n)
+{
+	for (size_t i = 0; i < set->nkept;) {
+		bool used = false;
+
+		for (size_t k = 0; k < n && !used; k++)
+			used = inos[k] == set->kept[i].ino;
+		if (used) {
+			i++;
+			continue;
+		}
+		close(set->kept[i].fd);
+		set->kept[i] = set->kept[--set->nkept];
+	}
 }
 
 void netns_finalise(struct netns_set *set)
 {
 	for (size_t i = 0; i < set->n; i++)
 		ns_free(set, set->ns[i]);
+	netns_keep_only(set, NULL, 0);
 	free(set->ns);
+	free(set->kept);
 	free(set->passed);
 	if (set->self_fd >= 0)
 		close(set->self_fd);
@@ -226,12 +257,17 @@ static bool ns_known(struct netns_set *set, uint64_t ino)
 	return p && !p->busy;
 }
 
-/* Takes fd, the namespace's file opened from path. */
+/* Takes fd, the namespace's file opened from path. name (a /run/netns name, or a
+ * process's own) is kept, logged, shown and matched as a terminal may show it
+ * (str_escape): any user can name a process, and so an unnamed namespace. */
 static int ns_add(struct netns_set *set, int fd, const struct stat *st, const char *path,
-		  const char *name)
+		  const char *raw)
 {
 	uint64_t ino = (uint64_t)st->st_ino;
+	char name[sizeof(((struct netns *)0)->name)];
 	int r;
+
+	str_escape(raw, name, sizeof(name));
 
 	if (set->cfg->namespaces == NS_ALL && !policy_selects_netns(set->cfg, name)) {
 		close(fd);
@@ -354,8 +390,8 @@ int netns_discover(struct netns_set *set, const struct config *c)
 			i++;
 			continue;
 		}
-		log_msg(LOG_DEBUG, NULL, "network namespace %s is gone", n->name);
-		ns_free(set, n);
+		log_msg(LOG_DEBUG, NULL, "network namespace %s is no longer watched", n->name);
+		ns_drop(set, n);
 		set->ns[i] = set->ns[--set->n];
 	}
 	for (size_t i = 0; i < set->npassed;) {
@@ -370,36 +406,49 @@ int netns_discover(struct netns_set *set, const struct config *c)
 }
 
 /* dir/name opened if it is the namespace file of inode ino (a /run/netns name,
- * or a process's ns/net); else -1. */
+ * or a process's ns/net); -ENOENT if it is another's or went meanwhile (a name
+ * removed, a process exited), another -errno if it could not be told. */
 static int ns_file_of(int dir, const char *name, uint64_t ino)
 {
 	struct stat st;
 	int fd = ns_open_file(dir, name, &st);
 
+	if (fd == -ENOENT || fd == -ESRCH)
+		return -ENOENT;
 	if (fd >= 0 && (uint64_t)st.st_ino != ino) {
 		close(fd);
-		fd = -1;
+		return -ENOENT;
 	}
-	return fd < 0 ? -1 : fd;
+	return fd;
 }
 
-/* A file of the namespace of inode ino, opened: a /run/netns name, or some
- * process's. -ENOENT when there is none. */
+/* A file of the namespace of inode ino, opened: one kept, a /run/netns name, or
+ * some process's. -ENOENT when a complete search found none; another -errno
+ * when some file could not be looked at (another user's /proc/PID/ns/net without
+ * CAP_SYS_PTRACE, descriptors short): then it may be there. */
 static int ns_find(const struct netns_set *set, uint64_t ino)
 {
 	_cleanup_closedir_ DIR *run = NULL, *proc = NULL;
-	struct dirent *d;
 	char path[NAME_MAX + 16];
-	int fd = -1;
+	struct dirent *d;
+	int fd = -ENOENT, err = 0;
 
-	if (ino == set->self_ino) {
-		fd = fcntl(set->self_fd, F_DUPFD_CLOEXEC, 3);
+	if (ino == set->self_ino)
+		fd = set->self_fd;
+	for (size_t i = 0; i < set->nkept && fd < 0; i++)
+		if (set->kept[i].ino == ino)
+			fd = set->kept[i].fd;
+	if (fd >= 0) {
+		fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		return fd < 0 ? -errno : fd;
 	}
 	run = opendir("/run/netns");
+	if (!run && errno != ENOENT)
+		err = -errno;
 	while (run && fd < 0 && (d = readdir(run)))
-		if (d->d_name[0] != '.')
-			fd = ns_file_of(dirfd(run), d->d_name, ino);
+		if (d->d_name[0] != '.' && (fd = ns_file_of(dirfd(run), d->d_name, ino)) < 0 &&
+		    fd != -ENOENT)
+			err = fd;
 	if (fd >= 0)
 		return fd;
 	proc = opendir(PROC);
@@ -409,28 +458,53 @@ static int ns_find(const struct netns_set *set, uint64_t ino)
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "%s/ns/net", d->d_name);
-		fd = ns_file_of(dirfd(proc), path, ino);
+		if ((fd = ns_file_of(dirfd(proc), path, ino)) < 0 && fd != -ENOENT)
+			err = fd;
 	}
-	return fd >= 0 ? fd : -ENOENT;
+	return fd >= 0 ? fd : err ? err : -ENOENT;
 }
 
-int netns_reach(const struct netns_set *set, uint64_t ino, struct backend **be)
+int netns_reach(struct netns_set *set, uint64_t ino, struct netns_visit *v)
 {
-	struct netns_passed *p = passed_find((struct netns_set *)set, ino);
+	struct netns_passed *p = passed_find(set, ino);
 	_cleanup_close_ int fd = -1;
+	struct stat st;
 	int r;
 
+	*v = (struct netns_visit){ .lock_fd = -1, .ino = ino };
 	if (p && p->busy)
 		return -EBUSY; /* another kareaper's to act in */
 	fd = ns_find(set, ino);
 	if (fd < 0)
 		return fd;
-	if (ino != set->self_ino && setns(fd, CLONE_NEWNET) < 0)
+	if (fstat(fd, &st) < 0)
 		return -errno;
-	r = set->ops->open(be);
+	v->dev = (uint64_t)st.st_dev;
+	/* one kareaper at a time in a namespace, as for one watched: another
+	 * would take kareaper's options for its owners' */
+	v->lock_fd = ns_lock(v->dev, ino);
+	if (v->lock_fd == -EBUSY)
+		return -EBUSY;
+	if (ino != set->self_ino && setns(fd, CLONE_NEWNET) < 0) {
+		r = -errno;
+		netns_leave(set, v);
+		return r;
+	}
+	r = set->ops->open(&v->be);
 	if (ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
 		log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
 		abort();
 	}
+	if (r < 0)
+		netns_leave(set, v);
 	return r;
+}
+
+void netns_leave(struct netns_set *set, struct netns_visit *v)
+{
+	if (v->be)
+		set->ops->close(v->be);
+	if (v->lock_fd >= 0)
+		ns_unlock(v->lock_fd, v->dev, v->ino);
+	*v = (struct netns_visit){ .lock_fd = -1 };
 }

@@ -29,10 +29,20 @@ struct netns_passed {
 	bool seen;
 };
 
+/* A namespace no longer watched, its file kept open while the caller has sockets
+ * in it (netns_keep_only): a namespace lives as long as one of its sockets does,
+ * with no name and no process in it, and only its file lets kareaper in. */
+struct netns_kept {
+	uint64_t ino, dev;
+	int fd;
+};
+
 struct netns_set {
 	const struct backend_ops *ops;
 	struct netns **ns;
 	size_t n;
+	struct netns_kept *kept;
+	size_t nkept, capkept;
 	struct netns_passed *passed;
 	size_t npassed, cappassed;
 	const struct config *cfg; /* the one that chose them */
@@ -54,9 +64,21 @@ int netns_discover(struct netns_set *set, const struct config *c);
 /* New policies: every namespace passed over is considered again. */
 void netns_reconsider(struct netns_set *set);
 struct netns *netns_find(const struct netns_set *set, uint64_t ino);
+/* A namespace entered for the moment: netns_reach() opens a backend there,
+ * netns_leave() closes it. */
+struct netns_visit {
+	struct backend *be;
+	uint64_t ino, dev;
+	int lock_fd;
+};
 /* A backend instance, for a moment, in the namespace of inode ino, which is not
- * watched (a probed socket's, after `ip netns del`, a reload, or an earlier
- * configuration's): entered through /run/netns or a process of it. -ENOENT: the
- * namespace is gone (no name, no process holds it: its sockets went with it); -EBUSY: another kareaper watches it. The
- * caller closes it. */
-int netns_reach(const struct netns_set *set, uint64_t ino, struct backend **be);
+ * watched (a probed socket's, after `ip netns del`, a reload, or an earlier run's):
+ * entered through the file kept when it stopped being watched, else its
+ * /run/netns name or a process of it; under the namespace's lock, as a watched
+ * one. -ENOENT: a complete search found no way in (which proves nothing of its
+ * sockets); -EBUSY: another kareaper watches it; another -errno: the search
+ * failed. */
+int netns_reach(struct netns_set *set, uint64_t ino, struct netns_visit *v);
+void netns_leave(struct netns_set *set, struct netns_visit *v);
+/* Close the files kept of namespaces no longer watched but those in inos. */
+void netns_keep_only(struct netns_set *set, const uint64_t *inos, size_t n);

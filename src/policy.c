@@ -138,6 +138,12 @@ unsigned ka_opts_diff(const struct ka_opts *a, const struct ka_opts *b)
 	       (a->user_timeout_ms != b->user_timeout_ms ? KA_USER_TIMEOUT : 0);
 }
 
+/* Whether a value on the socket is the one kareaper wrote (KA_ANY: any). */
+static bool ours(int cur, int armed)
+{
+	return armed == KA_ANY || cur == armed;
+}
+
 unsigned policy_handback(const struct ka_opts *cur, const struct ka_opts *armed,
 			 const struct ka_opts *own, struct ka_opts *out)
 {
@@ -145,16 +151,18 @@ unsigned policy_handback(const struct ka_opts *cur, const struct ka_opts *armed,
 	unsigned owners;
 
 	/* the owner's: neither what kareaper wrote nor what the owner had */
-	owners = ka_opts_diff(cur, armed) & ka_opts_diff(cur, own);
+	owners = ka_opts_diff(cur, armed) & ka_opts_diff(cur, own) &
+		 ~((armed->idle_s == KA_ANY ? KA_IDLE : 0u) |
+		   (armed->intvl_s == KA_ANY ? KA_INTVL : 0u) | (armed->cnt == KA_ANY ? KA_CNT : 0u));
 	/* an owner that never set TCP_KEEPIDLE read the sysctl, which may be more
 	 * than setsockopt() takes: the nearest it takes */
 	policy_opts_settable(&o);
 	own = &o;
 	/* what is not kareaper's stays as it is */
 	out->keepalive = cur->keepalive != armed->keepalive ? cur->keepalive : own->keepalive;
-	out->idle_s = cur->idle_s != armed->idle_s ? cur->idle_s : own->idle_s;
-	out->intvl_s = cur->intvl_s != armed->intvl_s ? cur->intvl_s : own->intvl_s;
-	out->cnt = cur->cnt != armed->cnt ? cur->cnt : own->cnt;
+	out->idle_s = ours(cur->idle_s, armed->idle_s) ? own->idle_s : cur->idle_s;
+	out->intvl_s = ours(cur->intvl_s, armed->intvl_s) ? own->intvl_s : cur->intvl_s;
+	out->cnt = ours(cur->cnt, armed->cnt) ? own->cnt : cur->cnt;
 	out->user_timeout_ms = cur->user_timeout_ms != armed->user_timeout_ms ?
 			       cur->user_timeout_ms : own->user_timeout_ms;
 	return owners;

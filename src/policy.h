@@ -48,6 +48,9 @@ bool policy_opts_settable(struct ka_opts *o);
  * the owner changed, as KA_* bits: neither kareaper's value nor the owner's first
  * one (0: nothing of the owner's was in the way). */
 enum { KA_KEEPALIVE = 1, KA_IDLE = 2, KA_INTVL = 4, KA_CNT = 8, KA_USER_TIMEOUT = 16 };
+/* In armed: a value kareaper may have written but did not record (an older
+ * journal's TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT): any value is taken as its. */
+#define KA_ANY (-1)
 unsigned policy_handback(const struct ka_opts *cur, const struct ka_opts *armed,
 			 const struct ka_opts *own, struct ka_opts *out);
 /* The fields in which a and b differ, as KA_* bits. */

@@ -69,16 +69,21 @@ static void scan_fds(struct owner_map *m, const char *proc, const char *pidname,
 	int dfd;
 
 	piddir = proc_pid_open(proc, pidname);
-	if (piddir < 0)
-		return; /* gone */
+	if (piddir < 0) {
+		if (piddir != -ENOENT && piddir != -ESRCH)
+			m->unreadable++; /* not gone: not read */
+		return;
+	}
 	dfd = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		if (errno == EACCES || errno == EPERM)
-			m->unreadable++; /* another user's: CAP_DAC_READ_SEARCH */
-		return; /* or gone */
+		if (errno != ENOENT && errno != ESRCH)
+			m->unreadable++; /* another user's (CAP_DAC_READ_SEARCH), or
+					  * descriptors short: not read, not gone */
+		return;
 	}
 	fdd = fdopendir(dfd);
 	if (!fdd) {
+		m->unreadable++;
 		close(dfd);
 		return;
 	}

@@ -230,9 +230,11 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 		ev = event_of(e, t, reason_name(t->reason));
 		switch (items[i].decision) {
 		case RAIL_HELD:
+			/* a suspect again, proven again once its outage is over; kept,
+			 * so that what its probes left counted is known */
 			e->stats.held++;
+			t->state = TS_SUSPECT;
 			row_verdict(e, t, V_HELD, t->reason);
-			forget(e, dead[i]);
 			break;
 		case RAIL_WOULD_REAP:
 			if (!t->reported) {

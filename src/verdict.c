@@ -162,6 +162,8 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 		 * since we last looked, a smaller reported idle is the wrap, not activity. */
 		if (heard || reported > tracked_idle_ms(t, now))
 			t->quiet_since = now > reported ? now - reported : 0;
+		if (heard || s->probes < t->probes_left)
+			t->probes_left = 0; /* an ACK reset the kernel's count */
 		t->rec = *s;
 		t->seen_scan = r->scan_gen;
 		t->policy = policy_idx;
@@ -212,6 +214,9 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 	}
 
 	ev = policy_kernel_evidence(p, s);
+	/* probes counted by kareaper's earlier rounds are not its owner's */
+	if (ev == EVIDENCE_KEEPALIVE && s->probes < t->probes_left + p->probes)
+		ev = EVIDENCE_NONE;
 	if (ev == EVIDENCE_KEEPALIVE) {
 		t->state = TS_DEAD;
 		t->reason = REASON_KEEPALIVE_EVIDENCE;

@@ -45,6 +45,9 @@ struct tracked {
 	uint64_t armed_at, deadline;
 	uint32_t armed_segs_in;
 	uint8_t probes_base;      /* probes the kernel counted before we armed */
+	unsigned probes_left;     /* what kareaper's probes left counted at its
+				   * hand-back (until the peer is heard from): not
+				   * its owner's evidence */
 	unsigned probes_at_verdict;
 	struct owner owner;       /* pid 0: not known */
 	struct ka_opts saved;     /* the owner's options, as read (the journal's) */

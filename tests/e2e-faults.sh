@@ -110,8 +110,10 @@ stop "$KR"
 check "and which it removes on stop" test ! -e "$lock"
 
 # ---- a local user cannot keep kareaper out: the namespace's own file, locked ----
+# (one process, the lock on a descriptor of its own: the pid stopped at the end
+# is the one that holds it, with nothing left behind)
 start userlock "$NS_SRV" setpriv --reuid=65534 --regid=65534 --clear-groups \
-	sh -c 'exec flock -n /proc/self/ns/net sh -c "echo locked; exec sleep 600"'
+	sh -c 'exec 9</proc/self/ns/net && flock -n 9 && echo locked && exec sleep 600'
 check "an unprivileged process holds a lock on the namespace's file" \
 	wait_for "$TMP/userlock.out" '^locked' 10
 kareaper_once ul "$TMP/s2.conf" --dry-run

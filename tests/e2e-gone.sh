@@ -13,7 +13,12 @@
 # 2. kill -9 with sockets armed in a namespace that is then deleted by name:
 #    the next start hands them back through the server's process.
 # 3. kill -9 with sockets armed, then the namespace's last process exits: the
-#    next start finds the namespace gone, and the journal entries go with it.
+#    next start finds no process holding those sockets, and their journal
+#    entries go.
+# 4. A namespace that lives on through its sockets alone: a server that entered
+#    it to listen and left (no process in it), peers being probed, then
+#    `ip netns del`: kareaper goes back in through the file it kept, and hands
+#    them back.
 . "$TESTS_SRC/lib.sh"
 
 ns_add "$NS_SRV" # where kareaper runs; it watches the others by path
@@ -92,6 +97,65 @@ is "$(opts f2 | grep -c "$OWNER")" 4 "exactly the owner's options on all four"
 stop "$KR"
 check "nothing left in the journal" test ! -e "$TMP/run/probes"
 
+# ---- 4: a namespace with no name and no process in it, only sockets ----
+ns_add "$ID-f4"
+link "$ID-f4" l0 198.18.64.1 2001:db8:64::1 "$NS_LIVE" l4 198.18.64.2 2001:db8:64::2
+ip netns exec "$ID-f4" sysctl -qw net.ipv4.tcp_keepalive_time=7200 net.ipv4.tcp_keepalive_intvl=75 \
+	net.ipv4.tcp_keepalive_probes=9
+# a server that enters the namespace to listen, comes back to its own, and
+# answers "opts" with its sockets' options as echo-server -k does
+cat >"$TMP/outside.py" <<'PY'
+import ctypes, os, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+own = os.open("/proc/self/ns/net", os.O_RDONLY)
+there = os.open(sys.argv[1], os.O_RDONLY)
+assert libc.setns(there, 0x40000000) == 0
+ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("198.18.64.1", 5600))
+ls.listen(8)
+assert libc.setns(own, 0x40000000) == 0
+os.close(there)
+print("listening", flush=True)
+conns = [ls.accept()[0] for _ in range(2)]
+print("accepted", flush=True)
+def o(c, lvl, name):
+    return struct.unpack("i", c.getsockopt(lvl, name, 4))[0]
+for line in sys.stdin:
+    for c in conns:
+        print("opts keepalive=%d idle=%d intvl=%d cnt=%d ut=%d" % (
+            o(c, socket.SOL_SOCKET, socket.SO_KEEPALIVE), o(c, socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            o(c, socket.IPPROTO_TCP, socket.TCP_KEEPINTVL), o(c, socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            o(c, socket.IPPROTO_TCP, 18)), flush=True)
+    print("end", flush=True)
+PY
+start outside "$NS_SRV" /usr/bin/python3 "$TMP/outside.py" "/run/netns/$ID-f4"
+wait_for "$TMP/outside.out" '^listening' 10 || bail "the outside server did not start"
+clients live4 "$NS_LIVE" 2 198.18.64.1 5600
+wait_for "$TMP/outside.out" '^accepted' 10 || bail "the outside server accepted nothing"
+outside_opts() { # the outside server's sockets' options, once
+	local n
+	n=$(grep -c '^end' "$TMP/outside.out")
+	send outside opts
+	wait_count "$TMP/outside.out" '^end' $((n + 1)) 10
+	awk -v n="$n" '/^end/ { seen++; next } seen == n && /^opts/' "$TMP/outside.out"
+}
+printf '[global]\nnamespaces = /run/netns/%s\nscan_interval = 1s\nlog_level = debug\ndry_run = yes\n[policy p]\nlocal_port = 5600\nidle = 2s\ninterval = 30s\nprobes = 3\n' \
+	"$ID-f4" >"$TMP/f4.conf"
+daemon k4 "$TMP/f4.conf"
+check "namespace 4: its two silent live peers are being probed" \
+	wait_count "$TMP/k4.log" "probing with 3" 2 30
+is "$(outside_opts | grep -c 'cnt=127')" 2 "armed"
+ip netns del "$ID-f4"
+is "$(ip netns pids "$ID-f4" 2>/dev/null | wc -l)" 0 "no name, no process: only its sockets hold it"
+check "kareaper hands them back through the file it kept" \
+	wait_for "$TMP/k4.log" "its network namespace is not watched now" 20
+is "$(outside_opts | grep -c "$OWNER")" 2 "exactly the owner's options, on sockets that live on"
+is "$(grep -cE 'ended while probing|reaped' "$TMP/k4.log")" 0 "nothing said to have ended"
+stop "$KR"
+ok $? "a clean stop"
+check "nothing left in the journal" test ! -e "$TMP/run/probes"
+
 # ---- 3: kill -9 while armed, then the namespace's last process exits ----
 conf f3 "$ID-f3"
 daemon k3 "$TMP/f3.conf"
@@ -109,7 +173,8 @@ for _ in $(seq 50); do
 done
 daemon k3b "$TMP/other.conf"
 for _ in $(seq 100); do [ ! -e "$TMP/run/probes" ] && break; sleep 0.2; done
-check "the namespace gone, its entries leave the journal" test ! -e "$TMP/run/probes"
+check "the namespace gone, its entries leave the journal" test ! -e "$TMP/run/probes" ||
+	{ diag "$TMP/k3b.log"; diag "$TMP/run/probes"; }
 is "$(grep -c 'cannot put the owner' "$TMP/k3b.log")" 0 "with no error"
 stop "$KR"
 ok $? "a clean stop"

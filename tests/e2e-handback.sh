@@ -16,6 +16,8 @@
 #    (127), so those sockets are left alone (probe-budget-spent) with no
 #    keepalive timer of kareaper's on them; the server with keepalive of its own
 #    (600 s / 5 s / 3) is never touched.
+# 3. A journal the previous release left (format 1, no ids, no options armed)
+#    after a kill -9: read, and its sockets put back.
 #
 # Each scenario in a server namespace of its own, with a kareaper of its own.
 . "$TESTS_SRC/lib.sh"
@@ -166,6 +168,35 @@ is "$(opts s5301 | grep -c "$OWN1")$(opts s5302 | grep -c "$OWN2")" 32 \
 	"and every owner with keepalive has exactly its options after it"
 stop "$KR_BRK"
 ok $? "the breaker's kareaper stops cleanly"
+
+# ---- 3: a journal the previous release left (format 1) ----
+# It recorded neither the sockets' ids nor what it wrote: what it may have
+# written (armed, or held) is taken as its, and put back.
+echo_srv s5321 5321
+clients c5321 "$NS_DEAD" 2 198.18.2.1 5321
+kill_peer "$NS_DEAD"
+printf '[global]\nscan_interval = 1s\ndry_run = yes\nprobe_journal = /run/kareaper/probes-v1\n[policy v1]\nlocal_port = 5321\nidle = 2s\ninterval = 1s\nprobes = 60\n' \
+	>"$TMP/v1.conf"
+daemon v1a "$TMP/v1.conf"
+check "two dead peers armed" wait_count "$TMP/v1a.log" "probing with 60" 2 30
+kill -KILL "$KR"
+wait "$KR" 2>/dev/null
+is "$(opts s5321 | grep -c 'cnt=127')" 2 "after kill -9: armed"
+awk 'NR == 1 { print "# kareaper probe journal 1"; next }
+	/^# end/ { print; next }
+	{ print $1, $2, $3, $10, $11, $12, $13, $14 }' "$TMP/run/probes-v1" >"$TMP/v1.journal"
+mv "$TMP/v1.journal" "$TMP/run/probes-v1"
+daemon v1b "$TMP/v1.conf"
+check "the next start reads the older journal and puts its 2 sockets back" \
+	wait_for "$TMP/v1b.log" "put back the keepalive options of 2 probed sockets" 20
+check "before it probes them anew" \
+	sh -c "grep -m1 'probing\|put back' '$TMP/v1b.log' | grep -q 'put back'"
+stop "$KR"
+ok $? "a clean stop"
+SYS="keepalive=0 idle=$(cat /proc/sys/net/ipv4/tcp_keepalive_time) intvl=$(cat /proc/sys/net/ipv4/tcp_keepalive_intvl) cnt=$(cat /proc/sys/net/ipv4/tcp_keepalive_probes) ut=0"
+is "$(opts s5321 | grep -c "$SYS")" 2 "exactly the owner's options"
+
 ok "$(test ! -s "$TMP/run/probes-dry" && test ! -s "$TMP/run/probes-breaker" &&
-	test ! -s "$TMP/run/probes-once"; echo $?)" "nothing left in any probe journal"
+	test ! -s "$TMP/run/probes-once" && test ! -s "$TMP/run/probes-v1"; echo $?)" \
+	"nothing left in any probe journal"
 done_testing

@@ -173,7 +173,7 @@ kill "$SRV_B"
 wait "$SRV_B" 2>/dev/null
 ip netns del "$NS_B"
 check "a namespace deleted while it runs: a debug line" \
-	wait_for "$TMP/d.log" "network namespace $NS_B is gone" 10
+	wait_for "$TMP/d.log" "network namespace $NS_B is no longer watched" 10
 sleep 1 # two more scans
 check "and the daemon still runs" kill -0 "$KR"
 is "$(grep -c 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/d.log")" 0 "with no error or warning" ||

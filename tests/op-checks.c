@@ -204,13 +204,16 @@ static void checks(const struct backend_ops *ops)
 	op = (struct sock_op){ .s = &f.rec, .owner = &hint, .set = &own, .expect = &armed,
 			       .handback = true };
 	run(ops, b, &op);
-	if (ops == &backend_netlink)
-		ok(op.result == -ESTALE || op.result == -ESRCH, "%s: closed, its owner cannot "
-		   "reach it: not reached, which is not gone (%d)", ops->name, op.result);
-	else
-		is_u64((unsigned long long)-op.result, ENOENT,
-		       "%s: closed, not in a whole walk and an exact query finds none: gone",
-		       ops->name);
+	ok(op.result == -ESTALE || op.result == -ESRCH, "%s: closed: not reached (no owner "
+	   "holds it, or a walk did not meet it), which is not gone (%d)", ops->name, op.result);
+	{
+		struct sock_rec fresh;
+		int q = ops->query(b, &f.rec, &fresh);
+
+		ok(q == -ENOENT || (q == 0 && (fresh.inode == 0 || fresh.state == 6)),
+		   "%s: an exact query finds none, or an orphan: what the engine calls gone "
+		   "(%d)", ops->name, q);
+	}
 	ops->close(b);
 	close(cfd);
 	close(lfd);

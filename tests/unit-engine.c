@@ -32,6 +32,8 @@ static struct {
 	bool unreachable[N];      /* listed, but no process to reach it through */
 	int eintr_once;           /* enumerate: every socket, then -EINTR, once */
 	int query_err;
+	int handback_err;         /* a hand-back that cannot reach the socket */
+	bool not_walked;          /* apply leaves every op not done (a walk skipped it) */
 	unsigned gets, arms, restores, arms_unjournaled, destroys;
 	unsigned applies;         /* passes of the batched backend */
 	unsigned carried;         /* ops carried by listings */
@@ -150,6 +152,8 @@ static void f_op(struct backend *b, struct sock_op *op, bool search)
 		op->result = -ESRCH; /* the netlink backend: no process holds it */
 	} else if (op->quiet && F.socks[k].segs_in != op->s->segs_in) {
 		op->result = -EALREADY;
+	} else if (op->handback && F.handback_err) {
+		op->result = F.handback_err;
 	} else if (op->handback) {
 		F.restores++;
 		op->owners = policy_handback(&F.opts[k], op->expect, op->set, &back);
@@ -170,6 +174,8 @@ static void f_op(struct backend *b, struct sock_op *op, bool search)
 static void f_apply(struct backend *b, struct sock_op *ops, size_t n)
 {
 	F.applies++;
+	if (F.not_walked)
+		return; /* every op left KR_OP_NOT_DONE */
 	for (size_t i = 0; i < n; i++) {
 		if (idx(ops[i].s->cookie) < 0)
 			ops[i].result = -ENOENT; /* a whole walk did not find it */
@@ -395,6 +401,53 @@ static void gone_on_proof(void)
 	   "reachable again: handed back at the end of the next round, the entry gone");
 	engine_restore_all(e);
 	engine_free(e);
+}
+
+/* A socket whose hand-back failed still carries kareaper's keepalive, and its
+ * count is kareaper's: no verdict reads it as its owner's evidence (all three
+ * were destroyed as keepalive-unanswered before), and a destroy would go only
+ * over exactly kareaper's options. An arming a walk did not carry out is no
+ * probing, and costs no extra walk. */
+static void pending_handbacks(void)
+{
+	struct engine *e;
+
+	under_test = &fake;
+	reset(100);
+	e = start(c, false);
+	engine_scan(e, now);
+	is_u64(F.arms, N, "three armed");
+	F.handback_err = -ESTALE;       /* the owner cannot be reached for now */
+	unanswered(1);                  /* inconclusive at the deadline */
+	engine_check_deadlines(e, engine_next_deadline(e));
+	ok(journaled(F.socks[0].cookie), "its hand-back failed: still journaled");
+	unanswered(3);                  /* kareaper's own probes go on */
+	F.opts[0].cnt = 5;              /* and an owner sets its own TCP_KEEPCNT */
+	engine_scan(e, now + 20 * S);
+	ok(F.destroys == 0 && engine_stats(e)->reaped == 0,
+	   "kareaper's own count is not its owner's evidence: none reaped");
+	F.handback_err = 0;
+	engine_scan(e, now + 21 * S);
+	ok(!journaled(F.socks[1].cookie) && !memcmp(&F.opts[1], &OWNER, sizeof(OWNER)) &&
+	   F.opts[0].cnt == 5 && F.opts[0].keepalive == 0,
+	   "handed back once reachable: the owner's TCP_KEEPCNT stays, kareaper's keepalive goes");
+	engine_restore_all(e);
+	engine_free(e);
+
+	under_test = &fake_batch;
+	reset(100);
+	e = start(c, true);
+	F.not_walked = true;
+	F.applies = 0;
+	engine_scan(e, now);
+	ok(engine_stats(e)->probing_now == 0 && F.arms == 0,
+	   "an arming a walk did not carry out: not probing");
+	ok(F.applies == 1, "and no walk of its own per op not done (%u walks)", F.applies);
+	ok(access(path, F_OK) < 0, "nothing set, nothing journaled");
+	F.not_walked = false;
+	engine_restore_all(e);
+	engine_free(e);
+	under_test = &fake;
 }
 
 /* A backend that acts in passes; an owner racing the arming. */
@@ -701,6 +754,7 @@ int main(void)
 
 	listing_and_journal();
 	gone_on_proof();
+	pending_handbacks();
 	batched();
 	rationed();
 	carried();

@@ -79,9 +79,20 @@ static void text(void)
 		ok(r == 0 && n == bad[i].n && strstr(why, bad[i].why),
 		   "damaged journal %zu: %zu entries kept, the bad line reported (%s)", i, bad[i].n, why);
 	}
-	ok(parse("# kareaper probe journal 1\n4026531840 77 1234 0 7200 75 9 0\n# end 1\n", &n,
-		 why) == -EBADMSG && n == 0 && strstr(why, "not a kareaper probe journal"),
-	   "an older kareaper's journal (no options armed in it): refused, nothing read");
+	{
+		/* an older kareaper's (1): no id, no options armed; what it may have
+		 * written (armed or held) is taken as its, and the file rewritten as 2 */
+		const char *t = "# kareaper probe journal 1\n4026531840 77 1234 0 7200 75 9 0\n"
+				"4026531840 78 1235 1 25 5 3 0\n# end 2\n";
+		struct journal j = { .lock_fd = -1 };
+		const struct ka_opts any = { 1, KA_ANY, KA_ANY, KA_ANY, 0 };
+
+		ok(journal_parse(&j, t, strlen(t), why, sizeof(why)) == 0 && j.n == 2 && j.dirty &&
+		   j.e[0].family == 0 && !memcmp(&j.e[0].armed, &any, sizeof(any)) &&
+		   j.e[1].saved.cnt == 3 && j.e[1].saved.keepalive == 1,
+		   "an older kareaper's journal: read, what it may have written taken as its");
+		journal_finalise(&j);
+	}
 	ok(parse("garbage\n", &n, why) == -EBADMSG && n == 0 &&
 	   strstr(why, "not a kareaper probe journal"), "no journal at all: refused, nothing read");
 	{
@@ -122,6 +133,18 @@ static void file(void)
 	   j.e[0].family == AF_INET6 && j.e[0].id.idiag_cookie[0] == 99 &&
 	   !memcmp(j.e[0].id.idiag_dst, e.id.idiag_dst, 16) && ntohs(j.e[0].id.idiag_dport) == 40000,
 	   "read back as written: the socket's id (an exact query's), the options read and armed");
+	{
+		struct journal_entry old = { .netns = 1, .cookie = 7, .inode = 8,
+					     .saved = { 0, 7200, 75, 9, 0 },
+					     .armed = { 1, KA_ANY, KA_ANY, KA_ANY, 0 } };
+
+		journal_add(&j, &old);
+		ok(journal_sync(&j) == 0 && journal_load(&j, err, sizeof(err)) == 0 && j.n == 2 &&
+		   journal_find(&j, 7) && journal_find(&j, 7)->family == 0 &&
+		   journal_find(&j, 7)->armed.cnt == KA_ANY,
+		   "an older journal's entry, without an id, written and read back as such");
+		journal_remove(&j, 7);
+	}
 	ok(journal_remove(&j, 99) && journal_sync(&j) == 0 && stat(path, &st) < 0,
 	   "the last entry removed: the file is gone");
 	journal_add(&j, &e);

@@ -92,6 +92,23 @@ static void handback(void)
 	   "never armed, a sysctl value: left exactly as read");
 	ok(ka_opts_diff(&own, &armed) == (KA_KEEPALIVE | KA_IDLE | KA_INTVL | KA_CNT),
 	   "ka_opts_diff names the options that differ");
+	{
+		/* an older kareaper's journal: what it wrote is not known, only what it
+		 * may have written (armed, or "held": the owner's timing, a raised count) */
+		const struct ka_opts any = { 1, KA_ANY, KA_ANY, KA_ANY, 0 };
+		const struct ka_opts pg = { 1, 25, 5, 3, 0 }, held = { 1, 25, 5, 7, 0 };
+
+		cur = held;
+		ok(policy_handback(&cur, &any, &pg, &o) == 0 && !memcmp(&o, &pg, sizeof(o)),
+		   "an older journal's held socket: the owner's count back");
+		cur = armed;
+		ok(policy_handback(&cur, &any, &own, &o) == 0 && !memcmp(&o, &own, sizeof(o)),
+		   "an older journal's armed socket: every option back");
+		cur = armed;
+		cur.user_timeout_ms = 3000;
+		ok(policy_handback(&cur, &any, &own, &o) == KA_USER_TIMEOUT && o.user_timeout_ms == 3000,
+		   "a user timeout the owner set since stays");
+	}
 }
 
 /* When the owner's own keepalive ends a silent peer's connection. */
