@@ -189,6 +189,8 @@ static int set_changed(int sfd, const struct ka_opts *cur, const struct ka_opts 
 	if (!ka->keepalive && ka->idle_s != cur->idle_s &&
 	    (q = setint(sfd, IPPROTO_TCP, TCP_KEEPIDLE, ka->idle_s)) < 0)
 		r = q;
+	if (ka->keepalive && !cur->keepalive && r < 0)
+		return r; /* probes on only with all that makes them kareaper's */
 	if (ka->keepalive && !cur->keepalive && (q = setint(sfd, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
 		r = q;
 	if (ka->keepalive && ka->idle_s != cur->idle_s &&

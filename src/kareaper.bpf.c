@@ -262,6 +262,8 @@ static __always_inline int set_changed(struct tcp_sock *tp, const struct kr_bpf_
 	if (!o->keepalive && o->idle_s != cur->idle_s &&
 	    (q = setint(tp, SOL_TCP, TCP_KEEPIDLE, o->idle_s)) < 0)
 		r = q;
+	if (o->keepalive && !cur->keepalive && r < 0)
+		return r; /* probes on only with all that makes them kareaper's */
 	if (o->keepalive && !cur->keepalive && (q = setint(tp, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
 		r = q;
 	if (o->keepalive && o->idle_s != cur->idle_s &&

@@ -181,9 +181,8 @@ uint64_t policy_owner_schedule_ms(const struct ka_opts *own)
 	 * it with a probe out ends the connection */
 	if (own->user_timeout_ms <= idle)
 		return idle + intvl;
+	/* (TCP_KEEPCNT plays no part then) */
 	k = (own->user_timeout_ms - idle + intvl - 1) / intvl;
-	if (k > cnt)
-		k = cnt;
 	return idle + k * intvl;
 }
 

@@ -450,6 +450,37 @@ static void pending_handbacks(void)
 	under_test = &fake;
 }
 
+/* A reload that moves probe_journal: what the old journal still holds (hand-backs
+ * that could not be made) moves to the new one, and the old file goes. */
+static void journal_moved(void)
+{
+	char text[512], path2[300];
+	struct config *c2;
+	struct engine *e;
+
+	snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/moved\n"
+		 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
+	snprintf(path2, sizeof(path2), "%s/moved", dir);
+	c2 = config_from(text);
+	under_test = &fake;
+	reset(100);
+	e = start(c, true);
+	engine_scan(e, now);
+	F.handback_err = -ESTALE; /* the reload cannot hand them back */
+	engine_set_config(e, c2);
+	ok(access(path, F_OK) < 0, "a reload that moves the journal: the old file goes");
+	F.journal = path2;
+	ok(journaled(F.socks[0].cookie) && journaled(F.socks[2].cookie),
+	   "what it still held is in the new one");
+	F.handback_err = 0;
+	engine_restore_all(e);
+	ok(access(path2, F_OK) < 0 && all_owner(), "and is put back from there");
+	F.journal = path;
+	engine_set_config(e, c); /* back, for the tests after */
+	engine_free(e);
+	config_free(c2);
+}
+
 /* A backend that acts in passes; an owner racing the arming. */
 static void batched(void)
 {
@@ -755,6 +786,7 @@ int main(void)
 	listing_and_journal();
 	gone_on_proof();
 	pending_handbacks();
+	journal_moved();
 	batched();
 	rationed();
 	carried();
