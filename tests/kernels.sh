@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The kernel matrix (make check-kernels): Debian's own kernel packages, bookworm's
-# 6.1 and bookworm-backports' 6.12, each booted under QEMU (KVM where /dev/kvm is,
+# 6.1 and bookworm-backports' 6.12, each booted under QEMU (KVM where it runs a guest,
 # else TCG) on a Debian 12 root file system with systemd (tests/kernels/image.sh,
 # cached). In each, tests/kernels/guest.sh installs the package built from this
 # tree, runs the shipped unit against real dead and live peers, then the
@@ -53,8 +53,17 @@ echo 'exec bash /run/kt/guest.sh' >"$P/run.sh" # the guest's sh runs it
 printf '%s\n' "$SUITES" >"$P/suites"
 mkfs.ext4 -q -d "$P" "$TMP/payload.img" 256M || bail "mkfs.ext4 of the test disk"
 
+# KVM only where it runs a guest: a /dev/kvm that cannot (nested virtualization
+# in a cloud: "failed to set MSR 0x10a", an abort at the first vCPU) means TCG
 accel=tcg
-[ -w /dev/kvm ] && accel=kvm
+if [ -w /dev/kvm ]; then
+	if echo quit | timeout 30 qemu-system-x86_64 -accel kvm -machine q35 -cpu max -m 64 \
+		-display none -nodefaults -S -monitor stdio >"$TMP/kvm-probe.log" 2>&1; then
+		accel=kvm
+	else
+		echo "# /dev/kvm is there but cannot run a guest: TCG ($(grep -m1 -i 'error\|failed' "$TMP/kvm-probe.log"))"
+	fi
+fi
 for k in "$VM"/boot/vmlinuz-*; do
 	v=${k##*/vmlinuz-}
 	qemu-img create -q -f qcow2 -b "$VM/base.raw" -F raw "$TMP/root.qcow2" || bail "qemu-img"
