@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine-int.h"
+#include "parse.h"
 
 /* t cannot be probed without the kernel's count of unanswered probes (with its
  * owner's own, which a hand-back must leave room for) coming near the kernel's
@@ -41,10 +42,10 @@ void owner_keepalive(struct engine *e, struct tracked *t)
 	t->reason = REASON_OWNER_KEEPALIVE;
 	if (!t->owner_logged) {
 		struct sock_event ev = event_of(e, t, reason_name(REASON_OWNER_KEEPALIVE));
-		char when[32], ut[48] = "";
+		char when[DURATION_STRLEN], ut[48] = "";
 
 		t->owner_logged = true;
-		fmt_duration(when, sizeof(when), policy_owner_schedule_ms(&t->saved));
+		format_duration(policy_owner_schedule_ms(&t->saved), when, sizeof(when));
 		if (t->saved.user_timeout_ms)
 			snprintf(ut, sizeof(ut), ", user timeout %ums", t->saved.user_timeout_ms);
 		ev.probes = -1;

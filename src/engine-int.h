@@ -66,7 +66,6 @@ void count_error(struct engine *e, enum error_kind k, const char *fmt, ...);
 bool dry(const struct engine *e, const struct policy *p);
 struct sock_event event_of(const struct engine *e, const struct tracked *t,
 			   const char *reason);
-void fmt_duration(char *buf, size_t len, uint64_t ms);
 void forget(struct engine *e, struct work_item *w);
 const struct policy *pol(const struct engine *e, int idx);
 uint64_t round_clock(const struct engine *e);

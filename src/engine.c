@@ -196,22 +196,6 @@ void work_add(struct engine *e, struct tracked *t, enum step step)
 	e->nwork++;
 }
 
-/* "3h25m", "75s", "1.5s": a duration for a log line */
-void fmt_duration(char *buf, size_t len, uint64_t ms)
-{
-	uint64_t s = ms / 1000;
-
-	if (s >= 3600)
-		snprintf(buf, len, "%lluh%02llum", (unsigned long long)(s / 3600),
-			 (unsigned long long)(s % 3600 / 60));
-	else if (s >= 60)
-		snprintf(buf, len, "%llum%02llus", (unsigned long long)(s / 60),
-			 (unsigned long long)(s % 60));
-	else
-		snprintf(buf, len, "%llu.%llus", (unsigned long long)s,
-			 (unsigned long long)(ms % 1000 / 100));
-}
-
 struct backend *backend_in(const struct engine *e, uint64_t netns)
 {
 	const struct netns *n = netns_find(&e->netns, netns);
