@@ -165,9 +165,26 @@ struct netns *netns_find(const struct netns_set *set, uint64_t ino)
 	return NULL;
 }
 
-/* A backend instance belongs to the namespace it is opened in: enter it, open,
- * come back. Our own needs no setns (nor CAP_SYS_ADMIN). Takes fd, the
- * namespace's file, which stays open while it is watched, as its lock does. */
+/* A backend instance belongs to the namespace it is opened in: enter the one of
+ * file fd (inode ino), open, come back. Our own needs no setns (nor
+ * CAP_SYS_ADMIN). */
+static int ns_backend(struct netns_set *set, int fd, uint64_t ino, struct backend **be)
+{
+	int r;
+
+	if (ino != set->self_ino && setns(fd, CLONE_NEWNET) < 0)
+		return -errno;
+	r = set->ops->open(be);
+	if (ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
+		/* stuck in another namespace: nothing after this would be right */
+		log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
+		abort();
+	}
+	return r;
+}
+
+/* Watch a namespace: its lock, its backend. Takes fd, the namespace's file, which
+ * stays open while it is watched, as its lock does. */
 static int ns_open(struct netns_set *set, int fd, const struct stat *st, const char *name,
 		   const char *path)
 {
@@ -195,17 +212,7 @@ static int ns_open(struct netns_set *set, int fd, const struct stat *st, const c
 			" (%s): a second kareaper watching it would not be kept out", name,
 			strerror(-n->lock_fd));
 	}
-	if (n->ino != set->self_ino && setns(nsfd, CLONE_NEWNET) < 0) {
-		r = -errno;
-		ns_unlock(n->lock_fd, n->dev, n->ino);
-		return r;
-	}
-	r = set->ops->open(&n->be);
-	if (n->ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
-		/* stuck in another namespace: nothing after this would be right */
-		log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
-		abort();
-	}
+	r = ns_backend(set, nsfd, n->ino, &n->be);
 	if (r < 0) {
 		ns_unlock(n->lock_fd, n->dev, n->ino);
 		return r;
@@ -485,16 +492,7 @@ int netns_reach(struct netns_set *set, uint64_t ino, struct netns_visit *v)
 	v->lock_fd = ns_lock(v->dev, ino);
 	if (v->lock_fd == -EBUSY)
 		return -EBUSY;
-	if (ino != set->self_ino && setns(fd, CLONE_NEWNET) < 0) {
-		r = -errno;
-		netns_leave(set, v);
-		return r;
-	}
-	r = set->ops->open(&v->be);
-	if (ino != set->self_ino && setns(set->self_fd, CLONE_NEWNET) < 0) {
-		log_msg(LOG_CRIT, NULL, "cannot return to our own network namespace: %m");
-		abort();
-	}
+	r = ns_backend(set, fd, ino, &v->be);
 	if (r < 0)
 		netns_leave(set, v);
 	return r;
