@@ -268,8 +268,6 @@ void restore_journaled(struct engine *e, bool all)
 		if (!handing_back(e, &j->e[i], all))
 			continue;
 		*je = j->e[i];
-		je->id.idiag_cookie[0] = (uint32_t)je->cookie; /* the journal's word */
-		je->id.idiag_cookie[1] = (uint32_t)(je->cookie >> 32);
 		sock_rec_set_id(&h.recs[h.n], je->family, &je->id);
 		h.recs[h.n].inode = je->inode;
 		h.recs[h.n].netns = je->netns;

@@ -129,7 +129,12 @@ int journal_add(struct journal *j, const struct journal_entry *e)
 	    ((j->n + 1) * 2 > j->nslots && rehash(j, j->nslots ? j->nslots * 2 : 128) < 0))
 		return -ENOMEM;
 	j->slot[probe(j, e->cookie)] = (uint32_t)j->n + 1;
-	j->e[j->n++] = *e;
+	j->e[j->n] = *e;
+	/* the id carries the entry's cookie, whatever gave it: what an exact query
+	 * and a walk by cookie go by */
+	j->e[j->n].id.idiag_cookie[0] = (uint32_t)e->cookie;
+	j->e[j->n].id.idiag_cookie[1] = (uint32_t)(e->cookie >> 32);
+	j->n++;
 	j->dirty = true;
 	return 0;
 }
@@ -236,8 +241,6 @@ static int parse_line(const char *l, struct journal_entry *e, bool *clamped)
 	e->id.idiag_sport = htons((uint16_t)sport);
 	e->id.idiag_dport = htons((uint16_t)dport);
 	e->id.idiag_if = ifindex;
-	e->id.idiag_cookie[0] = (uint32_t)cookie;
-	e->id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
 	*clamped = c1 || c2 || policy_opts_settable(&e->saved);
 	return 0;
 }
