@@ -102,13 +102,12 @@ static void not_armed(struct engine *e, struct tracked *t, int r)
 		 strerror(-r));
 }
 
-/* What arming t answered (carried: by a listing). */
-void arm_result(struct engine *e, struct tracked *t, int r, bool carried)
+/* What arming t answered (in a walk of its own, or a listing's). */
+void arm_result(struct engine *e, struct tracked *t, int r)
 {
 	const struct policy *p = pol(e, t->policy);
 	struct sock_event ev = event_of(e, t, NULL);
 
-	(void)carried;
 	ev.probes = -1;
 	if (r == -EAGAIN || r == -EALREADY || r == -ENOENT) {
 		/* nothing set, nothing to put back: the owner changed its options since
@@ -339,6 +338,6 @@ void arm_round(struct engine *e)
 	run_ops(e, ops, journaled, true);
 	for (size_t i = 0, k = 0; i < e->nwork; i++)
 		if (e->work[i].journaled)
-			arm_result(e, e->work[i].t, ops[k++].result, false);
+			arm_result(e, e->work[i].t, ops[k++].result);
 	free(ops);
 }

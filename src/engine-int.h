@@ -90,7 +90,7 @@ void run_ops(struct engine *e, struct sock_op *ops, size_t n, bool search);
 bool socket_gone(int r);
 
 /* arming.c */
-void arm_result(struct engine *e, struct tracked *t, int r, bool carried);
+void arm_result(struct engine *e, struct tracked *t, int r);
 void arm_round(struct engine *e);
 void budget_spent(struct engine *e, struct tracked *t);
 bool arm_carried(const struct engine *e, const struct tracked *t);
