@@ -33,9 +33,9 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 		report_set(&e->report, row, V_IGNORED, REASON_NONE, sock_idle_ms(s));
 		return;
 	}
-	t = verdict_find(&e->verdicts, s->cookie);
 	if (journal_find(&e->journal, s->cookie) &&
-	    !(t && (t->state == TS_PROBING || t->state == TS_ARMING))) {
+	    !((t = verdict_find(&e->verdicts, s->cookie)) &&
+	      (t->state == TS_PROBING || t->state == TS_ARMING))) {
 		/* its hand-back is pending (restore_journaled(), at the round's
 		 * end): kareaper's options may be on it, and its count is kareaper's,
 		 * no evidence of anything */
@@ -214,7 +214,7 @@ void listing_carried(struct engine *e)
 	ops_confirm(e, e->cur->be, e->cur->ino, e->carry, e->ncarry);
 	for (size_t i = 0; i < e->ncarry; i++)
 		if (e->carry[i].result != 1) {
-			arm_result(e, e->carry_t[i], e->carry[i].result, true);
+			arm_result(e, e->carry_t[i], e->carry[i].result);
 			e->carried_round++;
 		}
 	e->ncarry = 0;

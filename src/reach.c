@@ -24,6 +24,14 @@ bool not_reached(int r)
 	return r == -ESRCH || r == -ESTALE || r == -EBADF || r == -EPERM || r == -ENXIO;
 }
 
+/* Whether op's socket was not reached where it was looked for, so that whether it
+ * is gone is a query's (or an owner lookup's) to tell; not one whose namespace
+ * was not open (-ENXIO), which was not looked for. */
+static bool to_confirm(const struct sock_op *op, uint64_t ino)
+{
+	return op->s->netns == ino && not_reached(op->result) && op->result != -ENXIO;
+}
+
 /* What an exact query by id and cookie answered (r, and the socket found) says
  * of a socket kareaper acted on: gone when there is no such socket, and when
  * what is left of it is a time-wait socket or an orphan (no process holds it),
@@ -40,10 +48,9 @@ static bool query_gone(int r, const struct sock_rec *fresh)
  * to query (an older journal's entry). */
 static bool unheld_pick(const struct sock_op *op, uint64_t ino, bool outside)
 {
-	if (op->s->netns != ino)
-		return false;
-	return outside ? op->result == KR_OP_NOT_DONE :
-			 op->s->family == 0 && not_reached(op->result) && op->result != -ENXIO;
+	if (outside)
+		return op->s->netns == ino && op->result == KR_OP_NOT_DONE;
+	return to_confirm(op, ino) && op->s->family == 0;
 }
 
 /* Of the ops unheld_pick() takes, those whose socket no process holds, as a
@@ -130,8 +137,7 @@ void ops_confirm(struct engine *e, struct backend *be, uint64_t ino, struct sock
 		struct sock_rec fresh;
 		int r;
 
-		if (ops[i].s->netns != ino || !not_reached(ops[i].result) ||
-		    ops[i].result == -ENXIO || !ops[i].s->family)
+		if (!to_confirm(&ops[i], ino) || !ops[i].s->family)
 			continue;
 		r = e->ops->query(be, ops[i].s, &fresh);
 		if (query_gone(r, &fresh))
