@@ -354,11 +354,19 @@ static void schedule_deadline(struct context *c)
 	sd_event_source_set_enabled(c->deadline_timer, SD_EVENT_ONESHOT);
 }
 
+/* The loop's time when it woke, not the time the timer was set for: after a
+ * stall (SIGSTOP, a busy host) deadlines computed from the latter lie in the past. */
+static uint64_t woke_ms(struct context *c, uint64_t usec)
+{
+	sd_event_now(c->event, CLOCK_MONOTONIC, &usec);
+	return usec / 1000;
+}
+
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct context *c = userdata;
 
-	engine_check_deadlines(c->engine, usec / 1000);
+	engine_check_deadlines(c->engine, woke_ms(c, usec));
 	schedule_deadline(c);
 	update_status(c);
 	return 0;
@@ -368,7 +376,7 @@ static int on_scan(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct context *c = userdata;
 
-	engine_scan(c->engine, usec / 1000);
+	engine_scan(c->engine, woke_ms(c, usec));
 	if (!c->once)
 		sd_event_source_set_time_relative(s, c->cfg->scan_interval_ms * 1000);
 	schedule_deadline(c);
