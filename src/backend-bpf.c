@@ -459,6 +459,11 @@ static void set_filter(const struct scan_filter *f)
 	}
 	if (f->all)
 		bss->min_idle_j = 0;
+	if (f->look) {
+		/* only the kept: no socket is idle enough for a policy */
+		bss->ignore_idle = 0;
+		bss->min_idle_j = UINT32_MAX;
+	}
 }
 
 /* The sockets the caller tracks are written whatever their idle time. */
@@ -682,9 +687,19 @@ static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb
 		return r;
 	}
 	obj.skel->bss->vars.visited = 0;
+	obj.skel->bss->vars.heard_j = UINT32_MAX;
+	obj.skel->bss->vars.heard_enough_j = f->heard_ms ?
+		(__u32)(KR_HEARD_ENOUGH_MS * obj.skel->rodata->hz / 1000) : UINT32_MAX;
 	obj.skel->bss->vars.nops = nops ? (__u32)ops_queue(f->ops, nops) : 0;
 	fd = iter_in(b, obj.tcp);
 	r = fd < 0 ? fd : iter_read(fd, sizeof(struct kr_bpf_sock), scan_rec, &sc);
+	if (f->heard_ms) {
+		__u32 j = obj.skel->bss->vars.heard_j;
+
+		uint64_t ms = (uint64_t)j * 1000 / obj.skel->rodata->hz;
+
+		*f->heard_ms = j == UINT32_MAX || ms >= UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+	}
 	if (nops) {
 		ops_collect(b, f->ops, nops, r >= 0, KR_OP_NOT_DONE);
 		obj.skel->bss->vars.nops = 0;
@@ -822,6 +837,7 @@ static int owners_pass(struct owner_map *m, pid_t pid, size_t owed)
 }
 
 _Static_assert(KR_BPF_MAX_KEEPCNT == KR_MAX_KEEPCNT, "one limit for the program and the rest");
+_Static_assert(KR_BPF_HEARD_STATES == KR_SELECTABLE_STATES, "one set of states heard from");
 _Static_assert(OWNER_MAP_CGROUPS <= KR_BPF_MAX_CGROUPS, "the program holds every cgroup listed");
 
 struct procs {

@@ -56,12 +56,16 @@ struct counted {
 	sock_cb cb;
 	void *data;
 	int n;
+	uint32_t heard;
 };
 
 static int count_cb(const struct sock_rec *s, void *data)
 {
 	struct counted *c = data;
+	uint32_t heard = sock_heard_ms(s);
 
+	if (heard < c->heard)
+		c->heard = heard;
 	c->n++;
 	return c->cb(s, c->data);
 }
@@ -69,12 +73,14 @@ static int count_cb(const struct sock_rec *s, void *data)
 static int nl_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
 {
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
-	struct counted c = { cb, data, 0 };
+	struct counted c = { cb, data, 0, UINT32_MAX };
 	int r = 0;
 
 	for (size_t i = 0; i < sizeof(families) && r == 0; i++)
 		r = sockdiag_dump(&b->diag, families[i], f->states, f->bclen ? f->bc : NULL,
 				  f->bclen, count_cb, &c);
+	if (f->heard_ms)
+		*f->heard_ms = c.heard;
 	return r < 0 ? r : c.n;
 }
 

@@ -18,6 +18,9 @@
 #include "owner.h"
 #include "policy.h"
 
+/* A backend may stop looking for heard_ms (below) once one is within this. */
+#define KR_HEARD_ENOUGH_MS 100
+
 /* Which sockets to list. A backend may list more than these: the caller matches
  * every socket it is given again.
  * - states: the union of the policies' states;
@@ -71,6 +74,14 @@ struct scan_filter {
 	bool all;
 	const uint64_t *keep;
 	size_t nkeep;
+	/* look: list only the sockets of keep, whatever the rest of the filter says
+	 * (a backend may list more); heard_ms, out (when set): over every socket in
+	 * the filter's states the backend looked at (the netlink one: those bc lets
+	 * through), the least time since one whose peer is elsewhere
+	 * (sock_peer_local) sent data its peer has since acknowledged, all of it
+	 * (sock_heard_ms: a round trip from this host completed); UINT32_MAX: none. */
+	bool look;
+	uint32_t *heard_ms;
 	/* For a backend that carries_ops: ops to carry out on the way, each socket's
 	 * before its record is made (the record shows the result). An op's result stays
 	 * 1 when the listing did not get to it (try again). Their sockets are in keep. */

@@ -124,6 +124,10 @@ struct kr_bpf_op {
 /* In a hand-back's expect: any value is kareaper's (policy.h's KA_ANY) */
 #define KR_BPF_ANY (-1)
 
+/* The states in which a socket's peer can be heard from (KR_SELECTABLE_STATES): a
+ * segment in shows that the network works (the witness, kareaper(8)). */
+#define KR_BPF_HEARD_STATES ((1u << 1) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 11))
+
 /* The kernel's limit on TCP_KEEPCNT (conf.h's KR_MAX_KEEPCNT) */
 #define KR_BPF_MAX_KEEPCNT 127
 
@@ -141,6 +145,7 @@ struct kr_bpf_vars {
 	__u32 want_all;           /* kr_owners: every socket, not those of the want map */
 	__u32 want_lo, want_hi;   /* kr_owners: the want map's least and greatest inode */
 	__u32 nops;               /* KR_BPF_SCAN: entries in the ops map, to carry out */
+	__u32 heard_enough_j;     /* KR_BPF_SCAN: stop looking for heard_j below this */
 	__u32 ncgroups;           /* kr_procs: the cgroups whose processes it writes */
 	__u64 cgroups[KR_BPF_MAX_CGROUPS];
 	struct kr_bpf_policy policies[KR_BPF_MAX_POLICIES];
@@ -148,6 +153,9 @@ struct kr_bpf_vars {
 	__u64 ops_bits[KR_BPF_SET_WORDS];  /* the ops map's */
 	/* counted by each run */
 	__u64 visited, emitted, acted;
+	__u32 heard_j;            /* KR_BPF_SCAN: the least time since a peer elsewhere
+				   * was heard from, over the sockets walked (KR_BPF_HEARD_STATES;
+				   * set to ~0 before the run) */
 	/* the reader's pid namespace, found at the first process written: its
 	 * level + 1 (0: not yet), and the namespace */
 	__u32 pidns_level1;

@@ -27,6 +27,7 @@ struct sock_rec {
 	uint8_t retransmits;      /* consecutive retransmits of the head */
 	uint32_t unacked;
 	uint32_t last_data_recv_ms, last_ack_recv_ms;
+	uint32_t last_data_sent_ms;
 	uint32_t rtt_us;
 	uint32_t segs_in;
 	uint64_t bytes_received;

@@ -79,6 +79,13 @@ void fill_owners(struct engine *e);
 void list_namespace(struct engine *e, struct netns *n);
 void sweep(struct engine *e);
 
+/* witness.c */
+void witness_listed(struct engine *e, struct netns *n, uint32_t heard_ms);
+void witness_looks(struct engine *e);
+void witness_answered(struct engine *e, const struct tracked *t);
+uint64_t witness_next(const struct tracked *t);
+bool witness_heard_since(const struct engine *e, const struct tracked *t);
+
 /* reach.c */
 bool not_reached(int r);
 /* Of the n ops in namespace ino, those not reached (not_reached) proven gone or

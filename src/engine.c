@@ -282,6 +282,7 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 	e->now_real = t0;
 	e->nwork = 0;
 	e->work_gen++;
+	witness_looks(e);
 	for (size_t b = 0; b < vt->nbuckets; b++) {
 		struct tracked *t = vt->buckets[b], *next, *same;
 
@@ -294,7 +295,8 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 			next = t->next;
 			/* Sockets armed in one round get their verdicts together (the breaker
 			 * judges a round): take those due within a quarter interval too. The
-			 * last probe still has over an interval to be answered. */
+			 * policy's last probe still has over an interval to be answered, the
+			 * one after it (the witness's, after the look) a quarter at least. */
 			if (t->state != TS_PROBING || t->deadline > now + p->interval_ms / 4)
 				continue;
 			due++;
@@ -333,9 +335,12 @@ uint64_t engine_next_deadline(const struct engine *e)
 	uint64_t min = UINT64_MAX;
 
 	for (size_t b = 0; b < e->verdicts.nbuckets; b++)
-		for (struct tracked *t = e->verdicts.buckets[b]; t; t = t->next)
+		for (struct tracked *t = e->verdicts.buckets[b]; t; t = t->next) {
 			if (t->state == TS_PROBING && t->deadline < min)
 				min = t->deadline;
+			if (witness_next(t) < min)
+				min = witness_next(t);
+		}
 	return min;
 }
 

@@ -100,16 +100,24 @@ static bool handed_back(struct engine *e, uint64_t cookie, const struct sock_eve
 }
 
 /* What handing t back to its owner answered. */
+/* What a hand-back leaves of t: not armed; what kareaper's unanswered probes
+ * left counted, from which its owner's probes, should it switch keepalive on,
+ * count; no witness of kareaper's probing (an owner's probes start over). */
+static void handed_back_left(struct tracked *t)
+{
+	t->armed = false;
+	t->probes_left = t->rec.probes + 1u;
+	t->probing_since = 0;
+	t->witnessed = false;
+}
+
 void restored(struct engine *e, struct tracked *t, const struct sock_op *op)
 {
 	struct sock_event ev = event_of(e, t, NULL);
 
 	ev.probes = -1;
 	if (handed_back(e, t->cookie, &ev, op->result, op->owners)) {
-		t->armed = false;
-		/* what kareaper's unanswered probes leave counted: its owner's
-		 * probes, should it switch keepalive on, count from there */
-		t->probes_left = t->rec.probes + 1u;
+		handed_back_left(t);
 		return;
 	}
 	/* still armed, as far as anyone can tell: a destroy goes over it only while
@@ -287,7 +295,7 @@ void restore_journaled(struct engine *e, bool all)
 			struct tracked *t = verdict_find(&e->verdicts, h.ents[i].cookie);
 
 			if (t)
-				t->armed = false;
+				handed_back_left(t);
 			restored += h.ops[i].result == 0;
 			continue;
 		}

@@ -99,7 +99,16 @@ struct {
 
 static __always_inline __u32 jiffies_to_ms(__u32 j)
 {
-	return (__u32)((__u64)j * 1000 / hz);
+	__u64 ms = (__u64)j * 1000 / hz;
+
+	return ms > 0xffffffffULL ? 0xffffffffU : (__u32)ms; /* saturated, never wrapped */
+}
+
+/* Until a timer fires, as inet_diag reports it (jiffies_delta_to_msecs): one the
+ * wheel has not run yet although due reads 0, not 49 days. */
+static __always_inline __u32 expires_ms(__u32 expires, __u32 now)
+{
+	return (__s32)(expires - now) > 0 ? jiffies_to_ms(expires - now) : 0;
 }
 
 static __always_inline bool port_in(const struct kr_bpf_range *r, __u8 n, __u16 port)
@@ -207,6 +216,41 @@ static __always_inline void read_addrs(struct sock_common *skc, struct facts *f,
 	f->lfam = f->rfam = r->family;
 	unmap(&f->lfam, f->la);
 	unmap(&f->rfam, f->ra);
+}
+
+/* Whether the peer is this host: loopback (v4, v4-mapped, ::1) or the
+ * socket's own address (a connection to one of the host's addresses). */
+static __always_inline bool peer_local(struct sock_common *skc)
+{
+	__u32 d[4];
+
+	if (skc->skc_family == AF_INET) {
+		d[0] = skc->skc_daddr;
+		return (bpf_ntohl(d[0]) >> 24) == 127 || d[0] == skc->skc_rcv_saddr;
+	}
+	for (int i = 0; i < 4; i++)
+		d[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+	if (d[0] == 0 && d[1] == 0 && d[2] == bpf_htonl(0xffff) && (bpf_ntohl(d[3]) >> 24) == 127)
+		return true;
+	if (d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == bpf_htonl(1))
+		return true;
+	for (int i = 0; i < 4; i++)
+		if (d[i] != skc->skc_v6_rcv_saddr.in6_u.u6_addr32[i])
+			return false;
+	return true;
+}
+
+/* The witness: a round trip from this host seen completed. The least time since
+ * a socket whose peer is elsewhere sent the data it has since had acknowledged,
+ * all of it (nothing in flight), until one within heard_enough_j is found (after
+ * which no socket costs the extra reads). A segment merely received proves
+ * nothing of the way out. */
+static __always_inline void note_heard(struct sock_common *skc, __u8 state, __u32 packets_out,
+				       __u32 sent_j)
+{
+	if (!packets_out && sent_j < vars.heard_j && (KR_BPF_HEARD_STATES & (1u << state)) &&
+	    !peer_local(skc))
+		vars.heard_j = sent_j;
 }
 
 /* What getsockopt(SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
@@ -411,7 +455,12 @@ static __always_inline bool passed_over(struct sock_common *skc, struct facts *f
 		struct tcp_sock *ro = bpf_rdonly_cast(skc, bpf_core_type_id_kernel(struct tcp_sock));
 		bool may = false;
 
-		f->idle_j = (__u32)bpf_jiffies64() - ro->inet_conn.icsk_ack.lrcvtime;
+		__u32 now = (__u32)bpf_jiffies64();
+
+		f->idle_j = now - ro->inet_conn.icsk_ack.lrcvtime;
+		/* time-wait and request sockets are no tcp_socks: not read so */
+		if (vars.heard_j > vars.heard_enough_j && (KR_BPF_HEARD_STATES & (1u << f->state)))
+			note_heard(skc, f->state, ro->packets_out, now - ro->lsndtime);
 		f->lport = skc->skc_num;
 		f->rport = bpf_ntohs(skc->skc_dport);
 		for (int i = 0; f->idle_j >= vars.min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
@@ -452,15 +501,15 @@ static __always_inline void fill_record(struct kr_bpf_sock *r, struct sock_commo
 	    pending == ICSK_TIME_LOSS_PROBE) {
 		r->timer = 1;
 		r->retrans = tp->inet_conn.icsk_retransmits;
-		r->expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
+		r->expires_ms = expires_ms(tp->inet_conn.icsk_retransmit_timer.expires, now);
 	} else if (pending == ICSK_TIME_PROBE0) {
 		r->timer = 4;
 		r->retrans = tp->inet_conn.icsk_probes_out;
-		r->expires_ms = jiffies_to_ms(tp->inet_conn.icsk_retransmit_timer.expires - now);
+		r->expires_ms = expires_ms(tp->inet_conn.icsk_retransmit_timer.expires, now);
 	} else if (sk->sk_timer.entry.pprev) {
 		r->timer = 2;
 		r->retrans = tp->inet_conn.icsk_probes_out;
-		r->expires_ms = jiffies_to_ms(sk->sk_timer.expires - now);
+		r->expires_ms = expires_ms(sk->sk_timer.expires, now);
 	}
 	r->probes = tp->inet_conn.icsk_probes_out;
 	r->retransmits = tp->inet_conn.icsk_retransmits;
@@ -490,6 +539,8 @@ static __always_inline int scan_walk(struct bpf_iter__tcp *ctx, struct sock_comm
 
 	now = (__u32)bpf_jiffies64();
 	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
+	if (vars.heard_j > vars.heard_enough_j)
+		note_heard(skc, f.state, tp->packets_out, now - tp->lsndtime);
 	/* Data came in more recently than any policy's idle: no policy matches, and
 	 * the steady state of a busy host ends here, after one read of the socket
 	 * (the last ack, the addresses, the ports are in other cache lines). */

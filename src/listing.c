@@ -224,9 +224,11 @@ void listing_carried(struct engine *e)
 void list_namespace(struct engine *e, struct netns *n)
 {
 	uint64_t matched = e->stats.matched;
+	uint32_t heard = UINT32_MAX;
 	int r;
 
 	e->cur = n;
+	e->filter.heard_ms = &heard;
 	r = keep_list(e, n);
 	for (int attempt = 0; r == 0; attempt++) {
 		size_t rows_mark = e->report.n, deferred_mark = e->ndeferred;
@@ -247,7 +249,10 @@ void list_namespace(struct engine *e, struct netns *n)
 		break;
 	}
 	listing_carried(e);
+	e->filter.heard_ms = NULL;
 	n->dumped = r == 0;
+	if (r == 0)
+		witness_listed(e, n, heard);
 	if (r < 0) {
 		count_error(e, ERR_DUMP, "dump of %s: %s", n->name, strerror(-r));
 		log_msg(LOG_ERR, NULL, "socket dump of network namespace %s failed: %s", n->name,

@@ -46,7 +46,9 @@ int metrics_render(const struct stats *st, const struct config *c, char **ret, s
 	       "Connections that ended while probed (reset by the peer, or closed).", st->gone);
 	metric(f, "kareaper_rate_limited_total", "counter",
 	       "Dead connections made to wait by the rate limits.", st->rate_limited);
-	metric(f, "kareaper_breaker_trips_total", "counter", "Rounds held by the circuit breaker.",
+	metric(f, "kareaper_breaker_trips_total", "counter",
+	       "Rounds in which the circuit breaker held dead verdicts (too many at once, "
+	       "or without a witness).",
 	       st->breaker_trips);
 	metric(f, "kareaper_unprobeable_total", "counter",
 	       "Connections left alone for want of a reachable owner.", st->unprobeable);

@@ -19,6 +19,9 @@ struct netns {
 	int lock_fd;              /* one kareaper per namespace; -errno: not locked */
 	bool seen;                /* found by the latest discovery */
 	bool dumped;              /* its latest listing completed */
+	uint64_t heard_at;        /* the latest round trip seen completed with a peer
+				   * elsewhere (engine's clock; witness.c) */
+	uint64_t looked_gen;      /* witness.c: looked at in this batch of verdicts */
 };
 
 /* A namespace found but not watched: no policy selects it (namespaces = all), or

@@ -74,6 +74,26 @@ uint64_t sock_idle_ms(const struct sock_rec *s)
 							  : s->last_ack_recv_ms;
 }
 
+bool sock_peer_local(const struct sock_rec *s)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+
+	if (s->peer.family == AF_INET && s->peer.a[0] == 127)
+		return true; /* v4-mapped too: shown as v4 */
+	if (s->peer.family == AF_INET6 && !memcmp(s->peer.a, v6_loopback, 16))
+		return true;
+	return s->peer.family == s->local.family &&
+	       !memcmp(s->peer.a, s->local.a, s->peer.family == AF_INET ? 4 : 16);
+}
+
+uint32_t sock_heard_ms(const struct sock_rec *s)
+{
+	if (!s->have_info || s->state >= 32 || !(KR_SELECTABLE_STATES & (1u << s->state)) ||
+	    s->unacked || sock_peer_local(s))
+		return UINT32_MAX;
+	return s->last_data_sent_ms;
+}
+
 uint64_t config_min_idle_ms(const struct config *c)
 {
 	uint64_t min = UINT64_MAX;

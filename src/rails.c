@@ -25,6 +25,15 @@ unsigned rails_take_budget(struct rails *r, const struct config *c, unsigned wan
 	return allow;
 }
 
+unsigned rails_room(const struct rails *r, const struct config *c, uint64_t now)
+{
+	unsigned minute = now - r->window_start >= 60000 || r->window_start == 0 ? 0 :
+			  r->window_reaps;
+	unsigned room = c->max_reaps_per_minute > minute ? c->max_reaps_per_minute - minute : 0;
+
+	return room < c->max_reaps_per_scan ? room : c->max_reaps_per_scan;
+}
+
 bool rails_breaker_trips(const struct config *c, unsigned dead, unsigned alive)
 {
 	unsigned total = dead + alive;
@@ -46,11 +55,12 @@ void rails_decide(struct rails *r, const struct config *c, struct rail_item *ite
 	for (size_t i = 0; i < n; i++) {
 		struct rail_item *it = &items[i];
 
-		if (out->tripped && !it->idle_only)
+		if ((out->tripped || it->unwitnessed) && !it->idle_only) {
 			it->decision = RAIL_HELD;
-		else if (it->dry)
+			out->unwitnessed += it->unwitnessed && !out->tripped;
+		} else if (it->dry) {
 			it->decision = RAIL_WOULD_REAP;
-		else if (rails_take_budget(r, c, 1, used, now) == 0) {
+		} else if (rails_take_budget(r, c, 1, used, now) == 0) {
 			it->decision = RAIL_RATE_LIMITED;
 			out->limited++;
 		} else {

@@ -31,15 +31,16 @@ void gone_while_probing(struct engine *e, struct tracked *t, int query_r)
 	if (query_r != -ENOENT) {
 		ev = event_of(e, t, NULL);
 		ev.probes = -1;
-		log_sock(LOG_INFO, NULL, &ev, "no longer a probed candidate (%s): handed back",
+		log_sock(LOG_INFO, NULL, &ev, "no longer a probed candidate (%s): %s",
 			 !backend_of(e, t) ? "its network namespace is not watched now" :
-			 query_r == 0 ? "another state, or not listed" : strerror(-query_r));
+			 query_r == 0 ? "another state, or not listed" : strerror(-query_r),
+			 t->armed ? "handed back" : "left to its owner");
 		disarm(e, t);
 		row_verdict(e, t, V_INCONCLUSIVE, REASON_NONE);
 		return;
 	}
-	if (e->now < kernel_gives_up)
-		why = REASON_RESET_ON_PROBE;
+	if (t->armed && e->now < kernel_gives_up)
+		why = REASON_RESET_ON_PROBE; /* not its owner's keepalive giving up */
 	t->armed = false; /* nothing left to restore */
 	journal_remove(&e->journal, t->cookie);
 	t->reason = why;
@@ -75,7 +76,7 @@ static void disarm_work(struct engine *e, enum step step)
 
 unsigned process_work(struct engine *e)
 {
-	unsigned alive = 0;
+	unsigned alive = 0, room = rails_room(&e->rails, e->cfg, e->now);
 	bool arms = false;
 
 	disarm_work(e, STEP_ALIVE);
@@ -89,14 +90,32 @@ unsigned process_work(struct engine *e)
 			continue;
 		switch (w->step) {
 		case STEP_ARM:
+			if (t->held_at && !witness_heard_since(e, t)) {
+				/* held: probed again once its namespace is heard
+				 * from, not before (an outage spends no probes) */
+				w->step = STEP_WAIT;
+				row_verdict(e, t, V_HELD, t->reason);
+				break;
+			}
+			if (t->limited && room == 0) {
+				/* proven again only when it could then be reaped: the
+				 * limits' backlog spends no probes while it waits */
+				w->step = STEP_WAIT;
+				row_verdict(e, t, V_RATE_LIMITED, t->reason);
+				break;
+			}
+			room -= t->limited;
 			arms = true;
 			break;
 		case STEP_ALIVE:
+			witness_answered(e, t);
 			alive++;
 			e->stats.alive++;
 			ev = event_of(e, t, reason_name(REASON_ANSWERED));
 			ev.probes = -1;
-			log_sock(LOG_INFO, MSGID_ALIVE, &ev, "peer answered, options restored");
+			/* (never armed: an owner's own probe was answered) */
+			log_sock(LOG_INFO, MSGID_ALIVE, &ev, t->armed ? "peer answered, options restored" :
+				 "peer answered its owner's probe");
 			row_verdict(e, t, V_ALIVE, REASON_ANSWERED);
 			forget(e, w);
 			break;
@@ -193,6 +212,7 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 		items[n].dry = dry(e, pol(e, t->policy));
 		items[n].idle_only = t->reason == REASON_IDLE;
 		items[n].reported = t->reported;
+		items[n].unwitnessed = !verdict_witnessed(t, t->rec.probes);
 		n++;
 	}
 	rails_decide(&e->rails, e->cfg, items, n, probed_alive, e->now, &round);
@@ -202,6 +222,21 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 			"circuit breaker: %u of %u connections checked this round look dead at "
 			"once; reaping none of them (is this host's own network down?)",
 			round.evidence_dead, round.evidence_dead + probed_alive);
+	}
+	if (round.unwitnessed) {
+		unsigned first = 0;
+
+		for (size_t i = 0; i < n; i++)
+			first += items[i].decision == RAIL_HELD && items[i].unwitnessed &&
+				 !round.tripped && !dead[i]->t->held_at;
+		/* said once for each socket: a quiet host holds the same ones again */
+		if (first)
+			e->stats.breaker_trips++;
+		log_msg(first ? LOG_WARNING : LOG_DEBUG, MSGID_BREAKER,
+			"circuit breaker: %u connections look dead, but no probe to them went "
+			"unanswered after a round trip from this host was seen completed (no "
+			"other peer heard from); reaping none of them until one is (is this "
+			"host's own network down?)", round.unwitnessed);
 	}
 	/* One pass: the reaped destroyed, the others' options put back. */
 	for (size_t i = 0; i < n; i++) {
@@ -234,6 +269,9 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 			 * so that what its probes left counted is known */
 			e->stats.held++;
 			t->state = TS_SUSPECT;
+			/* probed again once the network is heard from, not before: an
+			 * outage does not spend its probe budget */
+			t->held_at = round_clock(e);
 			row_verdict(e, t, V_HELD, t->reason);
 			break;
 		case RAIL_WOULD_REAP:
@@ -249,6 +287,7 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 			 * restore, and a peer back meanwhile could not be heard; a
 			 * later round proves it again */
 			t->state = TS_SUSPECT;
+			t->limited = true;
 			row_verdict(e, t, V_RATE_LIMITED, t->reason);
 			break;
 		case RAIL_REAP:

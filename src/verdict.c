@@ -143,8 +143,41 @@ void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
 	t->armed = true;
 	t->armed_at = now;
 	t->armed_segs_in = t->rec.segs_in;
+	t->armed_bytes_in = t->rec.bytes_received;
 	t->probes_base = t->rec.probes;
 	t->deadline = now + verdict_probe_window_ms(p);
+	t->probing_since = now;
+	t->witnessed = false;
+	t->extended = 0;
+	t->held_at = 0;
+	t->limited = false;
+	/* half an interval before the probe that follows the policy's last: one the
+	 * look sees go out after it, with a quarter interval at least to be answered
+	 * by the deadline (verdicts are taken up to a quarter early) */
+	t->look_at = now + p->probes * p->interval_ms - p->interval_ms / 2;
+}
+
+/* When an owner's next keepalive probe goes out: its timer's expiry as listed,
+ * the policy's interval when that says nothing (no timer, or past any interval
+ * the kernel takes). */
+static uint64_t next_probe_ms(const struct policy *p, const struct sock_rec *s)
+{
+	if (s->timer != 2 || s->expires_ms > KR_MAX_KEEPINTVL_S * 1000u)
+		return p->interval_ms;
+	return s->expires_ms;
+}
+
+void verdict_heard(struct tracked *t, uint64_t heard_at, uint8_t probes)
+{
+	if (t->witnessed || !t->probing_since || heard_at < t->probing_since)
+		return;
+	t->witnessed = true;
+	t->witness_probes = probes;
+}
+
+bool verdict_witnessed(const struct tracked *t, uint8_t probes)
+{
+	return t->witnessed && probes > t->witness_probes;
 }
 
 enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,
@@ -153,6 +186,7 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 	struct tracked *t = verdict_find(r, s->cookie);
 	uint64_t reported = sock_idle_ms(s), idle;
 	enum evidence ev;
+	uint64_t next;
 
 	*tp = t;
 	if (t) {
@@ -162,8 +196,16 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 		 * since we last looked, a smaller reported idle is the wrap, not activity. */
 		if (heard || reported > tracked_idle_ms(t, now))
 			t->quiet_since = now > reported ? now - reported : 0;
-		if (heard || s->probes < t->probes_left)
-			t->probes_left = 0; /* an ACK reset the kernel's count */
+		/* probes_left is one above the count at the hand-back (a probe may
+		 * have gone out on the way): below that count, an ACK reset it */
+		if (heard || s->probes + 1u < t->probes_left)
+			t->probes_left = 0;
+		if (!t->armed && (heard || s->probes == 0 || s->probes < t->rec.probes)) {
+			t->probing_since = 0; /* its owner's probes, if any, start over */
+			t->witnessed = false;
+		}
+		if (!t->armed && !t->probing_since && s->probes > 0)
+			t->probing_since = now;
 		t->rec = *s;
 		t->seen_scan = r->scan_gen;
 		t->policy = policy_idx;
@@ -178,9 +220,23 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 			if (now < t->deadline)
 				return STEP_WAIT;
 			t->probes_at_verdict = s->probes > t->probes_base ? s->probes - t->probes_base : 0;
+			if (t->probes_at_verdict >= p->probes && t->witnessed &&
+			    s->probes <= t->witness_probes && t->extended < 2 &&
+			    (!t->armed || verdict_budget_left(p, s->probes))) {
+				/* a round trip was seen, but no probe counted since (a
+				 * late look, a frozen kareaper, an owner's probe not yet
+				 * out): one more, and the verdict after it */
+				next = t->armed ? p->interval_ms : next_probe_ms(p, s);
+				t->extended++;
+				t->deadline = now + next + verdict_timer_late_ms(next) +
+					      p->interval_ms / 2;
+				return STEP_WAIT;
+			}
 			if (t->probes_at_verdict >= p->probes) {
 				t->state = TS_DEAD;
-				t->reason = REASON_PROBES_UNANSWERED;
+				t->reason = t->armed ? REASON_PROBES_UNANSWERED : REASON_KEEPALIVE_EVIDENCE;
+				if (!t->armed)
+					t->probes_at_verdict = s->probes; /* all its owner's */
 				return STEP_DEAD;
 			}
 			return STEP_INCONCLUSIVE;
@@ -210,6 +266,7 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 		t->seen_scan = r->scan_gen;
 		t->quiet_since = now > reported ? now - reported : 0;
 		t->state = TS_SUSPECT;
+		t->probing_since = s->probes ? now : 0;
 		*tp = t;
 	}
 
@@ -218,10 +275,27 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 	if (ev == EVIDENCE_KEEPALIVE && s->probes < t->probes_left + p->probes)
 		ev = EVIDENCE_NONE;
 	if (ev == EVIDENCE_KEEPALIVE) {
-		t->state = TS_DEAD;
 		t->reason = REASON_KEEPALIVE_EVIDENCE;
 		t->probes_at_verdict = s->probes;
-		return STEP_DEAD;
+		if (verdict_witnessed(t, s->probes)) {
+			t->state = TS_DEAD;
+			return STEP_DEAD;
+		}
+		/* No witness yet: the owner's next probe is awaited, a look for a
+		 * witness taken before it goes out; still silent after it, dead. As a
+		 * probed socket, never armed: nothing to hand back. */
+		t->state = TS_PROBING;
+		t->armed_at = now;
+		t->armed_segs_in = s->segs_in;
+		t->armed_bytes_in = s->bytes_received;
+		t->probes_base = (uint8_t)(s->probes - p->probes);
+		if (!t->probing_since)
+			t->probing_since = now;
+		t->extended = 0;
+		next = next_probe_ms(p, s);
+		t->look_at = now + next / 2;
+		t->deadline = now + next + verdict_timer_late_ms(next) + p->interval_ms / 2;
+		return STEP_WAIT;
 	}
 	if (p->action == ACTION_KILL_IDLE) {
 		t->state = TS_DEAD;

@@ -49,6 +49,18 @@ struct tracked {
 				   * hand-back (until the peer is heard from): not
 				   * its owner's evidence */
 	unsigned probes_at_verdict;
+	uint64_t armed_bytes_in;  /* bytes_received when armed: an answer is an ack */
+	/* The witness (witness.c, verdict_heard): the count read after a round
+	 * trip was first seen completed after this socket's probes began, and
+	 * when they began (armed_at, or for an owner's own probes the listing that
+	 * first saw them) */
+	uint64_t probing_since;
+	uint8_t witness_probes;
+	bool witnessed;
+	uint8_t extended;         /* deadlines moved on for a probe after the witness */
+	uint64_t look_at;         /* a look for a witness is due (0: none) */
+	uint64_t held_at;         /* held for want of a witness: armed again only once
+				   * its namespace is heard from after this */
 	struct owner owner;       /* pid 0: not known */
 	struct ka_opts saved;     /* the owner's options, as read (the journal's) */
 	struct ka_opts arm;       /* what kareaper writes (the journal's): TS_ARMING,
@@ -56,6 +68,8 @@ struct tracked {
 	bool armed;               /* arm may be on it: hand it back */
 	bool reported;            /* dry-run verdict already logged */
 	bool budget_logged;       /* "probe budget spent" already logged */
+	bool limited;             /* its dead verdict waited for the rate limits: armed
+				   * again only when they would let one through */
 	bool owner_logged;        /* "its owner runs keepalive" already logged */
 	uint64_t work_gen;        /* engine's dedup of one round's work */
 	uint32_t row;             /* engine's --once table row + 1; 0: none */
@@ -98,6 +112,14 @@ uint64_t verdict_timer_late_ms(uint64_t ms);
 /* From arming to the verdict: time for every probe to go out, each interval as
  * late as the timer wheel may make it, and for the last one's answer. */
 uint64_t verdict_probe_window_ms(const struct policy *p);
+
+/* A peer elsewhere in t's namespace was heard from at heard_at (the latest
+ * such), seen at a moment when t's count was probes: a witness that the network
+ * worked, if it came after t's probes began. The first such is kept. */
+void verdict_heard(struct tracked *t, uint64_t heard_at, uint8_t probes);
+/* Whether a dead verdict at a count of probes has its witness: a probe that went
+ * out after the network was seen working, unanswered. */
+bool verdict_witnessed(const struct tracked *t, uint8_t probes);
 
 /* Idle as kareaper believes it: the kernel's u32 counter, corrected for its wrap. */
 uint64_t tracked_idle_ms(const struct tracked *t, uint64_t now);

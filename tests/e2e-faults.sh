@@ -185,16 +185,18 @@ is "$(established "$NS_SRV" 6108 .)" 3 "three left for the next minute"
 stop "$KR"
 
 # ---- the same 4-tuple in two namespaces, namespaces = a path list ----
-NS_A="$ID-a" NS_CA="$ID-ca" NS_B="$ID-b" NS_CB="$ID-cb"
-for ns in "$NS_A" "$NS_CA" "$NS_B" "$NS_CB"; do ns_add "$ns"; done
+NS_A="$ID-a" NS_CA="$ID-ca" NS_B="$ID-b" NS_CB="$ID-cb" NS_WA="$ID-wa"
+for ns in "$NS_A" "$NS_CA" "$NS_B" "$NS_CB" "$NS_WA"; do ns_add "$ns"; done
 link "$NS_A" v 198.18.9.1 2001:db8:9::1 "$NS_CA" eth0 198.18.9.2 2001:db8:9::2
 link "$NS_B" v 198.18.9.1 2001:db8:9::1 "$NS_CB" eth0 198.18.9.2 2001:db8:9::2
+link "$NS_A" w 198.18.19.1 2001:db8:19::1 "$NS_WA" eth0 198.18.19.2 2001:db8:19::2
 start sa "$NS_A" "$TESTS_BIN/echo-server" -p 6109
 start sb "$NS_B" "$TESTS_BIN/echo-server" -p 6109
 wait_for "$TMP/sa.out" '^listening' 10 && wait_for "$TMP/sb.out" '^listening' 10 || bail "servers"
 start ca "$NS_CA" "$TESTS_BIN/tcp-client" -n 1 -s 40009 198.18.9.1 6109
 start cb "$NS_CB" "$TESTS_BIN/tcp-client" -n 1 -s 40009 198.18.9.1 6109
 wait_for "$TMP/ca.out" '^connected' 10 && wait_for "$TMP/cb.out" '^connected' 10 || bail "clients"
+start wa "$NS_WA" "$TESTS_BIN/tcp-client" -t 200 198.18.19.1 6109 # A's witness: a peer that talks
 kill_peer "$NS_CA"
 sleep 2.5
 conf 6109 "namespaces = /run/netns/$NS_A, /run/netns/$NS_B" 'idle = 2s\ninterval = 1s\nprobes = 2' \

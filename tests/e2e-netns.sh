@@ -157,6 +157,7 @@ revive_peer "$NS_DEAD"
 start srvD "$NS_D" "$TESTS_BIN/echo-server" -p 5000
 wait_for "$TMP/srvD.out" '^listening' 10 || bail "echo server D did not start"
 clients dead4 "$NS_DEAD" 2 198.18.24.1 5000
+start witnessD "$NS_LIVE" "$TESTS_BIN/tcp-client" -t 200 198.18.14.1 5000 # heard from
 kill_peer "$NS_DEAD"
 check "a namespace made while the daemon runs is picked up and its dead reaped" \
 	wait_count "$TMP/d.log" "reaped: .* netns=$NS_D " 2 30

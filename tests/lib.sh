@@ -53,6 +53,7 @@ cleanup() {
 	for ns in "${T_NS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
+	[ -n "${KAREAPER_KEEP_TMP:-}" ] && cp -a "$TMP" "$KAREAPER_KEEP_TMP" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -128,6 +129,19 @@ topo_setup() {
 	ns_add "$NS_DEAD"
 	link "$NS_SRV" vl 198.18.1.1 2001:db8:1::1 "$NS_LIVE" eth0 198.18.1.2 2001:db8:1::2
 	link "$NS_SRV" vd 198.18.2.1 2001:db8:2::1 "$NS_DEAD" eth0 198.18.2.2 2001:db8:2::2
+	witness_start
+}
+
+# A live peer that talks: every 200 ms, from the live namespace to an echo server
+# on port 4999 (no policy's). On a real server some client always is; kareaper
+# calls a silent peer dead only once another was heard from after its probes
+# began (the witness, kareaper(8)), so a test of reaping needs one, and a test
+# of an outage cuts it too.
+witness_start() {
+	start witness_srv "$NS_SRV" "$TESTS_BIN/echo-server" -p 4999
+	wait_for "$TMP/witness_srv.out" "^listening" 10 || bail "the witness's server did not start"
+	start witness "$NS_LIVE" "$TESTS_BIN/tcp-client" -t 200 198.18.1.1 4999
+	wait_for "$TMP/witness.out" "^connected" 10 || bail "the witness did not connect"
 }
 
 # The peer's host is gone: nothing in, nothing out, no RST.
@@ -164,6 +178,24 @@ send() { # send NAME LINE: a command to a started tcp-client
 # wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN (bounded; not a timing
 # assertion, just how long a correct run may take on a slow machine).
 wait_for() { wait_count "$1" "$2" 1 "${3:-30}"; }
+
+# held_by_breaker FILE: how many dead verdicts kareaper's log FILE says the
+# breaker held (one line a round, with their number): for want of a witness,
+# or (the other line) too many at once
+held_by_breaker() {
+	grep -oE 'circuit breaker: [0-9]+ (connections look dead, but no probe|of [0-9]+ connections)' \
+		"$1" 2>/dev/null | awk '{ n += $3 } END { print n + 0 }'
+}
+
+# wait_held FILE N [SECONDS]: until FILE says N or more verdicts were so held
+wait_held() {
+	local i
+	for ((i = 0; i < ${3:-30} * 10; i++)); do
+		[ "$(held_by_breaker "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # wait_count FILE PATTERN N [SECONDS]: until PATTERN appears at least N times
 wait_count() {

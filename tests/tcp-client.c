@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Holds N idle TCP connections for the end-to-end tests.
  *
- *   tcp-client -n N [-s SPORT] HOST PORT
+ *   tcp-client -n N [-s SPORT] [-t MS] HOST PORT
  *
  * -s binds the connections to source ports SPORT, SPORT+1, ...
+ * -t talks: sends "PING\r\n" on each connection every MS milliseconds and reads
+ *    the answer, until killed (stdin is not read): a peer that is heard from.
  * Prints "connected N", then reads commands on stdin:
  *   ping   send "PING\r\n" on each connection, print "answered A of N"
  *          (A = connections that got any reply within 3 s)
@@ -35,13 +37,15 @@ int main(int argc, char **argv)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	char line[64];
-	int n = 1, sport = 0, o, *fds;
+	int n = 1, sport = 0, talk = 0, o, *fds;
 
-	while ((o = getopt(argc, argv, "n:s:")) != -1) {
+	while ((o = getopt(argc, argv, "n:s:t:")) != -1) {
 		if (o == 'n')
 			n = atoi(optarg);
 		else if (o == 's')
 			sport = atoi(optarg);
+		else if (o == 't')
+			talk = atoi(optarg);
 	}
 	if (optind + 2 != argc || n < 1) {
 		fprintf(stderr, "usage: tcp-client -n N HOST PORT\n");
@@ -68,6 +72,19 @@ int main(int argc, char **argv)
 	}
 	printf("connected %d\n", n);
 	fflush(stdout);
+	while (talk > 0) {
+		struct timespec ts = { talk / 1000, (talk % 1000) * 1000000L };
+
+		for (int i = 0; i < n; i++) {
+			struct pollfd p = { .fd = fds[i], .events = POLLIN };
+			char buf[256];
+
+			send(fds[i], "PING\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (poll(&p, 1, 1000) == 1 && recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT) == 0)
+				return 0; /* closed */
+		}
+		nanosleep(&ts, NULL);
+	}
 	while (fgets(line, sizeof(line), stdin)) {
 		if (strncmp(line, "ping", 4) == 0) {
 			int answered = 0;

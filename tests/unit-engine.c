@@ -39,6 +39,9 @@ static struct {
 	unsigned carried;         /* ops carried by listings */
 	int owner_races;          /* get_opts: this socket's owner changes its options
 				   * right after they are read (index + 1; 0: none) */
+	uint32_t heard_ms;        /* enumerate: a peer elsewhere heard from so long ago
+				   * (UINT32_MAX: none; reset: 0, just now) */
+	unsigned looks;           /* listings of the tracked only (witness.c) */
 	const char *journal;
 	struct owner_map asked;   /* the cgroup hints of the latest owner lookup */
 } F;
@@ -91,6 +94,9 @@ static int f_enumerate(struct backend *b, const struct scan_filter *f, sock_cb c
 		F.eintr_once = 0;
 		return -EINTR;
 	}
+	if (f->heard_ms)
+		*f->heard_ms = F.heard_ms;
+	F.looks += f->look;
 	return n;
 }
 
@@ -250,6 +256,8 @@ static void reset(uint32_t idle_s)
 	F.carried = 0;
 	F.query_err = 0;
 	F.eintr_once = 0;
+	F.heard_ms = 0;
+	F.looks = 0;
 }
 
 /* Every socket with the kernel's keepalive timer on and n probes out, none
@@ -260,6 +268,16 @@ static void unanswered(uint8_t n)
 		F.socks[i].timer = 2;
 		F.socks[i].probes = n;
 	}
+}
+
+/* The engine's timer up to the verdicts: the look for a witness halfway (it sees
+ * n - 1 of the probes out), then the deadline (n out, none answered). */
+static void to_verdicts(struct engine *e, uint8_t n)
+{
+	unanswered(n ? n - 1 : 0);
+	engine_check_deadlines(e, engine_next_deadline(e));
+	unanswered(n);
+	engine_check_deadlines(e, engine_next_deadline(e));
 }
 
 static struct engine *start(struct config *c, bool dry)
@@ -319,6 +337,7 @@ static void listing_and_journal(void)
 	   !F.asked.any_cgroup, "their owners looked for first in their 2 cgroups");
 
 	/* the exact query fails at the deadline: asked again later, not at once */
+	engine_check_deadlines(e, engine_next_deadline(e)); /* the look for a witness */
 	F.query_err = -EIO;
 	{
 		uint64_t due = engine_next_deadline(e);
@@ -418,8 +437,7 @@ static void pending_handbacks(void)
 	engine_scan(e, now);
 	is_u64(F.arms, N, "three armed");
 	F.handback_err = -ESTALE;       /* the owner cannot be reached for now */
-	unanswered(1);                  /* inconclusive at the deadline */
-	engine_check_deadlines(e, engine_next_deadline(e));
+	to_verdicts(e, 1);              /* inconclusive at the deadline */
 	ok(journaled(F.socks[0].cookie), "its hand-back failed: still journaled");
 	unanswered(3);                  /* kareaper's own probes go on */
 	F.opts[0].cnt = 5;              /* and an owner sets its own TCP_KEEPCNT */
@@ -494,9 +512,8 @@ static void batched(void)
 	is_u64(F.arms, N, "batched: three suspects armed");
 	is_u64(F.applies, 1, "in one pass");
 	is_u64(F.arms_unjournaled, 0, "each already in the journal");
-	unanswered(3);
 	F.applies = 0;
-	engine_check_deadlines(e, engine_next_deadline(e));
+	to_verdicts(e, 3);
 	is_u64(F.destroys, N, "the dead destroyed");
 	is_u64(F.restores, 0, "without putting their options back first");
 	is_u64(F.applies, 1, "in one pass");
@@ -505,9 +522,8 @@ static void batched(void)
 	reset(100);
 	e = start(c, true);
 	engine_scan(e, now);
-	unanswered(3);
 	F.applies = 0;
-	engine_check_deadlines(e, engine_next_deadline(e));
+	to_verdicts(e, 3);
 	is_u64(engine_stats(e)->would_reap, N, "dry run: three would be reaped");
 	ok(F.destroys == 0 && all_owner(), "none destroyed, every owner's options back");
 	is_u64(F.applies, 1, "in one pass");
@@ -597,8 +613,7 @@ static void carried(void)
 	ok(F.applies == 0 && F.carried == N, "on its way, with no pass of their own");
 	is_u64(F.arms_unjournaled, 0, "each already in the journal when armed");
 	is_u64(engine_stats(e)->probing_now, N, "three probing");
-	unanswered(3);
-	engine_check_deadlines(e, engine_next_deadline(e));
+	to_verdicts(e, 3);
 	is_u64(engine_stats(e)->would_reap, N, "their verdicts as ever: three would be reaped");
 	ok(all_owner(), "and their options back");
 	engine_free(e);
@@ -664,8 +679,7 @@ static void handing_back(void)
 		reset(100);
 		e = start(cdry, false);
 		engine_scan(e, now);
-		unanswered(3);
-		engine_check_deadlines(e, engine_next_deadline(e));
+		to_verdicts(e, 3);
 		ok(F.destroys == 0 && engine_stats(e)->would_reap == N,
 		   "a policy's dry_run: none destroyed, three would be reaped");
 		ok(all_owner(), "and every owner's options back");
@@ -696,8 +710,11 @@ static void handing_back(void)
 		is_u64(engine_stats(e)->would_reap, 0, "2 of its owner's probes unanswered: not yet");
 		unanswered(3);
 		engine_scan(e, now + 25 * S);
-		is_u64(engine_stats(e)->would_reap, N, "3 of its owner's probes unanswered: would "
-		       "reap (dry run)");
+		is_u64(engine_stats(e)->would_reap, 0, "3 of its owner's probes unanswered: its "
+		       "next awaited");
+		to_verdicts(e, 4);
+		is_u64(engine_stats(e)->would_reap, N, "and that one unanswered after a round trip "
+		       "was seen: would reap (dry run)");
 		engine_restore_all(e);
 		ok(!memcmp(&F.opts[0], &own, sizeof(own)) && F.restores == 0 &&
 		   access(path, F_OK) < 0, "a stop: nothing to hand back, its options its own");
@@ -716,19 +733,119 @@ static void handing_back(void)
 		reset(100);
 		e = start(crate, false);
 		engine_scan(e, now);
-		unanswered(3);
-		engine_check_deadlines(e, engine_next_deadline(e));
+		to_verdicts(e, 3);
 		is_u64(F.destroys, 1, "max_reaps_per_scan = 1: one reaped");
 		for (int i = 0; i < N; i++)
 			F.socks[i].timer = 0; /* keepalive off again: no timer, the count stays */
 		arms = F.arms;
 		engine_scan(e, now + 60 * S);
-		ok(F.destroys == 1 && F.arms == arms + 2,
-		   "the two held back are probed again, not reaped on the old evidence (%u, %u)",
+		ok(F.destroys == 1 && F.arms == arms + 1,
+		   "of the two held back, one is probed again (as many as the limits could "
+		   "then reap), not reaped on the old evidence (%u, %u)",
 		   F.destroys, F.arms - arms);
+		to_verdicts(e, 6);
+		is_u64(F.destroys, 2, "and reaped on its own");
+		engine_scan(e, now + 120 * S);
+		is_u64(F.arms, arms + 2, "the other waited, no probes spent, and is probed now");
 		engine_restore_all(e);
 		engine_free(e);
 		config_free(crate);
+	}
+}
+
+/* The witness: a dead verdict needs a probe that went out, unanswered, after a
+ * peer elsewhere was heard from; an outage, with nothing heard, reaps nothing
+ * and spends no probes. */
+static void witnessed(void)
+{
+	struct engine *e;
+	unsigned arms;
+
+	under_test = &fake;
+	reset(100);
+	F.heard_ms = UINT32_MAX; /* the host's own network is down: nothing heard */
+	e = start(c, false);
+	engine_scan(e, now);
+	is_u64(F.arms, N, "an outage: three suspects armed");
+	to_verdicts(e, 3);
+	ok(F.destroys == 0 && engine_stats(e)->held == N,
+	   "no peer heard while their probes went unanswered: none reaped, three held");
+	ok(all_owner() && access(path, F_OK) < 0, "and every owner's options back");
+	arms = F.arms;
+	F.looks = 0;
+	engine_scan(e, now + 10 * S);
+	ok(F.arms == arms && F.looks == 0 && F.destroys == 0 && engine_stats(e)->held == N,
+	   "nothing heard since: not probed again (the outage spends no probes)");
+	F.heard_ms = 0; /* the network is back; the three stay silent */
+	engine_scan(e, now + 20 * S);
+	is_u64(F.arms, arms + N, "heard from again: probed again");
+	to_verdicts(e, 6); /* three more */
+	is_u64(F.destroys, N, "and reaped on a witness");
+	engine_free(e);
+
+	/* heard, but before the probes began: no witness */
+	reset(100);
+	F.heard_ms = 50 * 1000;
+	e = start(c, false);
+	engine_scan(e, now);
+	to_verdicts(e, 3);
+	ok(F.destroys == 0 && engine_stats(e)->held == N && F.looks == 1,
+	   "a peer heard 50 s before the probes began is no witness (one look taken)");
+	engine_free(e);
+
+	/* heard while probing, but no probe went out after it */
+	reset(100);
+	F.heard_ms = 0;
+	e = start(c, false);
+	engine_scan(e, now);
+	unanswered(3);
+	engine_check_deadlines(e, engine_next_deadline(e)); /* the look: all 3 already out */
+	engine_check_deadlines(e, engine_next_deadline(e));
+	ok(F.destroys == 0 && engine_stats(e)->held == 0 && engine_stats(e)->probing_now == N,
+	   "a round trip seen, but no probe counted after it: the deadline moves on");
+	unanswered(4);
+	engine_check_deadlines(e, engine_next_deadline(e));
+	is_u64(F.destroys, N, "one more unanswered: reaped");
+	engine_free(e);
+
+	reset(100);
+	F.heard_ms = 0;
+	e = start(c, false);
+	engine_scan(e, now);
+	unanswered(3);
+	for (int k = 0; k < 4; k++)
+		engine_check_deadlines(e, engine_next_deadline(e));
+	ok(F.destroys == 0 && engine_stats(e)->held == N && all_owner(),
+	   "and none, twice over (no probe goes out): held, handed back");
+	engine_free(e);
+
+	/* an owner's own keepalive: its probes after a peer was heard, none before */
+	{
+		const struct ka_opts own = { 1, 25, 5, 5, 0 };
+
+		reset(100);
+		for (int i = 0; i < N; i++) {
+			F.opts[i] = own;
+			F.socks[i].timer = 2;
+		}
+		F.heard_ms = UINT32_MAX;
+		e = start(c, false);
+		engine_scan(e, now);
+		unanswered(1);
+		engine_scan(e, now + 5 * S);
+		unanswered(3);
+		engine_scan(e, now + 15 * S);
+		is_u64(engine_stats(e)->probing_now, N, "owner keepalive, 3 probes unanswered: "
+		       "its next one awaited");
+		to_verdicts(e, 4);
+		ok(F.destroys == 0 && engine_stats(e)->held == N,
+		   "4 unanswered while nothing was heard: held");
+		F.heard_ms = 0;
+		engine_scan(e, now + 16 * S);
+		is_u64(F.destroys, 0, "heard from: not on the probes before it");
+		to_verdicts(e, 5);
+		is_u64(F.destroys, N, "one more of its owner's probes unanswered after: reaped");
+		engine_free(e);
 	}
 }
 
@@ -736,7 +853,7 @@ int main(void)
 {
 	char cmd[300];
 
-	log_setup(LOG_ERR);
+	log_setup(getenv("DBG") ? LOG_DEBUG : LOG_ERR);
 	ok(mkdtemp(dir) != NULL, "a directory for the journal");
 	snprintf(path, sizeof(path), "%s/probes", dir);
 	F.journal = path;
@@ -791,6 +908,7 @@ int main(void)
 	rationed();
 	carried();
 	handing_back();
+	witnessed();
 
 
 	config_free(c);

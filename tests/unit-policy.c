@@ -125,8 +125,39 @@ static void owner_schedule(void)
 	       "a user timeout below the idle: one probe, one interval");
 }
 
+/* Which sockets can witness that the network works (witness.c). */
+static void heard(void)
+{
+	struct sock_rec s = mkrec("192.0.2.1", 6379, "198.51.100.7", 40000, 1);
+
+	s.last_data_recv_ms = 5000;
+	s.last_ack_recv_ms = 700;
+	s.last_data_sent_ms = 900;
+	is_u64(sock_heard_ms(&s), 900, "a peer elsewhere: data sent 900 ms ago, acknowledged");
+	s.unacked = 1;
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "not while some is unacknowledged (segments in "
+	       "prove nothing of the way out)");
+	s.unacked = 0;
+	s.state = 10; /* listen */
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "a listener is no witness");
+	s.state = 1;
+	s.have_info = false;
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "nor a socket without tcp_info");
+	s = mkrec("127.0.0.1", 6379, "127.0.0.5", 40000, 1);
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "nor loopback");
+	s = mkrec("::ffff:127.0.0.1", 6379, "::ffff:127.0.0.1", 40000, 1);
+	ok(sock_peer_local(&s), "v4-mapped loopback is this host");
+	s = mkrec("::1", 6379, "::1", 40000, 1);
+	ok(sock_peer_local(&s), "::1 is this host");
+	s = mkrec("192.0.2.1", 6379, "192.0.2.1", 40000, 1);
+	ok(sock_peer_local(&s), "so is the host's own address (a connection to itself)");
+	s = mkrec("2001:db8::1", 6379, "2001:db8::2", 40000, 1);
+	ok(!sock_peer_local(&s), "a v6 peer elsewhere is not");
+}
+
 int main(void)
 {
+	heard();
 	handback();
 	owner_schedule();
 	struct config *c = config_from(

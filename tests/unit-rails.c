@@ -85,6 +85,25 @@ static void breaker_and_dry(void)
 	ok(d[2].decision == RAIL_REAP, "the real one is reaped");
 }
 
+/* A verdict without its witness is held, whatever the breaker's count says. */
+static void witness(void)
+{
+	struct rails r = { 0 };
+	struct rail_item it[4] = {
+		{ .unwitnessed = true }, { .unwitnessed = true, .dry = true }, { 0 },
+		{ .unwitnessed = true, .idle_only = true },
+	};
+	struct rail_round rr;
+
+	rails_decide(&r, cfg, it, 4, 0, 5000 * S, &rr);
+	ok(!rr.tripped && rr.unwitnessed == 2, "2 unwitnessed of 3: below the minimum, "
+	   "no trip, 2 held for want of a witness");
+	ok(it[0].decision == RAIL_HELD && it[1].decision == RAIL_HELD,
+	   "held, dry run included (nothing to report would-reap on)");
+	ok(it[2].decision == RAIL_REAP, "the witnessed one is reaped");
+	ok(it[3].decision == RAIL_REAP, "kill-idle needs no witness");
+}
+
 int main(void)
 {
 	cfg = config_from("[global]\n"
@@ -99,6 +118,7 @@ int main(void)
 	limits();
 	rounds();
 	breaker_and_dry();
+	witness();
 	config_free(cfg);
 	return done_testing();
 }

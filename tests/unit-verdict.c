@@ -82,12 +82,14 @@ static void lifecycle(void)
 	ok(verdict_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
 	   "2 earlier + 2 ours: not yet 3 of ours");
 	t->state = TS_SUSPECT;
+	t->armed = false; /* handed back */
 	ok(verdict_observe(&r, 0, p, &s, now + 21 * S, &t) == STEP_ARM,
 	   "options put back (no keepalive timer): 4 in all is not the owner's, probe again");
 	s.timer = 2;
 	verdict_observe(&r, 0, p, &s, now + 22 * S, &t);
-	ok(t->state == TS_DEAD && t->reason == REASON_KEEPALIVE_EVIDENCE,
-	   "4 unanswered with the owner's keepalive timer running is evidence by itself");
+	ok(t->state == TS_PROBING && !t->armed && t->reason == REASON_KEEPALIVE_EVIDENCE,
+	   "4 unanswered with the owner's keepalive timer running is evidence: its next "
+	   "probe awaited (a witness before it), never armed");
 
 	/* the peer becomes active: entry dropped */
 	s = idle_rec(4, 100 * S, 5);
@@ -140,8 +142,32 @@ static void evidence_and_actions(void)
 	s = idle_rec(10, 120 * S, 3);
 	s.timer = 2;
 	s.probes = 3;
-	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_DEAD &&
-	   t->reason == REASON_KEEPALIVE_EVIDENCE, "owner's keepalives unanswered: dead, no probe");
+	s.expires_ms = 4000; /* its owner's next probe */
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t) == STEP_WAIT &&
+	   t->reason == REASON_KEEPALIVE_EVIDENCE && t->state == TS_PROBING && !t->armed,
+	   "owner's keepalives unanswered: its next probe awaited, none of ours");
+	ok(t->look_at == now + 2000 && t->deadline > now + 4000,
+	   "a look for a witness before it goes out, the verdict after");
+	verdict_heard(t, now + 1900, 3);
+	ok(!verdict_witnessed(t, 3), "a peer heard at the look: no witness while no probe followed");
+	{
+		struct verdict_table r2;
+		struct tracked *t2;
+		struct sock_rec s2 = idle_rec(11, 120 * S, 3);
+
+		verdict_init(&r2);
+		s2.timer = 2;
+		s2.probes = 3;
+		s2.expires_ms = UINT32_MAX - 1000; /* a timer due, not yet run: not 49 days */
+		verdict_observe(&r2, 0, &cfg->policies[0], &s2, now, &t2);
+		ok(t2->state == TS_PROBING && t2->deadline - now <= 2 * cfg->policies[0].interval_ms,
+		   "an owner's timer's expiry past any interval: awaited an interval, not for ever");
+		verdict_free(&r2);
+	}
+	s.probes = 4;
+	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, t->deadline, &t) == STEP_DEAD &&
+	   t->reason == REASON_KEEPALIVE_EVIDENCE && t->probes_at_verdict == 4 &&
+	   verdict_witnessed(t, 4), "one more unanswered after it: dead, with its witness");
 	s = idle_rec(11, 120 * S, 3);
 	s.timer = 1;
 	s.unacked = 4;
@@ -156,8 +182,24 @@ static void evidence_and_actions(void)
 	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now + 10 * S, &t) == STEP_LEFT_ALONE,
 	   "its owner runs keepalive: left to it while its timer runs");
 	s.probes = 3;
+	s.probes = 1;
+	verdict_observe(&r, 0, &cfg->policies[0], &s, now + 15 * S, &t);
+	verdict_heard(t, now + 15 * S, 1); /* that listing: a peer heard, 1 of its probes out */
+	s.probes = 3;
 	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now + 20 * S, &t) == STEP_DEAD &&
-	   t->reason == REASON_KEEPALIVE_EVIDENCE, "and dead on its owner's unanswered probes");
+	   t->reason == REASON_KEEPALIVE_EVIDENCE,
+	   "and dead on its owner's unanswered probes, witnessed by an earlier listing");
+	{
+		struct tracked w = { .probing_since = 100 };
+
+		verdict_heard(&w, 99, 1);
+		ok(!w.witnessed, "heard before its probes began: no witness");
+		verdict_heard(&w, 100, 2);
+		verdict_heard(&w, 150, 5);
+		ok(w.witnessed && w.witness_probes == 2, "the first after: kept");
+		ok(!verdict_witnessed(&w, 2) && verdict_witnessed(&w, 3),
+		   "a verdict needs a probe counted after it");
+	}
 	s = idle_rec(15, 120 * S, 3);
 	s.timer = 2;
 	verdict_observe(&r, 0, &cfg->policies[0], &s, now, &t);
