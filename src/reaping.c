@@ -113,9 +113,8 @@ unsigned process_work(struct engine *e)
 			e->stats.alive++;
 			ev = event_of(e, t, reason_name(REASON_ANSWERED));
 			ev.probes = -1;
-			/* (never armed: an owner's own probe was answered) */
-			log_sock(LOG_INFO, MSGID_ALIVE, &ev, t->armed ? "peer answered, options restored" :
-				 "peer answered its owner's probe");
+			log_sock(LOG_INFO, MSGID_ALIVE, &ev, t->owners_probes ?
+				 "peer answered its owner's probe" : "peer answered, options restored");
 			row_verdict(e, t, V_ALIVE, REASON_ANSWERED);
 			forget(e, w);
 			break;

@@ -149,6 +149,7 @@ void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
 	t->probing_since = now;
 	t->witnessed = false;
 	t->extended = 0;
+	t->owners_probes = false;
 	t->held_at = 0;
 	t->limited = false;
 	/* half an interval before the probe that follows the policy's last: one the
@@ -222,11 +223,11 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 			t->probes_at_verdict = s->probes > t->probes_base ? s->probes - t->probes_base : 0;
 			if (t->probes_at_verdict >= p->probes && t->witnessed &&
 			    s->probes <= t->witness_probes && t->extended < 2 &&
-			    (!t->armed || verdict_budget_left(p, s->probes))) {
+			    (t->owners_probes || verdict_budget_left(p, s->probes))) {
 				/* a round trip was seen, but no probe counted since (a
 				 * late look, a frozen kareaper, an owner's probe not yet
 				 * out): one more, and the verdict after it */
-				next = t->armed ? p->interval_ms : next_probe_ms(p, s);
+				next = t->owners_probes ? next_probe_ms(p, s) : p->interval_ms;
 				t->extended++;
 				t->deadline = now + next + verdict_timer_late_ms(next) +
 					      p->interval_ms / 2;
@@ -234,8 +235,9 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 			}
 			if (t->probes_at_verdict >= p->probes) {
 				t->state = TS_DEAD;
-				t->reason = t->armed ? REASON_PROBES_UNANSWERED : REASON_KEEPALIVE_EVIDENCE;
-				if (!t->armed)
+				t->reason = t->owners_probes ? REASON_KEEPALIVE_EVIDENCE :
+					    REASON_PROBES_UNANSWERED;
+				if (t->owners_probes)
 					t->probes_at_verdict = s->probes; /* all its owner's */
 				return STEP_DEAD;
 			}
@@ -292,6 +294,7 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 		if (!t->probing_since)
 			t->probing_since = now;
 		t->extended = 0;
+		t->owners_probes = true;
 		next = next_probe_ms(p, s);
 		t->look_at = now + next / 2;
 		t->deadline = now + next + verdict_timer_late_ms(next) + p->interval_ms / 2;

@@ -58,6 +58,7 @@ struct tracked {
 	uint8_t witness_probes;
 	bool witnessed;
 	uint8_t extended;         /* deadlines moved on for a probe after the witness */
+	bool owners_probes;       /* TS_PROBING on its owner's probes, never armed */
 	uint64_t look_at;         /* a look for a witness is due (0: none) */
 	uint64_t held_at;         /* held for want of a witness: armed again only once
 				   * its namespace is heard from after this */

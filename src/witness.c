@@ -122,19 +122,27 @@ out:
 	free(fresh);
 }
 
+/* The looks due, and one for each verdict due without a witness yet (its look
+ * came before any round trip did: a verdict that then finds its probe not yet
+ * counted moves on by one, rather than be held). */
 void witness_looks(struct engine *e)
 {
 	const struct verdict_table *vt = &e->verdicts;
 
 	for (size_t b = 0; b < vt->nbuckets; b++)
 		for (struct tracked *t = vt->buckets[b]; t; t = t->next) {
+			uint64_t due = e->now + pol(e, t->policy)->interval_ms / 4;
+			bool look_due = t->look_at && t->look_at <= e->now;
 			struct netns *n;
 
-			if (t->state != TS_PROBING || !t->look_at || t->look_at > e->now)
+			if (t->state != TS_PROBING)
 				continue;
-			t->look_at = 0;
+			if (look_due)
+				t->look_at = 0;
+			if (t->witnessed || !(look_due || t->deadline <= due))
+				continue;
 			n = netns_find(&e->netns, t->rec.netns);
-			if (n && n->looked_gen != e->work_gen && !t->witnessed)
+			if (n && n->looked_gen != e->work_gen)
 				look(e, n);
 		}
 }

@@ -66,9 +66,11 @@ is "$(grep -c 'probing with 3 keepalives' "$TMP/kr.log")" "$ns_probes" \
 	"a held suspect is not probed again while nothing is heard"
 
 ip netns exec "$NS_SRV" nft delete table inet kareaper_outage
+# a second apart again, so that they reach the idle time a few per round
 for i in $(seq 1 12); do
 	got=$(ping_clients "c$i")
 	[ "$got" = "answered 1 of 1" ] || echo "# c$i: $got"
+	sleep 1
 done
 
 # the host's sending cut, its receiving not: segments still come in (the

@@ -789,8 +789,9 @@ static void witnessed(void)
 	e = start(c, false);
 	engine_scan(e, now);
 	to_verdicts(e, 3);
-	ok(F.destroys == 0 && engine_stats(e)->held == N && F.looks == 1,
-	   "a peer heard 50 s before the probes began is no witness (one look taken)");
+	ok(F.destroys == 0 && engine_stats(e)->held == N && F.looks == 2,
+	   "a peer heard 50 s before the probes began is no witness (looks taken in the "
+	   "window and at the deadline)");
 	engine_free(e);
 
 	/* heard while probing, but no probe went out after it */
