@@ -316,6 +316,9 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 		s->last_data_recv_ms = ti.tcpi_last_data_recv;
 		s->last_ack_recv_ms = ti.tcpi_last_ack_recv;
 		s->last_data_sent_ms = ti.tcpi_last_data_sent;
+		s->bytes_sent = ti.tcpi_bytes_sent;
+		s->bytes_retrans = ti.tcpi_bytes_retrans;
+		s->bytes_acked = ti.tcpi_bytes_acked;
 		s->rtt_us = ti.tcpi_rtt;
 		s->segs_in = ti.tcpi_segs_in;
 		s->bytes_received = ti.tcpi_bytes_received;

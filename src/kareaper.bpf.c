@@ -245,11 +245,16 @@ static __always_inline bool peer_local(struct sock_common *skc)
  * all of it (nothing in flight), until one within heard_enough_j is found (after
  * which no socket costs the extra reads). A segment merely received proves
  * nothing of the way out. */
-static __always_inline void note_heard(struct sock_common *skc, __u8 state, __u32 packets_out,
-				       __u32 sent_j)
+static __always_inline void note_heard(struct sock_common *skc, __u8 state,
+				       const struct tcp_sock *tp, __u32 now)
 {
-	if (!packets_out && sent_j < vars.heard_j && (KR_BPF_HEARD_STATES & (1u << state)) &&
-	    !peer_local(skc))
+	__u32 sent_j = now - tp->lsndtime;
+
+	/* a send a local firewall drops leaves nothing in flight, but counts in
+	 * bytes_sent each time it is tried (sock_heard_ms) */
+	if (!tp->packets_out && sent_j < vars.heard_j &&
+	    tp->bytes_sent - tp->bytes_retrans <= tp->bytes_acked &&
+	    (KR_BPF_HEARD_STATES & (1u << state)) && !peer_local(skc))
 		vars.heard_j = sent_j;
 }
 
@@ -460,7 +465,7 @@ static __always_inline bool passed_over(struct sock_common *skc, struct facts *f
 		f->idle_j = now - ro->inet_conn.icsk_ack.lrcvtime;
 		/* time-wait and request sockets are no tcp_socks: not read so */
 		if (vars.heard_j > vars.heard_enough_j && (KR_BPF_HEARD_STATES & (1u << f->state)))
-			note_heard(skc, f->state, ro->packets_out, now - ro->lsndtime);
+			note_heard(skc, f->state, ro, now);
 		f->lport = skc->skc_num;
 		f->rport = bpf_ntohs(skc->skc_dport);
 		for (int i = 0; f->idle_j >= vars.min_idle_j && !may && i < KR_BPF_MAX_POLICIES; i++) {
@@ -540,7 +545,7 @@ static __always_inline int scan_walk(struct bpf_iter__tcp *ctx, struct sock_comm
 	now = (__u32)bpf_jiffies64();
 	data_j = now - tp->inet_conn.icsk_ack.lrcvtime;
 	if (vars.heard_j > vars.heard_enough_j)
-		note_heard(skc, f.state, tp->packets_out, now - tp->lsndtime);
+		note_heard(skc, f.state, tp, now);
 	/* Data came in more recently than any policy's idle: no policy matches, and
 	 * the steady state of a busy host ends here, after one read of the socket
 	 * (the last ack, the addresses, the ports are in other cache lines). */

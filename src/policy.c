@@ -89,7 +89,8 @@ bool sock_peer_local(const struct sock_rec *s)
 uint32_t sock_heard_ms(const struct sock_rec *s)
 {
 	if (!s->have_info || s->state >= 32 || !(KR_SELECTABLE_STATES & (1u << s->state)) ||
-	    s->unacked || sock_peer_local(s))
+	    s->unacked || s->bytes_sent - s->bytes_retrans > s->bytes_acked ||
+	    sock_peer_local(s))
 		return UINT32_MAX;
 	return s->last_data_sent_ms;
 }

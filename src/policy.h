@@ -24,9 +24,11 @@ uint64_t sock_idle_ms(const struct sock_rec *s);
 /* Whether the peer is this host: loopback, or the socket's own address. */
 bool sock_peer_local(const struct sock_rec *s);
 /* A round trip from this host seen completed on it: the time since it sent the
- * data its peer has since acknowledged, all of it (nothing unacknowledged), if
- * its peer is elsewhere and its state one a policy may select; else UINT32_MAX.
- * A segment merely received proves nothing of the way out. */
+ * data its peer has since acknowledged, all of it (nothing unacknowledged, and
+ * no byte it tried to send more than once without a retransmission: a send a
+ * local firewall drops leaves nothing in flight, but is tried again), if its
+ * peer is elsewhere and its state one a policy may select; else UINT32_MAX. A
+ * segment merely received proves nothing of the way out. */
 uint32_t sock_heard_ms(const struct sock_rec *s);
 
 /* The smallest idle of any acting policy: below it, no socket can be a suspect. */

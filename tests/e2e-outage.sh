@@ -73,8 +73,11 @@ for i in $(seq 1 12); do
 	sleep 1
 done
 
-# the host's sending cut, its receiving not: segments still come in (the
-# witness's retransmissions), but no round trip completes
+# the host's sending cut (a local firewall), its receiving not: segments still
+# come in (20 more talking clients retransmit, on backoffs of their own), sends
+# are tried and dropped here (nothing left in flight), and no round trip completes
+start talkers "$NS_LIVE" "$TESTS_BIN/tcp-client" -n 20 -t 200 198.18.1.1 4999
+wait_for "$TMP/talkers.out" "^connected" 10 || bail "the talkers did not connect"
 before=$(held_by_breaker "$TMP/kr.log")
 outage_out
 check "sending cut: the verdicts of the suspects that arrive are held too" \

@@ -138,6 +138,13 @@ static void heard(void)
 	is_u64(sock_heard_ms(&s), UINT32_MAX, "not while some is unacknowledged (segments in "
 	       "prove nothing of the way out)");
 	s.unacked = 0;
+	s.bytes_sent = 1000;
+	s.bytes_acked = 900;
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "nor while more was tried than acknowledged, "
+	       "retransmissions aside (a send a local firewall drops)");
+	s.bytes_retrans = 100;
+	is_u64(sock_heard_ms(&s), 900, "the rest retransmitted: all acknowledged");
+	s.bytes_sent = s.bytes_retrans = s.bytes_acked = 0;
 	s.state = 10; /* listen */
 	is_u64(sock_heard_ms(&s), UINT32_MAX, "a listener is no witness");
 	s.state = 1;
