@@ -73,7 +73,7 @@ static void look(struct engine *e, struct netns *n)
 	struct sock_rec *fresh = NULL;
 	uint32_t heard = UINT32_MAX;
 	uint64_t begun, at = 0;
-	size_t m = 0, cap = 0;
+	size_t m = 0, capts = 0, capfresh = 0;
 	int r;
 
 	n->looked_gen = e->work_gen;
@@ -93,18 +93,9 @@ static void look(struct engine *e, struct netns *n)
 		for (struct tracked *t = vt->buckets[b]; t; t = t->next) {
 			if (t->state != TS_PROBING || t->rec.netns != n->ino)
 				continue;
-			if (m == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				struct tracked **nt = realloc(ts, nc * sizeof(*ts));
-				struct sock_rec *nf = nt ? realloc(fresh, nc * sizeof(*fresh)) : NULL;
-
-				if (nt)
-					ts = nt;
-				if (!nf)
-					goto out; /* no witness from this look */
-				fresh = nf;
-				cap = nc;
-			}
+			if (array_grow(&ts, &capts, m, sizeof(*ts)) < 0 ||
+			    array_grow(&fresh, &capfresh, m, sizeof(*fresh)) < 0)
+				goto out; /* no witness from this look */
 			if (query_tracked(e, t, &fresh[m]) == 0) {
 				uint64_t a = answered_at(e, t, &fresh[m]);
 

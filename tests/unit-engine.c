@@ -753,6 +753,19 @@ static void handing_back(void)
 	}
 }
 
+/* Three suspects armed by a first scan, a peer elsewhere heard heard_ms before
+ * each listing (UINT32_MAX: none). */
+static struct engine *armed_with(uint32_t heard_ms)
+{
+	struct engine *e;
+
+	reset(100);
+	F.heard_ms = heard_ms;
+	e = start(c, false);
+	engine_scan(e, now);
+	return e;
+}
+
 /* The witness: a dead verdict needs a probe that went out, unanswered, after a
  * peer elsewhere was heard from; an outage, with nothing heard, reaps nothing
  * and spends no probes. */
@@ -762,10 +775,7 @@ static void witnessed(void)
 	unsigned arms;
 
 	under_test = &fake;
-	reset(100);
-	F.heard_ms = UINT32_MAX; /* the host's own network is down: nothing heard */
-	e = start(c, false);
-	engine_scan(e, now);
+	e = armed_with(UINT32_MAX); /* the host's own network is down: nothing heard */
 	is_u64(F.arms, N, "an outage: three suspects armed");
 	to_verdicts(e, 3);
 	ok(F.destroys == 0 && engine_stats(e)->held == N,
@@ -784,10 +794,7 @@ static void witnessed(void)
 	engine_free(e);
 
 	/* heard, but before the probes began: no witness */
-	reset(100);
-	F.heard_ms = 50 * 1000;
-	e = start(c, false);
-	engine_scan(e, now);
+	e = armed_with(50 * 1000);
 	to_verdicts(e, 3);
 	ok(F.destroys == 0 && engine_stats(e)->held == N && F.looks == 2,
 	   "a peer heard 50 s before the probes began is no witness (looks taken in the "
@@ -795,10 +802,7 @@ static void witnessed(void)
 	engine_free(e);
 
 	/* heard while probing, but no probe went out after it */
-	reset(100);
-	F.heard_ms = 0;
-	e = start(c, false);
-	engine_scan(e, now);
+	e = armed_with(0);
 	unanswered(3);
 	engine_check_deadlines(e, engine_next_deadline(e)); /* the look: all 3 already out */
 	engine_check_deadlines(e, engine_next_deadline(e));
@@ -809,10 +813,7 @@ static void witnessed(void)
 	is_u64(F.destroys, N, "one more unanswered: reaped");
 	engine_free(e);
 
-	reset(100);
-	F.heard_ms = 0;
-	e = start(c, false);
-	engine_scan(e, now);
+	e = armed_with(0);
 	unanswered(3);
 	for (int k = 0; k < 4; k++)
 		engine_check_deadlines(e, engine_next_deadline(e));
