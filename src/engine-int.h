@@ -82,6 +82,7 @@ void sweep(struct engine *e);
 /* witness.c */
 void witness_listed(struct engine *e, struct netns *n, uint32_t heard_ms);
 void witness_looks(struct engine *e);
+void witness_held_looks(struct engine *e);
 void witness_answered(struct engine *e, const struct tracked *t);
 uint64_t witness_next(const struct tracked *t);
 bool witness_heard_since(const struct engine *e, const struct tracked *t);

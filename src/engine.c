@@ -255,6 +255,7 @@ int engine_scan(struct engine *e, uint64_t now)
 	e->stats.last_scanned = e->stats.scanned - scanned_before;
 	fill_owners(e);
 	sweep(e);
+	witness_held_looks(e);
 	t_owners = elapsed_clock_ms();
 	alive = process_work(e);
 	reap_dead(e, alive);

@@ -120,7 +120,7 @@ unsigned process_work(struct engine *e)
 			break;
 		case STEP_INCONCLUSIVE:
 			/* No probe left (data queued: the retransmit timer runs instead). */
-			t->state = TS_SUSPECT;
+			verdict_suspect_again(t, e->now);
 			ev = event_of(e, t, NULL);
 			ev.probes = -1;
 			log_sock(LOG_DEBUG, NULL, &ev, "no probe went out by the deadline (data in "
@@ -211,7 +211,8 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 		items[n].dry = dry(e, pol(e, t->policy));
 		items[n].idle_only = t->reason == REASON_IDLE;
 		items[n].reported = t->reported;
-		items[n].unwitnessed = !verdict_witnessed(t, t->rec.probes);
+		/* a dry run's verdict, reported, was witnessed when it was made */
+		items[n].unwitnessed = !t->reported && !verdict_witnessed(t, t->rec.probes);
 		n++;
 	}
 	rails_decide(&e->rails, e->cfg, items, n, probed_alive, e->now, &round);
@@ -267,7 +268,7 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 			/* a suspect again, proven again once its outage is over; kept,
 			 * so that what its probes left counted is known */
 			e->stats.held++;
-			t->state = TS_SUSPECT;
+			verdict_suspect_again(t, e->now);
 			/* probed again once the network is heard from, not before: an
 			 * outage does not spend its probe budget */
 			t->held_at = round_clock(e);
@@ -285,7 +286,7 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 			/* not on this evidence later: its probes stopped with the
 			 * restore, and a peer back meanwhile could not be heard; a
 			 * later round proves it again */
-			t->state = TS_SUSPECT;
+			verdict_suspect_again(t, e->now);
 			t->limited = true;
 			row_verdict(e, t, V_RATE_LIMITED, t->reason);
 			break;

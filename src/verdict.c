@@ -158,6 +158,7 @@ void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
 	t->look_at = now + p->probes * p->interval_ms - p->interval_ms / 2;
 }
 
+
 /* When an owner's next keepalive probe goes out: its timer's expiry as listed,
  * the policy's interval when that says nothing (no timer, or past any interval
  * the kernel takes). */
@@ -168,12 +169,33 @@ static uint64_t next_probe_ms(const struct policy *p, const struct sock_rec *s)
 	return s->expires_ms;
 }
 
-void verdict_heard(struct tracked *t, uint64_t heard_at, uint8_t probes)
+bool verdict_heard(struct tracked *t, const struct policy *p, uint64_t heard_at,
+		   const struct sock_rec *fresh, uint64_t now)
 {
+	uint64_t next = next_probe_ms(p, fresh);
+	uint64_t earliest = now + next + verdict_timer_late_ms(next) + p->interval_ms / 2;
+
 	if (t->witnessed || !t->probing_since || heard_at < t->probing_since)
-		return;
+		return false;
+	/* the probe that follows the count read now needs time to be answered
+	 * before the verdict (taken up to a quarter interval early): a witness
+	 * found late moves the verdict on, if the budget lets one more probe out */
+	if (t->deadline < earliest) {
+		if (!t->owners_probes && !verdict_budget_left(p, fresh->probes))
+			return false;
+		t->deadline = earliest;
+	}
 	t->witnessed = true;
-	t->witness_probes = probes;
+	t->witness_probes = fresh->probes;
+	return true;
+}
+
+void verdict_suspect_again(struct tracked *t, uint64_t now)
+{
+	t->state = TS_SUSPECT;
+	t->witnessed = false;
+	if (t->probing_since)
+		t->probing_since = now; /* its owner's probes go on: a witness after now */
 }
 
 bool verdict_witnessed(const struct tracked *t, uint8_t probes)

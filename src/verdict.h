@@ -115,9 +115,15 @@ uint64_t verdict_timer_late_ms(uint64_t ms);
 uint64_t verdict_probe_window_ms(const struct policy *p);
 
 /* A peer elsewhere in t's namespace was heard from at heard_at (the latest
- * such), seen at a moment when t's count was probes: a witness that the network
- * worked, if it came after t's probes began. The first such is kept. */
-void verdict_heard(struct tracked *t, uint64_t heard_at, uint8_t probes);
+ * such), seen at now, when a query of t read fresh: a witness that the network
+ * worked, if it came after t's probes began. The first such is kept, its count
+ * fresh->probes; the deadline moves on so that the probe after it has time to be
+ * answered (false, no witness: the probe budget would not allow that). */
+bool verdict_heard(struct tracked *t, const struct policy *p, uint64_t heard_at,
+		   const struct sock_rec *fresh, uint64_t now);
+/* Out of TS_PROBING with no verdict carried out (held, rate limited,
+ * inconclusive): a suspect, whose next verdict needs a witness of its own. */
+void verdict_suspect_again(struct tracked *t, uint64_t now);
 /* Whether a dead verdict at a count of probes has its witness: a probe that went
  * out after the network was seen working, unanswered. */
 bool verdict_witnessed(const struct tracked *t, uint8_t probes);

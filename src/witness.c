@@ -43,8 +43,9 @@ static uint64_t answered_at(const struct engine *e, const struct tracked *t,
 {
 	uint64_t now = round_clock(e);
 
-	if (s->segs_in == t->armed_segs_in || s->bytes_received != t->armed_bytes_in ||
-	    s->last_ack_recv_ms > now)
+	/* a peer on this host answers whatever the host's network does */
+	if (sock_peer_local(s) || s->segs_in == t->armed_segs_in ||
+	    s->bytes_received != t->armed_bytes_in || s->last_ack_recv_ms > now)
 		return 0;
 	return now - s->last_ack_recv_ms;
 }
@@ -72,7 +73,7 @@ static void look(struct engine *e, struct netns *n)
 	struct tracked **ts = NULL;
 	struct sock_rec *fresh = NULL;
 	uint32_t heard = UINT32_MAX;
-	uint64_t begun, at = 0;
+	uint64_t begun, now, at = 0;
 	size_t m = 0, capts = 0, capfresh = 0;
 	int r;
 
@@ -105,9 +106,10 @@ static void look(struct engine *e, struct netns *n)
 			}
 		}
 	seen_at(n, at);
+	now = round_clock(e); /* no earlier than any count read */
 	for (size_t i = 0; i < m; i++)
 		if (fresh[i].segs_in == ts[i]->armed_segs_in)
-			verdict_heard(ts[i], at, fresh[i].probes);
+			verdict_heard(ts[i], pol(e, ts[i]->policy), at, &fresh[i], now);
 out:
 	free(ts);
 	free(fresh);
@@ -131,6 +133,25 @@ void witness_looks(struct engine *e)
 			if (look_due)
 				t->look_at = 0;
 			if (t->witnessed || !(look_due || t->deadline <= due))
+				continue;
+			n = netns_find(&e->netns, t->rec.netns);
+			if (n && n->looked_gen != e->work_gen)
+				look(e, n);
+		}
+}
+
+/* A look at each namespace where sockets are held for want of a witness and
+ * none has been seen since: the listings' walks see only the policies' ports
+ * with some backends, and no look is taken while nothing is probed. */
+void witness_held_looks(struct engine *e)
+{
+	const struct verdict_table *vt = &e->verdicts;
+
+	for (size_t b = 0; b < vt->nbuckets; b++)
+		for (struct tracked *t = vt->buckets[b]; t; t = t->next) {
+			struct netns *n;
+
+			if (t->state != TS_SUSPECT || !t->held_at || witness_heard_since(e, t))
 				continue;
 			n = netns_find(&e->netns, t->rec.netns);
 			if (n && n->looked_gen != e->work_gen)

@@ -41,6 +41,8 @@ static struct {
 				   * right after they are read (index + 1; 0: none) */
 	uint32_t heard_ms;        /* enumerate: a peer elsewhere heard from so long ago
 				   * (UINT32_MAX: none; reset: 0, just now) */
+	bool listed_deaf;         /* only looks see it (the netlink listings walk only
+				   * the policies' ports) */
 	unsigned looks;           /* listings of the tracked only (witness.c) */
 	const char *journal;
 	struct owner_map asked;   /* the cgroup hints of the latest owner lookup */
@@ -95,7 +97,7 @@ static int f_enumerate(struct backend *b, const struct scan_filter *f, sock_cb c
 		return -EINTR;
 	}
 	if (f->heard_ms)
-		*f->heard_ms = F.heard_ms;
+		*f->heard_ms = F.listed_deaf && !f->look ? UINT32_MAX : F.heard_ms;
 	F.looks += f->look;
 	return n;
 }
@@ -527,6 +529,16 @@ static void batched(void)
 	is_u64(engine_stats(e)->would_reap, N, "dry run: three would be reaped");
 	ok(F.destroys == 0 && all_owner(), "none destroyed, every owner's options back");
 	is_u64(F.applies, 1, "in one pass");
+	{
+		unsigned arms = F.arms;
+
+		F.heard_ms = UINT32_MAX; /* nothing heard since */
+		engine_scan(e, now + 60 * S);
+		ok(engine_stats(e)->held == 0 && engine_stats(e)->breaker_trips == 0 &&
+		   F.arms == arms && engine_stats(e)->would_reap == N && F.destroys == 0,
+		   "the next scan: still would reap, as reported (its witness was the verdict's), "
+		   "not held, not probed again, not reported twice");
+	}
 	engine_free(e);
 	reset(100);
 	e = start(c, true);
@@ -749,6 +761,26 @@ static void handing_back(void)
 		is_u64(F.arms, arms + 2, "the other waited, no probes spent, and is probed now");
 		engine_restore_all(e);
 		engine_free(e);
+
+		/* an owner's keepalive: a verdict held by the limits keeps no witness */
+		reset(100);
+		for (int i = 0; i < N; i++) {
+			F.opts[i] = (struct ka_opts){ 1, 25, 5, 5, 0 };
+			F.socks[i].timer = 2;
+		}
+		e = start(crate, false);
+		unanswered(3);
+		engine_scan(e, now);
+		to_verdicts(e, 4);
+		is_u64(F.destroys, 1, "owner keepalive, witnessed: one reaped, two held back "
+		       "by the limit");
+		F.heard_ms = UINT32_MAX; /* then the host's network goes down */
+		unanswered(5);
+		engine_scan(e, now + 90 * S);
+		to_verdicts(e, 6);
+		ok(F.destroys == 1, "its owner's next probes unanswered in the outage: not "
+		   "reaped on the witness of the verdict the limit held (%u)", F.destroys);
+		engine_free(e);
 		config_free(crate);
 	}
 }
@@ -784,11 +816,15 @@ static void witnessed(void)
 	arms = F.arms;
 	F.looks = 0;
 	engine_scan(e, now + 10 * S);
-	ok(F.arms == arms && F.looks == 0 && F.destroys == 0 && engine_stats(e)->held == N,
-	   "nothing heard since: not probed again (the outage spends no probes)");
+	ok(F.arms == arms && F.looks == 1 && F.destroys == 0 && engine_stats(e)->held == N,
+	   "nothing heard since: not probed again (the outage spends no probes), one look "
+	   "taken for a witness");
 	F.heard_ms = 0; /* the network is back; the three stay silent */
+	F.listed_deaf = true; /* seen only on ports the listing does not walk */
 	engine_scan(e, now + 20 * S);
-	is_u64(F.arms, arms + N, "heard from again: probed again");
+	is_u64(F.arms, arms + N, "heard from again, on another port than the policies': found "
+	       "by a look, probed again");
+	F.listed_deaf = false;
 	to_verdicts(e, 6); /* three more */
 	is_u64(F.destroys, N, "and reaped on a witness");
 	engine_free(e);
@@ -820,6 +856,31 @@ static void witnessed(void)
 	ok(F.destroys == 0 && engine_stats(e)->held == N && all_owner(),
 	   "and none, twice over (no probe goes out): held, handed back");
 	engine_free(e);
+
+	/* a probe answered is a round trip, unless the peer is this host */
+	for (int local = 0; local < 2; local++) {
+		reset(100);
+		if (local)
+			F.socks[0] = mkrec("192.0.2.1", 6379, "127.0.0.1", 40000, 100);
+		F.socks[0].last_data_recv_ms = F.socks[0].last_ack_recv_ms = 100 * 1000;
+		F.socks[0].segs_in = 10;
+		F.heard_ms = UINT32_MAX; /* no walk sees a round trip */
+		e = start(c, false);
+		engine_scan(e, now);
+		unanswered(2);
+		F.socks[0].segs_in++; /* its peer's ack to a probe, no data */
+		F.socks[0].last_ack_recv_ms = 0;
+		engine_check_deadlines(e, engine_next_deadline(e)); /* the look */
+		unanswered(3);
+		engine_check_deadlines(e, engine_next_deadline(e));
+		if (local)
+			ok(F.destroys == 0 && engine_stats(e)->held == N - 1,
+			   "a loopback peer's answer is no witness: the others held");
+		else
+			ok(F.destroys == N - 1, "a peer elsewhere answered a probe: a witness, the "
+			   "two silent reaped");
+		engine_free(e);
+	}
 
 	/* an owner's own keepalive: its probes after a peer was heard, none before */
 	{

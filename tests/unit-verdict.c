@@ -148,7 +148,13 @@ static void evidence_and_actions(void)
 	   "owner's keepalives unanswered: its next probe awaited, none of ours");
 	ok(t->look_at == now + 2000 && t->deadline > now + 4000,
 	   "a look for a witness before it goes out, the verdict after");
-	verdict_heard(t, now + 1900, 3);
+	{
+		uint64_t deadline = t->deadline;
+
+		s.expires_ms = 2000; /* the owner's next probe, as the look reads it */
+		ok(verdict_heard(t, &cfg->policies[0], now + 1900, &s, now + 2000) &&
+		   t->deadline == deadline, "a witness at its own look: the deadline stands");
+	}
 	ok(!verdict_witnessed(t, 3), "a peer heard at the look: no witness while no probe followed");
 	{
 		struct verdict_table r2;
@@ -184,21 +190,37 @@ static void evidence_and_actions(void)
 	s.probes = 3;
 	s.probes = 1;
 	verdict_observe(&r, 0, &cfg->policies[0], &s, now + 15 * S, &t);
-	verdict_heard(t, now + 15 * S, 1); /* that listing: a peer heard, 1 of its probes out */
+	verdict_heard(t, &cfg->policies[0], now + 15 * S, &s, now + 15 * S); /* that listing: a
+		peer heard, 1 of its probes out */
 	s.probes = 3;
 	ok(verdict_observe(&r, 0, &cfg->policies[0], &s, now + 20 * S, &t) == STEP_DEAD &&
 	   t->reason == REASON_KEEPALIVE_EVIDENCE,
 	   "and dead on its owner's unanswered probes, witnessed by an earlier listing");
 	{
-		struct tracked w = { .probing_since = 100 };
+		const struct policy *p = &cfg->policies[0];
+		struct tracked w = { .probing_since = 100, .deadline = 100000 };
+		struct sock_rec f = { .timer = 2, .expires_ms = 500 };
 
-		verdict_heard(&w, 99, 1);
+		f.probes = 1;
+		verdict_heard(&w, p, 99, &f, 200);
 		ok(!w.witnessed, "heard before its probes began: no witness");
-		verdict_heard(&w, 100, 2);
-		verdict_heard(&w, 150, 5);
+		f.probes = 2;
+		verdict_heard(&w, p, 100, &f, 200);
+		f.probes = 5;
+		verdict_heard(&w, p, 150, &f, 200);
 		ok(w.witnessed && w.witness_probes == 2, "the first after: kept");
 		ok(!verdict_witnessed(&w, 2) && verdict_witnessed(&w, 3),
 		   "a verdict needs a probe counted after it");
+		w = (struct tracked){ .probing_since = 100, .deadline = 1000 };
+		f.probes = 3;
+		ok(verdict_heard(&w, p, 150, &f, 900) &&
+		   w.deadline >= 900 + 500 + p->interval_ms / 2,
+		   "a witness found just before the verdict: the verdict waits for the probe "
+		   "after it, and half an interval more for its answer");
+		w = (struct tracked){ .probing_since = 100, .deadline = 1000 };
+		f.probes = 124;
+		ok(!verdict_heard(&w, p, 150, &f, 900) && !w.witnessed && w.deadline == 1000,
+		   "found late with no probe budget left: no witness (held, not killed)");
 	}
 	s = idle_rec(15, 120 * S, 3);
 	s.timer = 2;
