@@ -10,19 +10,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "policy.h"
 #include "cleanup.h"
 #include "procfs.h"
 #include "sockdiag.h"
 
 #define PROC "/proc"
 
+/* The witness's wrap check (sent_record): a look records, a listing compares;
+ * a listing with no record, or one older than 20 days, takes one first. */
+#define SENT_RECORD_MAX_AGE_MS (20ULL * 86400 * 1000)
+
 struct backend {
 	struct sockdiag diag;     /* dumps and queries */
 	struct sockdiag destroy;  /* destroys, so a dump in progress is never disturbed */
+	struct sent_record sent;
+	uint64_t sent_at;         /* CLOCK_MONOTONIC ms of its record */
 };
 
 static void nl_close(struct backend *b)
@@ -31,6 +39,7 @@ static void nl_close(struct backend *b)
 		return;
 	sockdiag_close(&b->diag);
 	sockdiag_close(&b->destroy);
+	sent_record_free(&b->sent);
 	free(b);
 }
 
@@ -52,33 +61,68 @@ static int nl_open(struct backend **ret)
 	return 0;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 struct counted {
+	struct backend *b;
 	sock_cb cb;
 	void *data;
 	int n;
 	uint32_t heard;
+	bool record;
 };
 
 static int count_cb(const struct sock_rec *s, void *data)
 {
 	struct counted *c = data;
-	uint32_t heard = sock_heard_ms(s);
+	uint32_t heard = sent_record_heard(&c->b->sent, s, c->record);
 
 	if (heard < c->heard)
 		c->heard = heard;
 	c->n++;
-	return c->cb(s, c->data);
+	return c->cb ? c->cb(s, c->data) : 0;
 }
 
-static int nl_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
+static int walk(struct backend *b, const struct scan_filter *f, bool every_port,
+		struct counted *c)
 {
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
-	struct counted c = { cb, data, 0, UINT32_MAX };
 	int r = 0;
 
+	sent_record_begin(&b->sent);
 	for (size_t i = 0; i < sizeof(families) && r == 0; i++)
-		r = sockdiag_dump(&b->diag, families[i], f->states, f->bclen ? f->bc : NULL,
-				  f->bclen, count_cb, &c);
+		r = sockdiag_dump(&b->diag, families[i], f->states,
+				  !every_port && f->bclen ? f->bc : NULL,
+				  every_port ? 0 : f->bclen, count_cb, c);
+	if (c->record) {
+		sent_record_end(&b->sent, r == 0);
+		if (r == 0 && !b->sent.oom)
+			b->sent_at = mono_ms();
+	}
+	return r;
+}
+
+/* A look (f->look: every port, for the witness) records what it saw; a listing
+ * only compares, after a walk of its own when there is no record to compare
+ * with. */
+static int nl_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
+{
+	struct counted c = { b, cb, data, 0, UINT32_MAX, f->look };
+	int r;
+
+	if (!b->sent.have || mono_ms() - b->sent_at > SENT_RECORD_MAX_AGE_MS) {
+		struct counted first = { b, NULL, NULL, 0, UINT32_MAX, true };
+
+		if (walk(b, f, true, &first) < 0)
+			b->sent.have = false; /* none to trust: no witness from walks */
+	}
+	r = walk(b, f, f->look, &c);
 	if (f->heard_ms)
 		*f->heard_ms = c.heard;
 	return r < 0 ? r : c.n;

@@ -294,6 +294,7 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 	s->uid = m->idiag_uid;
 	s->inode = m->idiag_inode;
 	s->expires_ms = m->idiag_expires;
+	s->wqueue = m->idiag_wqueue;
 
 	a.end = (const char *)mnl_nlmsg_get_payload_offset(nlh, sizeof(*m));
 	if (mnl_attr_parse(nlh, sizeof(*m), diag_attr_cb, &a) < 0)
@@ -316,8 +317,6 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 		s->last_data_recv_ms = ti.tcpi_last_data_recv;
 		s->last_ack_recv_ms = ti.tcpi_last_ack_recv;
 		s->last_data_sent_ms = ti.tcpi_last_data_sent;
-		s->bytes_sent = ti.tcpi_bytes_sent;
-		s->bytes_retrans = ti.tcpi_bytes_retrans;
 		s->bytes_acked = ti.tcpi_bytes_acked;
 		s->rtt_us = ti.tcpi_rtt;
 		s->segs_in = ti.tcpi_segs_in;

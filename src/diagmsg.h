@@ -28,7 +28,8 @@ struct sock_rec {
 	uint32_t unacked;
 	uint32_t last_data_recv_ms, last_ack_recv_ms;
 	uint32_t last_data_sent_ms;
-	uint64_t bytes_sent, bytes_retrans, bytes_acked; /* Linux >= 5.5; else 0 */
+	uint32_t wqueue;          /* written, not yet acknowledged (FIN included) */
+	uint64_t bytes_acked;
 	uint32_t rtt_us;
 	uint32_t segs_in;
 	uint64_t bytes_received;

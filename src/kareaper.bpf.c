@@ -242,19 +242,20 @@ static __always_inline bool peer_local(struct sock_common *skc)
 
 /* The witness: a round trip from this host seen completed. The least time since
  * a socket whose peer is elsewhere sent the data it has since had acknowledged,
- * all of it (nothing in flight), until one within heard_enough_j is found (after
- * which no socket costs the extra reads). A segment merely received proves
- * nothing of the way out. */
+ * all of it (everything written: a send a local firewall drops stays unacked),
+ * until one within heard_enough_j is found (after which no socket costs the extra
+ * reads). A segment merely received proves nothing of the way out. lsndtime is
+ * u32 jiffies and wraps (49.7 days at HZ 1000): its last delivery or flight, in
+ * us on the clock bpf_ktime_get_ns reads, must be recent too. */
+#define KR_HEARD_MAX_US (20ULL * 86400 * 1000000)
 static __always_inline void note_heard(struct sock_common *skc, __u8 state,
 				       const struct tcp_sock *tp, __u32 now)
 {
 	__u32 sent_j = now - tp->lsndtime;
 
-	/* a send a local firewall drops leaves nothing in flight, but counts in
-	 * bytes_sent each time it is tried (sock_heard_ms) */
-	if (!tp->packets_out && sent_j < vars.heard_j &&
-	    tp->bytes_sent - tp->bytes_retrans <= tp->bytes_acked &&
-	    (KR_BPF_HEARD_STATES & (1u << state)) && !peer_local(skc))
+	if (tp->write_seq == tp->snd_una && sent_j < vars.heard_j &&
+	    (KR_BPF_HEARD_STATES & (1u << state)) && !peer_local(skc) &&
+	    (__s64)(bpf_ktime_get_ns() / 1000 - tp->delivered_mstamp) < (__s64)KR_HEARD_MAX_US)
 		vars.heard_j = sent_j;
 }
 

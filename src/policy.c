@@ -4,8 +4,10 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "policy.h"
 
 bool sock_is_candidate(const struct sock_rec *s)
@@ -89,10 +91,75 @@ bool sock_peer_local(const struct sock_rec *s)
 uint32_t sock_heard_ms(const struct sock_rec *s)
 {
 	if (!s->have_info || s->state >= 32 || !(KR_SELECTABLE_STATES & (1u << s->state)) ||
-	    s->unacked || s->bytes_sent - s->bytes_retrans > s->bytes_acked ||
-	    sock_peer_local(s))
+	    s->wqueue || sock_peer_local(s))
 		return UINT32_MAX;
 	return s->last_data_sent_ms;
+}
+
+static uint64_t sent_key(const struct sock_rec *s)
+{
+	uint64_t x = s->cookie ^ (s->bytes_acked * 0x9e3779b97f4a7c15ULL);
+
+	/* splitmix64's finalizer: a collision only ever hides a witness */
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void sent_record_begin(struct sent_record *r)
+{
+	r->nnext = 0;
+	r->oom = false;
+}
+
+uint32_t sent_record_heard(struct sent_record *r, const struct sock_rec *s, bool record)
+{
+	uint32_t heard = sock_heard_ms(s);
+	uint64_t k;
+
+	if (heard == UINT32_MAX)
+		return heard;
+	k = sent_key(s);
+	if (record) {
+		if (array_grow(&r->next, &r->capnext, r->nnext, sizeof(k)) < 0)
+			r->oom = true;
+		else
+			r->next[r->nnext++] = k;
+	}
+	if (!r->have || bsearch(&k, r->keys, r->n, sizeof(k), cmp_u64))
+		return UINT32_MAX;
+	return heard;
+}
+
+void sent_record_end(struct sent_record *r, bool keep)
+{
+	uint64_t *t = r->keys;
+	size_t cap = r->cap;
+
+	if (!keep || r->oom)
+		return;
+	qsort(r->next, r->nnext, sizeof(*r->next), cmp_u64);
+	r->keys = r->next;
+	r->n = r->nnext;
+	r->cap = r->capnext;
+	r->next = t;
+	r->capnext = cap;
+	r->nnext = 0;
+	r->have = true;
+}
+
+void sent_record_free(struct sent_record *r)
+{
+	free(r->keys);
+	free(r->next);
+	*r = (struct sent_record){ 0 };
 }
 
 uint64_t config_min_idle_ms(const struct config *c)

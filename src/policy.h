@@ -24,12 +24,31 @@ uint64_t sock_idle_ms(const struct sock_rec *s);
 /* Whether the peer is this host: loopback, or the socket's own address. */
 bool sock_peer_local(const struct sock_rec *s);
 /* A round trip from this host seen completed on it: the time since it sent the
- * data its peer has since acknowledged, all of it (nothing unacknowledged, and
- * no byte it tried to send more than once without a retransmission: a send a
- * local firewall drops leaves nothing in flight, but is tried again), if its
- * peer is elsewhere and its state one a policy may select; else UINT32_MAX. A
- * segment merely received proves nothing of the way out. */
+ * data its peer has since acknowledged, all it wrote (a send a local firewall
+ * drops stays unacknowledged), if its peer is elsewhere and its state one a
+ * policy may select; else UINT32_MAX. A segment merely received proves nothing
+ * of the way out. The time is u32 ms and wraps: the netlink backend checks that
+ * the socket sent something since its previous look. */
 uint32_t sock_heard_ms(const struct sock_rec *s);
+
+/* sock_heard_ms's time is u32 ms and wraps every 49.7 days: a fully acknowledged
+ * socket that last sent that long ago reads as having sent just now. A record of
+ * each such socket's (cookie, bytes_acked) at a walk tells: a socket witnesses
+ * only if its pair is not in the previous record (it had something acknowledged
+ * since, or is new). Without a previous record, nothing witnesses. */
+struct sent_record {
+	uint64_t *keys, *next;    /* sorted; the one being made */
+	size_t n, cap, nnext, capnext;
+	bool have, oom;
+};
+/* Start a walk, recording (record) or only comparing. */
+void sent_record_begin(struct sent_record *r);
+/* sock_heard_ms(s) if s sent since the previous record, else UINT32_MAX. */
+uint32_t sent_record_heard(struct sent_record *r, const struct sock_rec *s, bool record);
+/* End a recording walk: its record replaces the previous one if the walk was
+ * whole (keep) and nothing was lost to memory. */
+void sent_record_end(struct sent_record *r, bool keep);
+void sent_record_free(struct sent_record *r);
 
 /* The smallest idle of any acting policy: below it, no socket can be a suspect. */
 uint64_t config_min_idle_ms(const struct config *c);

@@ -3,35 +3,40 @@
 
 #include "rails.h"
 
+static bool window_over(const struct rails *r, uint64_t now)
+{
+	return r->window_start == 0 || now - r->window_start >= 60000;
+}
+
+/* What the limits let through now: what is left of the round's and the minute's. */
+static unsigned allowance(const struct rails *r, const struct config *c, unsigned used,
+			  uint64_t now)
+{
+	unsigned minute = window_over(r, now) ? 0 : r->window_reaps;
+	unsigned scan = used < c->max_reaps_per_scan ? c->max_reaps_per_scan - used : 0;
+	unsigned room = c->max_reaps_per_minute > minute ? c->max_reaps_per_minute - minute : 0;
+
+	return scan < room ? scan : room;
+}
+
 unsigned rails_take_budget(struct rails *r, const struct config *c, unsigned want,
 			   unsigned used_this_round, uint64_t now)
 {
-	unsigned allow;
+	unsigned allow = allowance(r, c, used_this_round, now);
 
-	if (now - r->window_start >= 60000 || r->window_start == 0) {
+	if (window_over(r, now)) {
 		r->window_start = now ? now : 1;
 		r->window_reaps = 0;
 	}
-	allow = want;
-	if (used_this_round >= c->max_reaps_per_scan)
-		allow = 0;
-	else if (allow > c->max_reaps_per_scan - used_this_round)
-		allow = c->max_reaps_per_scan - used_this_round;
-	if (r->window_reaps >= c->max_reaps_per_minute)
-		allow = 0;
-	else if (allow > c->max_reaps_per_minute - r->window_reaps)
-		allow = c->max_reaps_per_minute - r->window_reaps;
+	if (allow > want)
+		allow = want;
 	r->window_reaps += allow;
 	return allow;
 }
 
 unsigned rails_room(const struct rails *r, const struct config *c, uint64_t now)
 {
-	unsigned minute = now - r->window_start >= 60000 || r->window_start == 0 ? 0 :
-			  r->window_reaps;
-	unsigned room = c->max_reaps_per_minute > minute ? c->max_reaps_per_minute - minute : 0;
-
-	return room < c->max_reaps_per_scan ? room : c->max_reaps_per_scan;
+	return allowance(r, c, 0, now);
 }
 
 bool rails_breaker_trips(const struct config *c, unsigned dead, unsigned alive)
