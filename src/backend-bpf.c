@@ -837,7 +837,7 @@ static int owners_pass(struct owner_map *m, pid_t pid, size_t owed)
 }
 
 _Static_assert(KR_BPF_MAX_KEEPCNT == KR_MAX_KEEPCNT, "one limit for the program and the rest");
-_Static_assert(KR_BPF_HEARD_STATES == KR_SELECTABLE_STATES, "one set of states heard from");
+_Static_assert(KR_BPF_HEARD_STATES == KR_HEARD_STATES, "one set of states heard from");
 _Static_assert(OWNER_MAP_CGROUPS <= KR_BPF_MAX_CGROUPS, "the program holds every cgroup listed");
 
 struct procs {

@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
-#include <time.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
-#include "policy.h"
 #include "cleanup.h"
+#include "conf.h"
+#include "policy.h"
 #include "procfs.h"
 #include "sockdiag.h"
 
@@ -97,7 +98,10 @@ static int walk(struct backend *b, const struct scan_filter *f, bool every_port,
 
 	sent_record_begin(&b->sent);
 	for (size_t i = 0; i < sizeof(families) && r == 0; i++)
-		r = sockdiag_dump(&b->diag, families[i], f->states,
+		/* a record covers every state a witness may come from: a socket
+		 * that enters one after the record is no newcomer */
+		r = sockdiag_dump(&b->diag, families[i],
+				  every_port ? f->states | KR_HEARD_STATES : f->states,
 				  !every_port && f->bclen ? f->bc : NULL,
 				  every_port ? 0 : f->bclen, count_cb, c);
 	if (c->record) {

@@ -124,9 +124,9 @@ struct kr_bpf_op {
 /* In a hand-back's expect: any value is kareaper's (policy.h's KA_ANY) */
 #define KR_BPF_ANY (-1)
 
-/* The states in which a socket's peer can be heard from (KR_SELECTABLE_STATES): a
- * segment in shows that the network works (the witness, kareaper(8)). */
-#define KR_BPF_HEARD_STATES ((1u << 1) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 11))
+/* The states in which a socket can witness that the network works (conf.h's
+ * KR_HEARD_STATES, kareaper(8)). */
+#define KR_BPF_HEARD_STATES ((1u << 1) | (1u << 4) | (1u << 8) | (1u << 9) | (1u << 11))
 
 /* The kernel's limit on TCP_KEEPCNT (conf.h's KR_MAX_KEEPCNT) */
 #define KR_BPF_MAX_KEEPCNT 127

@@ -101,3 +101,7 @@ const char *log_level_name(int level);
 /* TCP states a policy may select: established and the closing ones. */
 #define KR_SELECTABLE_STATES \
 	((1u << 1) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 11))
+/* Those in which "all it wrote acknowledged" is a round trip of data (the
+ * witness): not FIN_WAIT2, where it can be the FIN's alone (which moves no
+ * send time: the data's may be 49.7 days old, and its u32 wrapped). */
+#define KR_HEARD_STATES (KR_SELECTABLE_STATES & ~(1u << 5))

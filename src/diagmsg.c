@@ -294,7 +294,6 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 	s->uid = m->idiag_uid;
 	s->inode = m->idiag_inode;
 	s->expires_ms = m->idiag_expires;
-	s->wqueue = m->idiag_wqueue;
 
 	a.end = (const char *)mnl_nlmsg_get_payload_offset(nlh, sizeof(*m));
 	if (mnl_attr_parse(nlh, sizeof(*m), diag_attr_cb, &a) < 0)
@@ -314,6 +313,7 @@ int diag_parse(const struct nlmsghdr *nlh, struct sock_rec *s)
 		s->probes = ti.tcpi_probes;
 		s->retransmits = ti.tcpi_retransmits;
 		s->unacked = ti.tcpi_unacked;
+		s->notsent = ti.tcpi_notsent_bytes; /* read with unacked, under the lock */
 		s->last_data_recv_ms = ti.tcpi_last_data_recv;
 		s->last_ack_recv_ms = ti.tcpi_last_ack_recv;
 		s->last_data_sent_ms = ti.tcpi_last_data_sent;

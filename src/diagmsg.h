@@ -28,7 +28,7 @@ struct sock_rec {
 	uint32_t unacked;
 	uint32_t last_data_recv_ms, last_ack_recv_ms;
 	uint32_t last_data_sent_ms;
-	uint32_t wqueue;          /* written, not yet acknowledged (FIN included) */
+	uint32_t notsent;         /* written, not yet sent (with unacked 0: all acknowledged) */
 	uint64_t bytes_acked;
 	uint32_t rtt_us;
 	uint32_t segs_in;

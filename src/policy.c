@@ -90,8 +90,8 @@ bool sock_peer_local(const struct sock_rec *s)
 
 uint32_t sock_heard_ms(const struct sock_rec *s)
 {
-	if (!s->have_info || s->state >= 32 || !(KR_SELECTABLE_STATES & (1u << s->state)) ||
-	    s->wqueue || sock_peer_local(s))
+	if (!s->have_info || s->state >= 32 || !(KR_HEARD_STATES & (1u << s->state)) ||
+	    s->unacked || s->notsent || sock_peer_local(s))
 		return UINT32_MAX;
 	return s->last_data_sent_ms;
 }

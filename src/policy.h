@@ -24,9 +24,9 @@ uint64_t sock_idle_ms(const struct sock_rec *s);
 /* Whether the peer is this host: loopback, or the socket's own address. */
 bool sock_peer_local(const struct sock_rec *s);
 /* A round trip from this host seen completed on it: the time since it sent the
- * data its peer has since acknowledged, all it wrote (a send a local firewall
- * drops stays unacknowledged), if its peer is elsewhere and its state one a
- * policy may select; else UINT32_MAX. A segment merely received proves nothing
+ * data its peer has since acknowledged, all it wrote (nothing in flight, nothing
+ * not yet sent: a send a local firewall drops stays unsent), if its peer is
+ * elsewhere and its state one of KR_HEARD_STATES; else UINT32_MAX. A segment merely received proves nothing
  * of the way out. The time is u32 ms and wraps: the netlink backend checks that
  * the socket sent something since its previous look. */
 uint32_t sock_heard_ms(const struct sock_rec *s);

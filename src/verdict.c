@@ -181,7 +181,9 @@ bool verdict_heard(struct tracked *t, const struct policy *p, uint64_t heard_at,
 	 * before the verdict (taken up to a quarter interval early): a witness
 	 * found late moves the verdict on, if the budget lets one more probe out */
 	if (t->deadline < earliest) {
-		if (!t->owners_probes && !verdict_budget_left(p, fresh->probes))
+		/* one more probe at most goes out before it (half an interval is
+		 * more than the timer wheel's lateness) */
+		if (!t->owners_probes && fresh->probes + 1u + BUDGET_MARGIN >= KR_MAX_KEEPCNT)
 			return false;
 		t->deadline = earliest;
 	}
@@ -194,6 +196,7 @@ void verdict_suspect_again(struct tracked *t, uint64_t now)
 {
 	t->state = TS_SUSPECT;
 	t->witnessed = false;
+	t->reported = false; /* a new verdict, logged as such */
 	if (t->probing_since)
 		t->probing_since = now; /* its owner's probes go on: a witness after now */
 }

@@ -134,11 +134,18 @@ static void heard(void)
 	s.last_ack_recv_ms = 700;
 	s.last_data_sent_ms = 900;
 	is_u64(sock_heard_ms(&s), 900, "a peer elsewhere: data sent 900 ms ago, acknowledged");
-	s.wqueue = 1;
-	is_u64(sock_heard_ms(&s), UINT32_MAX, "not while some it wrote is unacknowledged (in "
-	       "flight, or dropped on its way out by a local firewall; segments in prove "
+	s.unacked = 1;
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "not while some is in flight (segments in prove "
 	       "nothing of the way out)");
-	s.wqueue = 0;
+	s.unacked = 0;
+	s.notsent = 100;
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "nor while some it wrote is not sent yet (a "
+	       "local firewall dropped it on its way out)");
+	s.notsent = 0;
+	s.state = 5;
+	is_u64(sock_heard_ms(&s), UINT32_MAX, "nor in FIN_WAIT2 (all acknowledged may be the "
+	       "FIN alone, which moves no send time)");
+	s.state = 1;
 	s.state = 10; /* listen */
 	is_u64(sock_heard_ms(&s), UINT32_MAX, "a listener is no witness");
 	s.state = 1;
