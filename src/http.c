@@ -6,13 +6,34 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "http.h"
 #include "service.h"
+
+/* The limits that keep a scraper answered while others hold connections open
+ * (kareaper.conf(5) metrics_listen): connections in all and from one address;
+ * the bytes a request's head may take; the time each request has from the
+ * connection (or the request before it) to its answer, bytes trickled or not:
+ * past it, the connection is shut down. */
+#define HTTP_CONNECTIONS 256u
+#define HTTP_PER_ADDRESS 4u
+#define HTTP_HEAD_BYTES ((size_t)16384)
+#define HTTP_REQUEST_SEC 3u
+
+/* A connection, from its start to its close. */
+struct conn {
+	struct conn *next, **prev;
+	int fd;
+	uint64_t deadline_usec;
+	bool cut;
+};
 
 struct metrics_http {
 	struct MHD_Daemon *d;
@@ -21,6 +42,14 @@ struct metrics_http {
 	size_t len;
 	uint64_t last_usec;       /* CLOCK_MONOTONIC of the last round (or of the start) */
 	uint64_t stale_usec;      /* /healthz fails when no round ended for this long */
+
+	/* the deadlines, kept by a thread of their own */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t wake;
+	struct conn *conns;
+	bool stopping;
+	pthread_t cutter;
+	bool have_cutter;
 };
 
 /* GET /healthz: 200 while rounds keep ending, 503 once the loop has not ended
@@ -44,14 +73,34 @@ static unsigned health(struct metrics_http *h, char *buf, size_t len)
 	return status;
 }
 
+/* libmicrohttpd's messages: a line for each connection a client ends or the
+ * limits refuse, so hundreds a second from a client that wants them. One
+ * every 10 s at most, with how many were left out. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t last_usec;
+	static unsigned quiet;
+	uint64_t now = monotonic_usec();
 	char msg[256];
 
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	log_msg(LOG_WARNING, NULL, "metrics_listen: %s", msg);
+	pthread_mutex_lock(&lock);
+	if (last_usec && now - last_usec < 10 * 1000000ULL) {
+		quiet++;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	last_usec = now;
+	if (quiet)
+		log_msg(LOG_WARNING, NULL, "metrics_listen: %s (and %u more messages in the "
+			"last 10 s)", msg, quiet);
+	else
+		log_msg(LOG_WARNING, NULL, "metrics_listen: %s", msg);
+	quiet = 0;
+	pthread_mutex_unlock(&lock);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *body,
@@ -112,6 +161,107 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return reply(conn, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* Each connection's deadline: from its start, then from each request's end. The
+ * entry goes before libmicrohttpd closes the descriptor (CLOSED is told first),
+ * and the cutter shuts a descriptor down only under the same lock: never
+ * another connection's. */
+static void conn_notify(void *cls, struct MHD_Connection *mc, void **ctx,
+			enum MHD_ConnectionNotificationCode code)
+{
+	struct metrics_http *h = cls;
+	struct conn *c = *ctx;
+
+	pthread_mutex_lock(&h->conns_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED && !c) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		c = ci ? calloc(1, sizeof(*c)) : NULL;
+		if (c) {
+			c->fd = ci->connect_fd;
+			c->deadline_usec = monotonic_usec() + HTTP_REQUEST_SEC * 1000000ULL;
+			c->next = h->conns;
+			c->prev = &h->conns;
+			if (h->conns)
+				h->conns->prev = &c->next;
+			h->conns = c;
+			*ctx = c;
+		}
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+		*c->prev = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		free(c);
+		*ctx = NULL;
+	}
+	pthread_mutex_unlock(&h->conns_lock);
+}
+
+static void request_done(void *cls, struct MHD_Connection *mc, void **state,
+			 enum MHD_RequestTerminationCode code)
+{
+	struct metrics_http *h = cls;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	(void)state;
+	(void)code;
+	pthread_mutex_lock(&h->conns_lock);
+	if (ci && ci->socket_context) {
+		struct conn *c = ci->socket_context;
+
+		c->deadline_usec = monotonic_usec() + HTTP_REQUEST_SEC * 1000000ULL;
+	}
+	pthread_mutex_unlock(&h->conns_lock);
+}
+
+static void *cutter(void *arg)
+{
+	struct metrics_http *h = arg;
+
+	pthread_mutex_lock(&h->conns_lock);
+	while (!h->stopping) {
+		uint64_t now = monotonic_usec();
+		struct timespec ts;
+
+		for (struct conn *c = h->conns; c; c = c->next)
+			if (!c->cut && now > c->deadline_usec) {
+				shutdown(c->fd, SHUT_RDWR); /* libmicrohttpd sees it end, and closes */
+				c->cut = true;
+			}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->wake, &h->conns_lock, &ts);
+	}
+	pthread_mutex_unlock(&h->conns_lock);
+	return NULL;
+}
+
+static void cutter_stop(struct metrics_http *h)
+{
+	if (!h->have_cutter)
+		return;
+	pthread_mutex_lock(&h->conns_lock);
+	h->stopping = true;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->conns_lock);
+	pthread_join(h->cutter, NULL);
+	h->have_cutter = false;
+}
+
+static void http_free(struct metrics_http *h)
+{
+	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->conns_lock);
+	pthread_cond_destroy(&h->wake);
+	free(h->text);
+	free(h);
+}
+
 int metrics_http_start(const struct listen_addr *l, uint64_t stale_usec,
 		       struct metrics_http **ret)
 {
@@ -124,6 +274,15 @@ int metrics_http_start(const struct listen_addr *l, uint64_t stale_usec,
 	if (!h)
 		return -ENOMEM;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->conns_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&h->wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	h->last_usec = monotonic_usec();
 	h->stale_usec = stale_usec;
 	if (l->family == AF_INET6) {
@@ -139,18 +298,25 @@ int metrics_http_start(const struct listen_addr *l, uint64_t stale_usec,
 	h->d = MHD_start_daemon(flags, l->port, NULL, NULL, answer, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first: all its messages */
 				MHD_OPTION_SOCK_ADDR, sa,
-				MHD_OPTION_CONNECTION_LIMIT, 16u,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, 4u,
-				MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+				MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_ADDRESS,
+				MHD_OPTION_CONNECTION_TIMEOUT, HTTP_REQUEST_SEC,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_HEAD_BYTES,
+				MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
+				MHD_OPTION_NOTIFY_COMPLETED, request_done, h,
 				MHD_OPTION_END);
 	if (!h->d) {
 		int r = errno ? -errno : -EADDRNOTAVAIL;
 
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+		http_free(h);
 		return r;
 	}
+	if (pthread_create(&h->cutter, NULL, cutter, h) != 0) {
+		MHD_stop_daemon(h->d);
+		http_free(h);
+		return -EAGAIN;
+	}
+	h->have_cutter = true;
 	*ret = h;
 	return 0;
 }
@@ -173,8 +339,7 @@ void metrics_http_stop(struct metrics_http *h)
 {
 	if (!h)
 		return;
+	cutter_stop(h);
 	MHD_stop_daemon(h->d);
-	pthread_mutex_destroy(&h->lock);
-	free(h->text);
-	free(h);
+	http_free(h);
 }

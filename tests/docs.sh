@@ -75,6 +75,25 @@ sed -n '/^  kareaper.conf: |$/,$ { /^  kareaper.conf: |$/d; s/^    //; p }' \
 "$KAREAPER" --check-config -c "$TMP/configmap.conf" >"$TMP/configmap.check" 2>&1
 ok $? "deploy/kubernetes's ConfigMap holds a valid kareaper.conf"
 ok $(grep -qx 'dry_run = yes' "$TMP/configmap.check"; echo $?) "and it is a dry run"
+# Its NetworkPolicy (off by default) admits the metrics port of the DaemonSet's
+# pods, from labelled namespaces only.
+python3 - "$TESTS_SRC/../deploy/kubernetes" >"$TMP/netpol" 2>&1 <<'PY'
+import os, sys, yaml
+d = sys.argv[1]
+ds = yaml.safe_load(open(os.path.join(d, 'daemonset.yaml')))
+np = yaml.safe_load(open(os.path.join(d, 'networkpolicy.yaml')))
+labels = ds['spec']['template']['metadata']['labels']
+port = ds['spec']['template']['spec']['containers'][0]['ports'][0]['containerPort']
+(rule,) = np['spec']['ingress']
+assert np['kind'] == 'NetworkPolicy' and np['spec']['policyTypes'] == ['Ingress']
+assert all(labels.get(k) == v for k, v in np['spec']['podSelector']['matchLabels'].items())
+assert [p['port'] for p in rule['ports']] == [port]
+assert all(list(f) == ['namespaceSelector'] and f['namespaceSelector']['matchLabels']
+           for f in rule['from'])
+assert '# - networkpolicy.yaml' in open(os.path.join(d, 'kustomization.yaml')).read()
+PY
+ok $? "deploy/kubernetes's NetworkPolicy admits only labelled namespaces to the metrics port (off by default)" ||
+	diag "$TMP/netpol"
 
 # CI installs what the README tells a newcomer to install, and runs its tests as
 # the README does.

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* metrics_listen's server on loopback: /metrics answers the text of the last
  * round (503 before one), /healthz 200 while rounds end within its limit and
- * 503 once none has, other methods 405, other paths 404. */
+ * 503 once none has, other methods 405, other paths 404; and its limits hold
+ * against clients that hold connections open. */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,110 @@ static const char *body(const char *resp)
 	return b ? b + 4 : "";
 }
 
+/* A connection from 127.0.0.a (any address of 127/8 is this host's). */
+static int connect_from(unsigned a)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000000u | a) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+			connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Whether the server ended fd (EOF or reset) within the seconds given. */
+static bool ended(int fd, unsigned seconds)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c[256];
+
+	while (poll(&p, 1, (int)seconds * 1000) > 0) {
+		ssize_t r = read(fd, c, sizeof(c));
+
+		if (r <= 0)
+			return true;
+	}
+	return false;
+}
+
+#define SLOW 200
+
+/* 200 clients from 50 addresses that trickle their request a byte a second (the
+ * inactivity timeout never runs out), then one that asks at once. */
+static void slow_clients(void)
+{
+	static int fds[SLOW];
+	char buf[4096];
+	int cut = 0, open = 0;
+	bool answered = false;
+
+	for (int i = 0; i < SLOW; i++) {
+		fds[i] = connect_from(10u + (unsigned)i / 4);
+		if (fds[i] >= 0 && write(fds[i], "GET /metrics HTTP/1.1\r\nX: ", 27) == 27)
+			open++;
+	}
+	is_u64(open, SLOW, "200 slow clients from 50 addresses connected");
+	for (int t = 0; t < 6; t++) {
+		struct timespec second = { 1, 0 };
+
+		if (t == 1)
+			answered = status_is(request("GET", "/healthz", buf, sizeof(buf)), "200");
+		nanosleep(&second, NULL);
+		for (int i = 0; i < SLOW; i++)
+			if (fds[i] >= 0 && send(fds[i], "x", 1, MSG_NOSIGNAL) != 1) {
+				close(fds[i]);
+				fds[i] = -1;
+				cut++;
+			}
+	}
+	ok(answered, "while they trickle, a client that asks at once is answered");
+	for (int i = 0; i < SLOW; i++)
+		if (fds[i] >= 0) {
+			cut += ended(fds[i], 2);
+			close(fds[i]);
+		}
+	is_u64(cut, SLOW, "each slow client cut off at its request's deadline, bytes "
+	       "trickled or not");
+}
+
+/* No more than 4 connections from one address; no request head over its size. */
+static void limits(void)
+{
+	int fds[5];
+	char buf[4096];
+	static char big[20000];
+	int fd;
+
+	for (int i = 0; i < 5; i++)
+		fds[i] = connect_from(99);
+	ok(fds[4] >= 0 && ended(fds[4], 2) && !ended(fds[0], 0),
+	   "a fifth connection from one address: closed at once, the first four kept");
+	for (int i = 0; i < 5; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	fd = connect_from(98);
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /metrics HTTP/1.0\r\nX: ", 27);
+	memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
+	buf[0] = '\0';
+	if (fd >= 0) {
+		size_t n = 0;
+		ssize_t r;
+
+		(void)!write(fd, big, sizeof(big));
+		while (n + 1 < sizeof(buf) && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+			n += (size_t)r;
+		buf[n] = '\0';
+		close(fd);
+	}
+	ok(!status_is(buf, "200"), "a request head of 20000 bytes: refused (%.12s)", buf);
+}
+
 int main(void)
 {
 	struct listen_addr l;
@@ -119,6 +225,9 @@ int main(void)
 	metrics_http_update(h, strdup(text), strlen(text), 60 * 1000000ULL);
 	ok(status_is(request("GET", "/healthz", buf, sizeof(buf)), "200"),
 	   "the next round: 200 again");
+
+	limits();
+	slow_clients();
 
 	metrics_http_stop(h);
 	ok(!*request("GET", "/healthz", buf, sizeof(buf)), "stopped: nothing listens");
