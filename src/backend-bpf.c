@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +37,7 @@
 #include "array.h"
 #include "backend.h"
 #include "bpf-shared.h"
+#include "caps.h"
 #include "cleanup.h"
 #include "kareaper.skel.h"
 /* the other objects' bytes (their skeletons' other functions go unused) */
@@ -53,8 +56,9 @@ static struct {
 	struct bpf_link *tcp, *owners, *procs;
 	int error;                /* of the one load: 0, or -errno */
 	const struct bpf_variant *variant; /* the object loaded (or tried) */
-	char why[512];            /* what went wrong, for the operator */
+	char why[768];            /* what went wrong, for the operator */
 	char libbpf_said[160];    /* libbpf's last warning */
+	char verifier_said[200];  /* the verifier's last line of its latest refusal */
 	bool no_task_links;       /* task iterators over one process refused (Linux < 6.1) */
 	bool refuse_task_links;   /* KAREAPER_BPF_NO_TASK_LINKS: refuse them as it does */
 } obj;
@@ -76,25 +80,49 @@ struct backend {
 
 /* libbpf's messages (the verifier's log among them) at debug level: -v shows them.
  * Its warnings say what failed (a kfunc, a relocation): the last is kept for the
- * reason a load failed. libbpf puts its own "libbpf: " first: not twice. */
+ * reason a load failed, and of a program the verifier refused, the verifier's own
+ * last line (why it refused). libbpf puts its own "libbpf: " first: not twice. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char buf[1024];
-	const char *m = buf;
+	static const char begin[] = "-- BEGIN PROG LOAD LOG --\n", end[] = "-- END PROG LOAD LOG --";
+	char *buf = NULL;
+	const char *m, *from, *to;
 	size_t n;
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (vasprintf(&buf, fmt, ap) < 0)
+		return 0;
 	n = strlen(buf);
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	if (strncmp(m, "libbpf: ", 8) == 0)
-		m += 8;
-	if (level == LIBBPF_WARN && *m) {
+	m = strncmp(buf, "libbpf: ", 8) == 0 ? buf + 8 : buf;
+	from = strstr(m, begin);
+	to = from ? strstr(from, end) : NULL;
+	if (level == LIBBPF_WARN && from && to) {
+		/* the log's last line that is not its statistics ("processed N
+		 * insns ...", "verification time ..."): what it refused */
+		const char *start = from + sizeof(begin) - 1, *e = to, *b;
+
+		for (;;) {
+			while (e > start && e[-1] == '\n')
+				e--;
+			for (b = e; b > start && b[-1] != '\n'; b--)
+				;
+			if (b == start || (strncmp(b, "processed ", 10) &&
+					   strncmp(b, "verification time", 17)))
+				break;
+			e = b;
+		}
+		n = (size_t)(e - b) < sizeof(obj.verifier_said) - 1 ? (size_t)(e - b) :
+		    sizeof(obj.verifier_said) - 1;
+		memcpy(obj.verifier_said, b, n);
+		obj.verifier_said[n] = '\0';
+	} else if (level == LIBBPF_WARN && *m) {
 		n = strnlen(m, sizeof(obj.libbpf_said) - 1);
 		memcpy(obj.libbpf_said, m, n);
 		obj.libbpf_said[n] = '\0';
 	}
-	log_msg(LOG_DEBUG, NULL, "libbpf: %s", m);
+	log_msg(LOG_DEBUG, NULL, "libbpf: %.1000s", m);
+	free(buf);
 	return 0;
 }
 
@@ -168,18 +196,34 @@ static struct kareaper_bpf *variant_open(const struct bpf_variant *v)
 	return skel;
 }
 
-/* What a failed load means, in terms the operator can act on. */
+/* What a failed load means, in terms the operator can act on: the kernel's
+ * limit or the missing rights, told apart by what the kernel answered and what
+ * kareaper holds. */
 static void explain(int err, const char *step)
 {
-	const char *said = obj.libbpf_said[0] ? obj.libbpf_said : strerror(-err);
+	const char *said = obj.verifier_said[0] ? obj.verifier_said :
+			   obj.libbpf_said[0] ? obj.libbpf_said : strerror(-err);
+	uint64_t rights = CAPS_BIT(CAP_BPF) | CAPS_BIT(CAP_PERFMON);
+	struct utsname u;
+	struct rlimit ml;
 
-	if (err == -EPERM || err == -EACCES)
+	if (uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "?");
+	if ((err == -EPERM || err == -EACCES) && (caps_effective() & rights) != rights)
 		snprintf(obj.why, sizeof(obj.why), "%s BPF programs is not permitted: it needs "
 			 "CAP_BPF and CAP_PERFMON (and the bpf() system call)", step);
-	else if (err == -E2BIG || err == -EINVAL || err == -ENOENT || err == -ESRCH ||
-		 err == -EOPNOTSUPP || err == -ENOTSUP)
-		snprintf(obj.why, sizeof(obj.why), "this kernel refuses kareaper's BPF programs "
-			 "(%s: %s; the BPF backend needs Linux 5.15 or later with BTF)", step, said);
+	else if ((err == -EPERM || err == -EACCES) && getrlimit(RLIMIT_MEMLOCK, &ml) == 0 &&
+		 ml.rlim_cur != RLIM_INFINITY)
+		snprintf(obj.why, sizeof(obj.why), "Linux %s refuses %s BPF programs although "
+			 "kareaper holds CAP_BPF and CAP_PERFMON (%s): kernels before 5.11 count "
+			 "BPF maps against the locked-memory limit (%llu KiB here: the unit's "
+			 "LimitMEMLOCK=), and the BPF backend needs Linux 5.15 or later with BTF",
+			 u.release, step, said, (unsigned long long)(ml.rlim_cur / 1024));
+	else if (err == -EPERM || err == -EACCES || err == -E2BIG || err == -EINVAL ||
+		 err == -ENOENT || err == -ESRCH || err == -EOPNOTSUPP || err == -ENOTSUP)
+		snprintf(obj.why, sizeof(obj.why), "Linux %s refuses kareaper's BPF programs "
+			 "(%s BPF programs: %s; the BPF backend needs Linux 5.15 or later with BTF)",
+			 u.release, step, said);
 	else
 		snprintf(obj.why, sizeof(obj.why), "%s BPF programs failed: %s", step, said);
 }
@@ -568,6 +612,7 @@ struct scan_ctx {
 	struct backend *b;
 	sock_cb cb;
 	void *data;
+	bool look;                /* the owners' options stay the listing's */
 };
 
 static int scan_rec(const void *rec, void *data)
@@ -577,6 +622,8 @@ static int scan_rec(const void *rec, void *data)
 	struct backend *b = sc->b;
 	struct sock_rec s;
 
+	if (sc->look)
+		goto out;
 	if (array_grow(&b->opts, &b->capopts, b->nopts, sizeof(*b->opts)) < 0)
 		return -ENOMEM;
 	b->opts[b->nopts++] = (struct opts_entry){
@@ -585,6 +632,7 @@ static int scan_rec(const void *rec, void *data)
 		       k->opts.user_timeout_ms },
 		.unset = !k->set_idle || !k->set_intvl || !k->set_cnt,
 	};
+out:
 	to_rec(k, &s);
 	return sc->cb(&s, sc->data);
 }
@@ -674,12 +722,15 @@ static void ops_collect(struct backend *b, struct sock_op *o, size_t n, bool wal
  * carried out wait (result 1). */
 static int bpf_enumerate(struct backend *b, const struct scan_filter *f, sock_cb cb, void *data)
 {
-	struct scan_ctx sc = { b, cb, data };
+	struct scan_ctx sc = { b, cb, data, f->look };
 	size_t nops = f->nops < KR_BPF_MAX_OPS ? f->nops : KR_BPF_MAX_OPS;
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	b->nopts = 0;
+	/* the owners' options, read by a listing for the arming after it: a look
+	 * (witness.c) in between leaves them */
+	if (!f->look)
+		b->nopts = 0;
 	set_filter(f);
 	r = set_keep(b, f);
 	if (r < 0) {
