@@ -28,6 +28,9 @@
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
+#ifndef DOCDIR
+#define DOCDIR "/usr/share/doc/kareaper"
+#endif
 #define DEFAULT_CONFIG SYSCONFDIR "/kareaper.conf"
 /* sysexits' EX_CONFIG: the unit's RestartPreventExitStatus= stops a restart loop */
 #define EXIT_CONFIG 78
@@ -139,9 +142,11 @@ static const struct backend_ops *backend_choose(enum backend_choice want, char *
 	}
 	if (missing) {
 		snprintf(err, len, "no backend can work here. bpf: %s. netlink: it lacks %s to "
-			 "find and probe the sockets' owners: give it those rights (the unit's "
-			 "netlink drop-in, kareaper(8) THE UNIT) or a kernel the BPF backend runs on",
-			 why, names);
+			 "find and probe the sockets' owners: give it those rights with the unit's "
+			 "netlink drop-in (mkdir -p /etc/systemd/system/kareaper.service.d && cp "
+			 DOCDIR "/netlink.conf /etc/systemd/system/kareaper.service.d/ && "
+			 "systemctl daemon-reload && systemctl restart kareaper; kareaper(8) THE "
+			 "UNIT), or run it on a kernel the BPF backend runs on", why, names);
 		return NULL;
 	}
 	snprintf(how, hlen, "auto: %s", why);
@@ -529,7 +534,7 @@ int main(int argc, char **argv)
 	struct context c = { .config_path = DEFAULT_CONFIG, .exit_code = 1 };
 	struct engine_options eo = { 0 };
 	enum backend_choice want;
-	char err[768], how[256];
+	char err[1536], how[1024];
 	int r;
 
 	r = parse_args(&c, argc, argv);

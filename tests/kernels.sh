@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The kernel matrix (make check-kernels): Debian's own kernel packages, bookworm's
-# 6.1 and bookworm-backports' 6.12, each booted under QEMU (KVM where it runs a guest,
+# 6.1, bookworm-backports' 6.12 and bullseye's 5.10, each booted under QEMU (KVM where it runs a guest,
 # else TCG) on a Debian 12 root file system with systemd (tests/kernels/image.sh,
 # cached). In each, tests/kernels/guest.sh installs the package built from this
 # tree, runs the shipped unit against real dead and live peers, then the
@@ -57,13 +57,14 @@ mkfs.ext4 -q -d "$P" "$TMP/payload.img" 256M || bail "mkfs.ext4 of the test disk
 # in a cloud: "failed to set MSR 0x10a", an abort at the first vCPU) means TCG
 accel=tcg
 if [ -w /dev/kvm ]; then
-	if echo quit | timeout 30 qemu-system-x86_64 -accel kvm -machine q35 -cpu max -m 64 \
-		-display none -nodefaults -S -monitor stdio >"$TMP/kvm-probe.log" 2>&1; then
+	if (echo quit | timeout 30 qemu-system-x86_64 -accel kvm -machine q35 -cpu max -m 64 \
+		-display none -nodefaults -S -monitor stdio) >"$TMP/kvm-probe.log" 2>&1; then
 		accel=kvm
 	else
 		echo "# /dev/kvm is there but cannot run a guest: TCG ($(grep -m1 -i 'error\|failed' "$TMP/kvm-probe.log"))"
 	fi
 fi
+: >"$TMP/table"
 for k in "$VM"/boot/vmlinuz-*; do
 	v=${k##*/vmlinuz-}
 	qemu-img create -q -f qcow2 -b "$VM/base.raw" -F raw "$TMP/root.qcow2" || bail "qemu-img"
@@ -95,7 +96,24 @@ for k in "$VM"/boot/vmlinuz-*; do
 		done < <(grep -E '^(not )?ok ' "$TMP/results-$v.txt")
 		grep -q '^1\.\.' "$TMP/results-$v.txt"
 		ok $? "$v: the guest's tests ran to the end" || tail -n 40 "$TMP/console-$v.log" | diag
+		# its row of the table: what ran, and what passed
+		bad=$(grep -c '^not ok ' "$TMP/results-$v.txt")
+		suites=$(sed -n 's/^ok [0-9]* - \(.*\) on the \(.*\) backend: every check passed$/\1 (\2)/p' \
+			"$TMP/results-$v.txt" | paste -sd, - | sed 's/,/, /g')
+		printf '| %s | %s | %s |\n' "$(sed -n 's/^# matrix: //p' "$TMP/results-$v.txt" | head -n 1)" \
+			"${suites:-none}" \
+			"$([ "$bad" -eq 0 ] && echo "all passed" || echo "$bad FAILED")" \
+			>>"$TMP/table"
 	fi
 	rm -f "$TMP/root.qcow2"
 done
+# README's table of the kernel matrix is the one this run produced, row for row:
+# it can claim nothing that did not run
+README=$TESTS_SRC/../README.md
+sed -n '/^<!-- kernels.sh: the matrix -->$/,/^<!-- kernels.sh: end -->$/ { /^| [0-9]/p }' "$README" |
+	sort >"$TMP/readme-table"
+sort "$TMP/table" >"$TMP/ran-table"
+cmp -s "$TMP/readme-table" "$TMP/ran-table"
+ok $? "README's Kernels table is what the matrix ran" ||
+	{ echo "# what it ran:"; sed 's/^/# /' "$TMP/ran-table"; echo "# README has:"; sed 's/^/# /' "$TMP/readme-table"; }
 done_testing

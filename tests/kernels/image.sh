@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The kernel matrix's disk: a Debian 12 root file system with systemd, made by
-# debootstrap, with Debian's own kernel packages installed in it (bookworm's 6.1
-# and bookworm-backports' 6.12, each with the initramfs Debian makes for it), and
+# debootstrap, with Debian's own kernel packages installed in it (bookworm's 6.1,
+# bookworm-backports' 6.12 and bullseye's 5.10, each with the initramfs Debian
+# makes for it), and
 # everything the package and the tests need at run time, since the guest has no
 # network. Built once into $1 and kept: rebuilt only when this file changes.
 #
@@ -34,8 +35,17 @@ chroot "$ROOT" apt-get update >"$DIR/backports.log" 2>&1 &&
 	DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y --no-install-recommends \
 		-t bookworm-backports linux-image-amd64 >>"$DIR/backports.log" 2>&1 ||
 	{ tail -n 30 "$DIR/backports.log" >&2; exit 1; }
-chroot "$ROOT" apt-get clean
 rm -f "$ROOT/etc/apt/sources.list.d/backports.list"
+# Debian 11's kernel, 5.10 (its ABI name fixed: bullseye main is frozen; the
+# metapackage would be a downgrade of backports')
+echo "deb $MIRROR bullseye main" >"$ROOT/etc/apt/sources.list.d/bullseye.list"
+chroot "$ROOT" apt-get update >"$DIR/bullseye.log" 2>&1 &&
+	DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y --no-install-recommends \
+		linux-image-5.10.0-32-amd64 >>"$DIR/bullseye.log" 2>&1 ||
+	{ tail -n 30 "$DIR/bullseye.log" >&2; exit 1; }
+rm -f "$ROOT/etc/apt/sources.list.d/bullseye.list"
+chroot "$ROOT" apt-get update >/dev/null 2>&1 || :
+chroot "$ROOT" apt-get clean
 umount "$ROOT/proc"
 trap - EXIT
 
