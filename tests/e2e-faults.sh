@@ -107,7 +107,8 @@ lock=$(ls "$TMP/run"/netns-*.lock 2>/dev/null | head -n 1)
 is "$(stat -c '%a %U' "$lock" 2>/dev/null)" "600 root" \
 	"its namespace's lock: a file of its own in its runtime directory, 0600"
 stop "$KR"
-check "and which it removes on stop" test ! -e "$lock"
+is $? 0 "a clean stop" || diag "$TMP/s.log"
+check "and which it removes on stop" test ! -e "$lock" || ls -l "$TMP/run" | diag
 
 # ---- a local user cannot keep kareaper out: the namespace's own file, locked ----
 # (one process, the lock on a descriptor of its own: the pid stopped at the end
