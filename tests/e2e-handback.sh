@@ -19,6 +19,9 @@
 #    (600 s / 5 s / 3) is never touched.
 # 3. A journal the previous release left (format 1, no ids, no options armed)
 #    after a kill -9: read, and its sockets put back.
+# 4. The count a hand-back leaves: peers silent behind a zero window, a
+#    --once --dry-run, then the owners write: the zero-window probing of a socket
+#    handed back with c unanswered probes gets tcp_retries2 - c probes.
 #
 # Each scenario in a server namespace of its own, with a kareaper of its own.
 . "$TESTS_SRC/lib.sh"
@@ -197,7 +200,76 @@ ok $? "a clean stop"
 SYS="keepalive=0 idle=$(cat /proc/sys/net/ipv4/tcp_keepalive_time) intvl=$(cat /proc/sys/net/ipv4/tcp_keepalive_intvl) cnt=$(cat /proc/sys/net/ipv4/tcp_keepalive_probes) ut=0"
 is "$(opts s5321 | grep -c "$SYS")" 2 "exactly the owner's options"
 
+# ---- 4: a count handed back, and the owner's zero-window probing ----
+# A socket handed back after an unanswered round keeps the count of probes that
+# went unanswered until its peer is next heard from; no setsockopt() clears it.
+# The owner's keepalive is off, so no timer of its reads it but the zero-window
+# probe timer, which ends the connection once the count reaches tcp_retries2.
+# Here: peers whose last word was a zero window (nft rewrites the window their
+# ACKs advertise), then silent; a --once --dry-run probes those of one server
+# and hands them back; then both servers write. Never armed: tcp_retries2
+# zero-window probes, then ETIMEDOUT; handed back with a count c: tcp_retries2 - c.
+NS_SRV3="$ID-srv3"
+NS_ZW="$ID-zw"
+ns_add "$NS_SRV3"
+ns_add "$NS_ZW"
+link "$NS_SRV3" vz 198.18.5.1 2001:db8:5::1 "$NS_ZW" eth0 198.18.5.2 2001:db8:5::2
+RETRIES2=5
+ip netns exec "$NS_SRV3" sysctl -qw net.ipv4.tcp_retries2=$RETRIES2
+start_echo3() { # start_echo3 NAME PORT: an echo server in the third server namespace
+	start "$1" "$NS_SRV3" "$TESTS_BIN/echo-server" -p "$2"
+	echo "$LAST_PID" >"$TMP/$1.pid"
+	wait_for "$TMP/$1.out" "^listening" 10 || bail "echo-server $1 did not start"
+}
+start_echo3 s5331 5331 # probed, handed back
+start_echo3 s5332 5332 # never armed
+clients c5331 "$NS_ZW" 1 198.18.5.1 5331
+clients c5332 "$NS_ZW" 1 2001:db8:5::1 5332
+ip netns exec "$NS_SRV3" nft -f - <<-'NFT' || bail "nft in $NS_SRV3"
+table inet kareaper_zw {
+	counter armed {}
+	counter never {}
+	chain pre { type filter hook prerouting priority -150; tcp dport { 5331, 5332 } tcp window set 0; }
+	chain out {
+		type filter hook output priority 0;
+		tcp sport 5331 counter name armed
+		tcp sport 5332 counter name never
+	}
+}
+NFT
+sent() { # sent COUNTER: segments the server's side sent since the counters were reset
+	ip netns exec "$NS_SRV3" nft list counter inet kareaper_zw "$1" |
+		sed -n 's/.*packets \([0-9]*\).*/\1/p'
+}
+for s in s5331 s5332; do
+	kill -USR2 "$(cat "$TMP/$s.pid")"
+	check "$s: a line written" wait_for "$TMP/$s.out" '^said 1' 10
+done
+kill_peer "$NS_ZW"
+ip netns exec "$NS_SRV3" nft reset counters table inet kareaper_zw >/dev/null
+sleep 1.5 # past idle = 1s
+printf '[global]\nprobe_journal = /run/kareaper/probes-zw\n[policy zw]\nlocal_port = 5331\nidle = 1s\ninterval = 1s\nprobes = 3\n' >"$TMP/zw.conf"
+ip netns exec "$NS_SRV3" "$KAREAPER" --once --dry-run -c "$TMP/zw.conf" >"$TMP/zw.table" 2>"$TMP/zw.log"
+c=$(sent armed)
+ok "$(test "$c" -ge 3; echo $?)" "--once --dry-run: 3 or more keepalive probes unanswered (c = $c)"
+is "$(opts s5331 | grep -c 'keepalive=0 ')" 1 "handed back, keepalive off"
+is "$(sent never)" 0 "the other server's socket never probed"
+for s in s5331 s5332; do
+	kill -USR2 "$(cat "$TMP/$s.pid")"
+done
+check "the write waits on the zero window (ss -o: a persist timer)" \
+	sh -c "ip netns exec '$NS_SRV3' ss -Htno state established 'sport = :5332' | grep -q 'timer:(persist'"
+check "never armed: ended by its zero-window probing" \
+	wait_for "$TMP/s5332.out" '^closed .* ETIMEDOUT' 120
+check "handed back: ended by its zero-window probing" \
+	wait_for "$TMP/s5331.out" '^closed .* ETIMEDOUT' 120
+is "$(sent never)" "$RETRIES2" "never armed: tcp_retries2 ($RETRIES2) zero-window probes"
+want=$((RETRIES2 > c ? RETRIES2 - c : 0))
+is "$(( $(sent armed) - c ))" "$want" \
+	"handed back with c = $c: tcp_retries2 - c zero-window probes, as kareaper(8) says"
+
 ok "$(test ! -s "$TMP/run/probes-dry" && test ! -s "$TMP/run/probes-breaker" &&
-	test ! -s "$TMP/run/probes-once" && test ! -s "$TMP/run/probes-v1"; echo $?)" \
+	test ! -s "$TMP/run/probes-once" && test ! -s "$TMP/run/probes-v1" &&
+	test ! -s "$TMP/run/probes-zw"; echo $?)" \
 	"nothing left in any probe journal"
 done_testing

@@ -9,7 +9,8 @@
  * -W writes to every client every 200 ms (unacked data to a dead peer); -H keeps a
  * connection the client shut down open (CLOSE_WAIT), printing "eof PEER". Prints
  * "listening", then "closed PEER REASON" when a connection ends; on SIGUSR1 prints
- * "opts PEER keepalive=K idle=I intvl=V cnt=C ut=U" per client and "end". */
+ * "opts PEER keepalive=K idle=I intvl=V cnt=C ut=U" per client and "end"; on
+ * SIGUSR2 writes a line to every client and prints "said N". */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -75,6 +76,18 @@ static void report(void)
 	fflush(stdout);
 }
 
+static void say(void)
+{
+	static const char line[] = "the owner writes\n";
+	int n = 0;
+
+	for (int i = 0; i < nclients; i++)
+		if (send(clients[i].fd, line, sizeof(line) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+			n++;
+	printf("said %d\n", n);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
@@ -107,6 +120,7 @@ int main(int argc, char **argv)
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -138,7 +152,10 @@ int main(int argc, char **argv)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGTERM)
 					return 0;
-				report();
+				if (si.ssi_signo == SIGUSR2)
+					say();
+				else
+					report();
 			}
 		}
 		for (int i = nclients - 1; i >= 0; i--) {
