@@ -330,6 +330,7 @@ static const struct conf_key {
 	{ G(log_level, log_level, T_CHOICE), WORDS(level_names), .what = "log level" },
 	{ G(backend, backend, T_CHOICE), WORDS(backend_names), .what = "backend" },
 	{ G(namespaces, namespaces, T_NAMESPACES) },
+	{ G(user_namespaces, user_namespaces, T_BOOL) },
 	{ G(metrics_file, metrics_file, T_PATH) },
 	{ G(metrics_listen, metrics_listen, T_LISTEN) },
 	{ G(probe_journal, probe_journal, T_PATH), .dflt = KR_DEFAULT_PROBE_JOURNAL },

@@ -69,6 +69,7 @@ struct config {
 	int log_level;            /* LOG_ERR .. LOG_DEBUG */
 	enum backend_choice backend;
 	enum ns_mode namespaces;
+	bool user_namespaces;     /* NS_ALL: also those other user namespaces own */
 	char **ns_paths;          /* NS_LIST: NULL-terminated */
 	char *metrics_file;       /* NULL: none */
 	struct listen_addr metrics_listen; /* set: serve the metrics over HTTP */

@@ -386,6 +386,8 @@ void engine_set_config(struct engine *e, struct config *cfg)
 const struct stats *engine_stats(struct engine *e)
 {
 	e->stats.namespaces = e->netns.n;
+	e->stats.namespaces_user = e->netns.n_user;
+	e->stats.namespaces_short = e->netns.n_short;
 	e->stats.suspect_now = count_state(e, TS_SUSPECT) + count_state(e, TS_ARMING) +
 			       count_state(e, TS_UNPROBEABLE);
 	e->stats.probing_now = count_state(e, TS_PROBING);

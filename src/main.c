@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
@@ -529,6 +530,20 @@ static void once_memory(void)
 	free(p); /* the top of the heap, where the next allocations come from */
 }
 
+/* Each namespace watched holds a few descriptors: the soft limit a shell or
+ * systemd gives (1024) is raised to the hard one, as far as it goes. The unit
+ * sets both (LimitNOFILE=), its filter refusing setrlimit(). */
+static void nofile_raise(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= r.rlim_max)
+		return;
+	r.rlim_cur = r.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+		log_msg(LOG_DEBUG, NULL, "cannot raise the descriptor limit: %m");
+}
+
 int main(int argc, char **argv)
 {
 	struct context c = { .config_path = DEFAULT_CONFIG, .exit_code = 1 };
@@ -543,6 +558,7 @@ int main(int argc, char **argv)
 	if (c.once)
 		once_memory();
 	log_setup(c.verbose ? LOG_DEBUG : LOG_INFO);
+	nofile_raise();
 
 	r = keepalive_defaults_read(NULL, &c.defaults);
 	if (r < 0)

@@ -32,6 +32,12 @@ int metrics_render(const struct stats *st, const struct config *c, char **ret, s
 	metric(f, "kareaper_scan_duration_milliseconds", "gauge",
 	       "Time the last scan took, probes and reaps included.", st->last_scan_ms);
 	metric(f, "kareaper_namespaces", "gauge", "Network namespaces watched.", st->namespaces);
+	fprintf(f, "# HELP kareaper_namespaces_unwatched Network namespaces found and not "
+		   "watched, by why.\n"
+		   "# TYPE kareaper_namespaces_unwatched gauge\n"
+		   "kareaper_namespaces_unwatched{reason=\"user-namespace\"} %zu\n"
+		   "kareaper_namespaces_unwatched{reason=\"descriptors\"} %zu\n",
+		   st->namespaces_user, st->namespaces_short);
 	metric(f, "kareaper_suspects", "gauge",
 	       "Connections idle beyond their policy, not yet probed or left alone.",
 	       st->suspect_now);

@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/nsfs.h>
 
 #include "array.h"
 #include "cleanup.h"
@@ -94,6 +97,37 @@ static void ns_unlock(int fd, uint64_t dev, uint64_t ino)
 	close(fd);
 }
 
+/* Namespaces are watched while the number of the file just opened for one is
+ * below this: each holds a few descriptors (its file, its lock, its backend's),
+ * and an eighth of the limit (64 at least) stays for everything else a round
+ * opens (owners' sockets, the journal, walks, the self-test). */
+static int fd_budget(void)
+{
+	struct rlimit r;
+	rlim_t cur;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0)
+		return 1024 - 128;
+	cur = r.rlim_cur > INT_MAX ? INT_MAX : r.rlim_cur;
+	return (int)(cur - (cur / 8 > 64 ? cur / 8 : 64 < cur ? 64 : cur));
+}
+
+/* Whether the namespace of file fd belongs to kareaper's own user namespace
+ * (the host's, as root made it, or a pod's on it), not to one any unprivileged
+ * user can make. Not to be told: not ours. */
+static bool ns_ours(const struct netns_set *set, int fd)
+{
+	struct stat st;
+	int u = ioctl(fd, NS_GET_USERNS);
+	bool ours;
+
+	if (u < 0)
+		return false;
+	ours = fstat(u, &st) == 0 && (uint64_t)st.st_ino == set->self_userns;
+	close(u);
+	return ours;
+}
+
 int netns_init(struct netns_set *set, const struct backend_ops *ops)
 {
 	struct stat st;
@@ -104,6 +138,10 @@ int netns_init(struct netns_set *set, const struct backend_ops *ops)
 	if (set->self_fd < 0)
 		return set->self_fd;
 	set->self_ino = (uint64_t)st.st_ino;
+	if (stat("/proc/self/ns/user", &st) < 0)
+		return -errno;
+	set->self_userns = (uint64_t)st.st_ino;
+	set->fd_budget = fd_budget();
 	return 0;
 }
 
@@ -233,7 +271,7 @@ static struct netns_passed *passed_find(struct netns_set *set, uint64_t ino)
 }
 
 /* Remembers a namespace not watched; false if it was not already. */
-static bool pass(struct netns_set *set, uint64_t ino, bool busy)
+static bool pass(struct netns_set *set, uint64_t ino, bool busy, bool user)
 {
 	struct netns_passed *p = passed_find(set, ino);
 
@@ -242,7 +280,7 @@ static bool pass(struct netns_set *set, uint64_t ino, bool busy)
 		return true;
 	}
 	if (array_grow(&set->passed, &set->cappassed, set->npassed, sizeof(*set->passed)) == 0)
-		set->passed[set->npassed++] = (struct netns_passed){ ino, busy, true };
+		set->passed[set->npassed++] = (struct netns_passed){ ino, busy, user, true };
 	return false;
 }
 
@@ -266,9 +304,12 @@ static bool ns_known(struct netns_set *set, uint64_t ino)
 
 /* Takes fd, the namespace's file opened from path. name (a /run/netns name, or a
  * process's own) is kept, logged, shown and matched as a terminal may show it
- * (str_escape): any user can name a process, and so an unnamed namespace. */
+ * (str_escape): any user can name a process, and so an unnamed namespace. With
+ * namespaces = all, those of other user namespaces are passed over, or with
+ * user_namespaces opened only on the second walk (users), after every one of
+ * ours: however many an unprivileged user makes, ours come first. */
 static int ns_add(struct netns_set *set, int fd, const struct stat *st, const char *path,
-		  const char *raw)
+		  const char *raw, bool users)
 {
 	uint64_t ino = (uint64_t)st->st_ino;
 	char name[sizeof(((struct netns *)0)->name)];
@@ -278,14 +319,27 @@ static int ns_add(struct netns_set *set, int fd, const struct stat *st, const ch
 
 	if (set->cfg->namespaces == NS_ALL && !policy_selects_netns(set->cfg, name)) {
 		close(fd);
-		pass(set, ino, false);
+		pass(set, ino, false, false);
 		return 0;
+	}
+	if (set->cfg->namespaces == NS_ALL && !users && !ns_ours(set, fd)) {
+		close(fd);
+		if (!set->cfg->user_namespaces)
+			pass(set, ino, false, true);
+		return 0;
+	}
+	if (fd >= set->fd_budget) {
+		close(fd);
+		set->n_short++;
+		return -EMFILE;
 	}
 	r = ns_open(set, fd, st, name, path);
 	if (r == -EBUSY) {
-		if (!pass(set, ino, true) && set->cfg->namespaces != NS_SELF) /* self: fatal */
+		if (!pass(set, ino, true, false) && set->cfg->namespaces != NS_SELF) /* self: fatal */
 			log_msg(LOG_WARNING, NULL, "network namespace %s (%s) is watched by another "
 				"kareaper: leaving it to that one", name, path);
+	} else if (r == -EMFILE || r == -ENFILE) {
+		set->n_short++;
 	} else if (r < 0) {
 		log_msg(r == -EPERM ? LOG_WARNING : LOG_DEBUG, NULL,
 			"cannot watch network namespace %s (%s): %s%s", name, path, strerror(-r),
@@ -297,7 +351,7 @@ static int ns_add(struct netns_set *set, int fd, const struct stat *st, const ch
 	return r;
 }
 
-static int ns_see(struct netns_set *set, const char *path, const char *name)
+static int ns_see(struct netns_set *set, const char *path, const char *name, bool users)
 {
 	struct stat st;
 	int fd = ns_open_file(AT_FDCWD, path, &st);
@@ -309,10 +363,10 @@ static int ns_see(struct netns_set *set, const char *path, const char *name)
 		close(fd);
 		return 0;
 	}
-	return ns_add(set, fd, &st, path, name);
+	return ns_add(set, fd, &st, path, name, users);
 }
 
-static void see_all(struct netns_set *set)
+static void see_all(struct netns_set *set, bool users)
 {
 	char path[PATH_MAX], name[64];
 	struct dirent *de;
@@ -325,10 +379,10 @@ static void see_all(struct netns_set *set)
 			if (de->d_name[0] == '.')
 				continue;
 			snprintf(path, sizeof(path), "/run/netns/%s", de->d_name);
-			ns_see(set, path, de->d_name);
+			ns_see(set, path, de->d_name, users);
 		}
 	}
-	ns_see(set, "/proc/self/ns/net", "self");
+	ns_see(set, "/proc/self/ns/net", "self", users);
 	{
 		_cleanup_closedir_ DIR *d = opendir(PROC);
 
@@ -353,7 +407,7 @@ static void see_all(struct netns_set *set)
 			}
 			proc_comm(piddir, name);
 			snprintf(path, sizeof(path), "%s/%s/ns/net", PROC, de->d_name);
-			ns_add(set, fd, &st, path, name);
+			ns_add(set, fd, &st, path, name, users);
 		}
 	}
 }
@@ -369,13 +423,14 @@ int netns_discover(struct netns_set *set, const struct config *c)
 	int r = 0;
 
 	set->cfg = c;
+	set->n_short = 0;
 	for (size_t i = 0; i < set->n; i++)
 		set->ns[i]->seen = false;
 	for (size_t i = 0; i < set->npassed; i++)
 		set->passed[i].seen = false;
 	switch (c->namespaces) {
 	case NS_SELF:
-		r = ns_see(set, "/proc/self/ns/net", "self");
+		r = ns_see(set, "/proc/self/ns/net", "self", false);
 		break;
 	case NS_LIST:
 		for (char **p = c->ns_paths; *p; p++) {
@@ -383,11 +438,13 @@ int netns_discover(struct netns_set *set, const struct config *c)
 
 			snprintf(name, sizeof(name), "%s",
 				 strncmp(*p, "/run/netns/", 11) == 0 ? base + 1 : *p);
-			ns_see(set, *p, name);
+			ns_see(set, *p, name, false);
 		}
 		break;
 	case NS_ALL:
-		see_all(set);
+		see_all(set, false);
+		if (c->user_namespaces)
+			see_all(set, true);
 		break;
 	}
 	for (size_t i = 0; i < set->n;) {
@@ -401,12 +458,32 @@ int netns_discover(struct netns_set *set, const struct config *c)
 		ns_drop(set, n);
 		set->ns[i] = set->ns[--set->n];
 	}
+	set->n_user = 0;
 	for (size_t i = 0; i < set->npassed;) {
-		if (set->passed[i].seen)
+		if (set->passed[i].seen) {
+			set->n_user += set->passed[i].user;
 			i++;
-		else
+		} else {
 			set->passed[i] = set->passed[--set->npassed];
+		}
 	}
+	if (set->n_user && !set->warned_user) {
+		set->warned_user = true;
+		log_msg(LOG_NOTICE, NULL, "not watching %zu network namespaces that other user "
+			"namespaces own (made by unprivileged users, rootless containers): "
+			"user_namespaces = yes watches them", set->n_user);
+	}
+	if (set->n_short && !set->n_short_warned) {
+		struct rlimit rl = { 0 };
+
+		getrlimit(RLIMIT_NOFILE, &rl);
+		log_msg(LOG_WARNING, NULL, "%zu network namespaces not watched: too few file "
+			"descriptors (limit %llu; each namespace takes a few; the unit's "
+			"LimitNOFILE= raises it)", set->n_short, (unsigned long long)rl.rlim_cur);
+	} else if (!set->n_short && set->n_short_warned) {
+		log_msg(LOG_NOTICE, NULL, "every network namespace found is watched again");
+	}
+	set->n_short_warned = set->n_short;
 	if (c->namespaces == NS_SELF && set->n == 0)
 		return r < 0 ? r : -EIO;
 	return (int)set->n;

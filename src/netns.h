@@ -24,11 +24,13 @@ struct netns {
 	uint64_t looked_gen;      /* witness.c: looked at in this batch of verdicts */
 };
 
-/* A namespace found but not watched: no policy selects it (namespaces = all), or
- * another kareaper watches it. */
+/* A namespace found but not watched: no policy selects it (namespaces = all),
+ * another user's (namespaces = all without user_namespaces), or another kareaper
+ * watches it. */
 struct netns_passed {
 	uint64_t ino;
 	bool busy;                /* another kareaper's: tried again at every discovery */
+	bool user;                /* owned by a user namespace not kareaper's own */
 	bool seen;
 };
 
@@ -51,7 +53,13 @@ struct netns_set {
 	const struct config *cfg; /* the one that chose them */
 	int self_fd;              /* our own network namespace, to return to */
 	bool warned_lock;         /* that a namespace could not be locked */
+	bool warned_user;         /* that other users' namespaces are not watched */
 	uint64_t self_ino;
+	uint64_t self_userns;     /* the inode of our own user namespace */
+	int fd_budget;            /* namespaces are watched while their files' numbers are below */
+	size_t n_user;            /* other users' namespaces found, not watched */
+	size_t n_short;           /* namespaces not watched for want of descriptors */
+	size_t n_short_warned;    /* what the last warning said */
 };
 
 int netns_init(struct netns_set *set, const struct backend_ops *ops);

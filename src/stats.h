@@ -31,6 +31,8 @@ struct stats {
 	char last_error[160];     /* the latest, for STATUS; "" when none */
 	/* gauges, as of the snapshot */
 	size_t namespaces, suspect_now, probing_now;
+	size_t namespaces_user;   /* other user namespaces' ones, not watched */
+	size_t namespaces_short;  /* not watched for want of descriptors */
 	/* [policy * REASON_COUNT + reason], since the config was loaded */
 	const uint64_t *reaped_by;
 	size_t n_policies;

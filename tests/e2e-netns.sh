@@ -91,10 +91,50 @@ is "$(srv_count 2 '2001:db8:22')" 2 "B's dead peers untouched"
 is "$(srv_count 3 '2001:db8:23')" 2 "C's dead peers untouched"
 check "journal text names the namespace" grep -q "reaped: .* netns=$NS_A " "$TMP/a.log"
 
+# ---- what any local user can do: 5000 namespaces, each in a user namespace ----
+# Made by nobody, each with a connected socket, all named ns-flood (the policies
+# below select them by name too), beside kareaper with systemd's default limit
+# of 1024 descriptors: it passes them over, and they cost it nothing it needs.
+FLOOD=5000
+mkfifo "$TMP/flood.in"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$TESTS_BIN/ns-flood" "$FLOOD" \
+	<"$TMP/flood.in" >"$TMP/flood.out" 2>&1 &
+T_PIDS+=($!)
+exec {fd_flood}>"$TMP/flood.in"
+check "nobody made $FLOOD network namespaces, a connected socket in each" \
+	wait_for "$TMP/flood.out" "^ready $FLOOD" 300 || diag "$TMP/flood.out"
+unwatched() { # unwatched FILE REASON: kareaper_namespaces_unwatched{reason=REASON}
+	sed -n "s/^kareaper_namespaces_unwatched{reason=\"$2\"} //p" "$1"
+}
+# user_namespaces = yes: ours first, then theirs as far as the descriptors go
+policy all "$ID-*, $CNAME, ns-flood" "user_namespaces = yes
+metrics_file = $TMP/users.prom" >"$TMP/users.conf"
+(ulimit -n 1024 && exec "$KAREAPER" --once --dry-run -c "$TMP/users.conf") \
+	>"$TMP/users.table" 2>"$TMP/users.log"
+is $? 3 "user_namespaces = yes, 1024 descriptors: exit 3 (dead peers found)" || diag "$TMP/users.log"
+is "$(rows "$TMP/users.table" "^\($ID-\|$CNAME \).* would reap (probes-unanswered)")" 4 \
+	"every dead peer left in our namespaces (B's, C's) found: ours come first"
+check "the namespaces left out for want of descriptors: said" \
+	grep -q "network namespaces not watched: too few file descriptors (limit 1024" "$TMP/users.log"
+ok "$([ "$(unwatched "$TMP/users.prom" descriptors)" -gt 0 ]; echo $?)" \
+	"and counted ($(unwatched "$TMP/users.prom" descriptors))"
+watched=$(sed -n 's/^kareaper_namespaces //p' "$TMP/users.prom")
+ok "$([ "$watched" -gt 100 ]; echo $?)" "as many as fit watched ($watched)"
+# the default: passed over
+policy all "$ID-*, $CNAME, ns-flood" "metrics_file = $TMP/kareaper.prom" >"$TMP/all.conf"
+
 # ---- all: every dead one, no live one ----
-policy all "$ID-*, $CNAME" "metrics_file = $TMP/kareaper.prom" >"$TMP/all.conf"
-"$KAREAPER" --once -c "$TMP/all.conf" >"$TMP/all.table" 2>"$TMP/all.log"
+sleep 2.5 # the live peers the dry run probed answered: idle again, and probed (witnesses)
+(ulimit -n 1024 && exec "$KAREAPER" --once -c "$TMP/all.conf") >"$TMP/all.table" 2>"$TMP/all.log"
 is $? 3 "namespaces = all: exit 3 (dead peers found)"
+check "other users' namespaces passed over, said once" \
+	grep -q "not watching [0-9]* network namespaces that other user namespaces own" "$TMP/all.log"
+ok "$([ "$(unwatched "$TMP/kareaper.prom" user-namespace)" -ge "$FLOOD" ]; echo $?)" \
+	"and counted ($(unwatched "$TMP/kareaper.prom" user-namespace))"
+is "$(unwatched "$TMP/kareaper.prom" descriptors)" 0 "no namespace of ours short of descriptors"
+is "$(grep -c 'ns-flood' "$TMP/all.table" "$TMP/all.log" | awk -F: '{ s += $2 } END { print s }')" 0 \
+	"nothing of theirs listed or logged"
+exec {fd_flood}>&- # and they go
 diag "$TMP/all.table"
 is "$(rows "$TMP/all.table" "^$NS_B .* reaped (probes-unanswered)")" 2 "B's dead peers reaped"
 is "$(rows "$TMP/all.table" "^$CNAME .* reaped (probes-unanswered)")" 2 \

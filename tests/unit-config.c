@@ -225,6 +225,7 @@ static void good_config(void)
 		"breaker_min_probes = 3\n"
 		"log_level = debug\n"
 		"namespaces = /run/netns/a, /proc/1/ns/net\n"
+		"user_namespaces = yes\n"
 		"metrics_file = /run/kareaper.prom\n"
 		"backend = netlink\n"
 		"probe_journal = /run/kr/probes\n"
@@ -264,6 +265,7 @@ static void good_config(void)
 	is_u64(c->log_level, LOG_DEBUG, "log_level");
 	ok(c->namespaces == NS_LIST && c->ns_paths && !strcmp(c->ns_paths[1], "/proc/1/ns/net") &&
 	   !c->ns_paths[2], "namespaces: a list of paths");
+	ok(c->user_namespaces, "user_namespaces");
 	is_str(c->metrics_file, "/run/kareaper.prom", "metrics_file");
 	ok(c->policies[1].netns && !strcmp(c->policies[1].netns[0], "web-*") &&
 	   !strcmp(c->policies[1].netns[1], "db"), "netns globs");
