@@ -133,7 +133,7 @@ uint32_t sent_record_heard(struct sent_record *r, const struct sock_rec *s, bool
 		else
 			r->next[r->nnext++] = k;
 	}
-	if (!r->have || bsearch(&k, r->keys, r->n, sizeof(k), cmp_u64))
+	if (!r->have || (r->n && bsearch(&k, r->keys, r->n, sizeof(k), cmp_u64)))
 		return UINT32_MAX;
 	return heard;
 }
@@ -145,7 +145,8 @@ void sent_record_end(struct sent_record *r, bool keep)
 
 	if (!keep || r->oom)
 		return;
-	qsort(r->next, r->nnext, sizeof(*r->next), cmp_u64);
+	if (r->nnext) /* (never NULL to qsort, even for none) */
+		qsort(r->next, r->nnext, sizeof(*r->next), cmp_u64);
 	r->keys = r->next;
 	r->n = r->nnext;
 	r->cap = r->capnext;
