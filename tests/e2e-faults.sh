@@ -122,6 +122,14 @@ r=$?
 ok $([ "$r" -eq 0 ] || [ "$r" -eq 3 ]; echo $?) "kareaper --once runs all the same (exit $r)"
 is "$(grep -c 'another kareaper' "$TMP/ul.log")" 0 "and does not take it for another kareaper"
 is "$(opts s6103 | grep -c "$UNTOUCHED")" 3 "options back as they were"
+# a name planted where its lock goes is never followed (O_NOFOLLOW)
+lockname="$TMP/run/netns-$(stat -L -c '%d-%i' "/run/netns/$NS_SRV").lock"
+ln -s "$TMP/planted" "$lockname"
+kareaper_once pl "$TMP/s2.conf" --dry-run
+check "a symlink in place of its lock file: not followed" test ! -e "$TMP/planted"
+check "and said" grep -q "cannot lock network namespace .*Too many levels of symbolic links" "$TMP/pl.log" ||
+	diag "$TMP/pl.log"
+rm -f "$lockname"
 
 # ---- the owner's TCP_USER_TIMEOUT: saved, neutralised, restored ----
 conf 6104 '' 'idle = 2s\ninterval = 1s\nprobes = 3' >"$TMP/u.conf"

@@ -195,6 +195,12 @@ wait_for "$TMP/kept.log" "started" 30
 capeff_of() { sed -n 's/^CapEff:\t//p' "/proc/$1/status"; }
 cap_of() { printf '%x\n' $((0x$(capeff_of "$1") & 0x000000c000081004)); }
 is "$(cap_of "$KR")" "$(printf '%x' $((0x$capeff)))" "the daemon's effective set holds those and no other of the five"
+# dropped for good: from the permitted set (else it could raise them again), and
+# the inheritable and ambient sets (else a program it ran would have them)
+for set in CapPrm CapInh CapAmb; do
+	is "$(printf '%x' $((0x$(sed -n "s/^$set:\t//p" "/proc/$KR/status") & 0x000000c000081004 & ~0x$capeff)))" 0 \
+		"$set: none of the five it dropped"
+done
 stop "$KR"
 # Kernels before 6.5 have no bpf_sock_destroy: the BPF backend then destroys by
 # cookie over netlink, which needs CAP_NET_ADMIN. KAREAPER_BPF_NO_SOCK_DESTROY=1

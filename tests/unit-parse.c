@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "parse.h"
@@ -213,6 +216,36 @@ static void escaping(void)
 	ok(strcmp(buf, "abc") == 0, "cut at the buffer's end, never inside an escape");
 }
 
+/* JSON strings: valid UTF-8, and no byte a terminal acts on, even where JSON
+ * would allow it raw (DEL, C1 controls). */
+static void json_strings(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "redis", "\"redis\"" },
+		{ "q\"b\\", "\"q\\\"b\\\\\"" },
+		{ "\033[2J\n", "\"\\u001b[2J\\u000a\"" },
+		{ "del\x7f", "\"del\\u007f\"" },
+		{ "\302\233x", "\"\\u009bx\"" },         /* U+009B (CSI) */
+		{ "X\300\257", "\"X\\ufffd\\ufffd\"" }, /* not UTF-8 */
+		{ "caf\303\251", "\"caf\303\251\"" },     /* U+00E9: kept */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&out, &len);
+
+		if (!f)
+			continue;
+		json_str(f, cases[i].in);
+		fclose(f);
+		ok(out && strcmp(out, cases[i].want) == 0, "json_str: %s", cases[i].want);
+		free(out);
+	}
+}
+
 int main(void)
 {
 	durations();
@@ -220,6 +253,7 @@ int main(void)
 	ports();
 	cidrs();
 	escaping();
+	json_strings();
 	listens();
 	return done_testing();
 }
