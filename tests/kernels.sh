@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The kernel matrix (make check-kernels): Debian's own kernel packages, bookworm's
-# 6.1, bookworm-backports' 6.12 and bullseye's 5.10, each booted under QEMU (KVM where it runs a guest,
-# else TCG) on a Debian 12 root file system with systemd (tests/kernels/image.sh,
-# cached). In each, tests/kernels/guest.sh installs the package built from this
+# The kernel matrix (make check-kernels): Debian's own kernel packages, each
+# booted under QEMU (KVM where it runs a guest, else TCG) on a Debian root file
+# system with systemd (tests/kernels/image.sh, cached): bookworm's 6.1,
+# bookworm-backports' 6.12 and bullseye's 5.10 on Debian 12; trixie's 6.12 on
+# Debian 13, with its own systemd. In each, tests/kernels/guest.sh installs the package built from this
 # tree, runs the shipped unit against real dead and live peers, then the
 # end-to-end suites of $KAREAPER_KERNEL_SUITES. The running kernel is make
 # check's. TAP, one line per check, labelled with the kernel.
@@ -23,9 +24,9 @@ e2e-reap netlink"}
 mkdir -p "$CACHE"
 exec {lockfd}>"$CACHE/lock"
 flock "$lockfd"
-bash "$TESTS_SRC/kernels/image.sh" "$CACHE/vm" || bail "cannot build the virtual machine's disk"
+bash "$TESTS_SRC/kernels/image.sh" "$CACHE/vm" bookworm || bail "cannot build the Debian 12 disk"
+bash "$TESTS_SRC/kernels/image.sh" "$CACHE/vm-trixie" trixie || bail "cannot build the Debian 13 disk"
 flock -u "$lockfd"
-VM=$CACHE/vm
 
 # ---- the Debian package, built from the distributed sources (or given) ----
 if [ -n "${KAREAPER_DEB:-}" ]; then
@@ -65,7 +66,8 @@ if [ -w /dev/kvm ]; then
 	fi
 fi
 : >"$TMP/table"
-for k in "$VM"/boot/vmlinuz-*; do
+for k in "$CACHE"/vm/boot/vmlinuz-* "$CACHE"/vm-trixie/boot/vmlinuz-*; do
+	VM=${k%/boot/*}
 	v=${k##*/vmlinuz-}
 	qemu-img create -q -f qcow2 -b "$VM/base.raw" -F raw "$TMP/root.qcow2" || bail "qemu-img"
 	start_s=$(date +%s)

@@ -1,21 +1,28 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The kernel matrix's disk: a Debian 12 root file system with systemd, made by
-# debootstrap, with Debian's own kernel packages installed in it (bookworm's 6.1,
-# bookworm-backports' 6.12 and bullseye's 5.10, each with the initramfs Debian
-# makes for it), and
-# everything the package and the tests need at run time, since the guest has no
-# network. Built once into $1 and kept: rebuilt only when this file changes.
+# A disk of the kernel matrix: a Debian root file system with systemd, made by
+# debootstrap, with Debian's own kernel packages installed in it, each with the
+# initramfs Debian makes for it: on Debian 12 (bookworm) its 6.1,
+# bookworm-backports' 6.12 and Debian 11's 5.10; on Debian 13 (trixie) its own
+# 6.12 alone. And everything the package and the tests need at run time, since
+# the guest has no network. Built once into DIR and kept: rebuilt only when this
+# file changes.
 #
-#   image.sh DIR  ->  DIR/base.raw (ext4), DIR/boot/{vmlinuz,initrd.img}-VERSION
+#   image.sh DIR [bookworm|trixie]  ->  DIR/base.raw (ext4), DIR/boot/{vmlinuz,initrd.img}-VERSION
 set -euo pipefail
 
-DIR=${1:?usage: image.sh CACHE_DIR}
+DIR=${1:?usage: image.sh CACHE_DIR [bookworm|trixie]}
+SUITE=${2:-bookworm}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # The package's own dependencies are here so that `apt install ./kareaper_*.deb`
 # needs nothing from the network; redis is there for the tests, not started.
-PKGS=systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,linux-image-amd64,iproute2,nftables,procps,python3,strace,redis-server,libmnl0,libinih1,libsystemd0,libbpf1,libmicrohttpd12
-KEY=$(sha256sum "$0" | cut -d' ' -f1)
+PKGS=systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,linux-image-amd64,iproute2,nftables,procps,python3,strace,redis-server,libmnl0,libinih1,libsystemd0,libbpf1
+case $SUITE in
+bookworm) PKGS=$PKGS,libmicrohttpd12 ;;
+trixie) PKGS=$PKGS,libmicrohttpd12t64 ;; # the 64-bit time_t rebuild; provides libmicrohttpd12
+*) echo "image.sh: no such suite: $SUITE" >&2; exit 2 ;;
+esac
+KEY="$(sha256sum "$0" | cut -d' ' -f1) $SUITE"
 
 if [ "$(cat "$DIR/key" 2>/dev/null)" = "$KEY" ] && [ -f "$DIR/base.raw" ]; then
 	exit 0
@@ -24,13 +31,14 @@ echo "# building the kernel matrix's disk in $DIR (once; a few minutes)"
 rm -rf "$DIR"
 mkdir -p "$DIR/boot"
 ROOT="$DIR/rootfs"
-debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 ||
+debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$ROOT" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 ||
 	{ tail -n 30 "$DIR/debootstrap.log" >&2; exit 1; }
 
-# bookworm-backports' kernel beside the stock one (both keep their own modules)
-echo "deb $MIRROR bookworm-backports main" >"$ROOT/etc/apt/sources.list.d/backports.list"
 mount --bind /proc "$ROOT/proc"
 trap 'umount "$ROOT/proc" 2>/dev/null || :' EXIT
+if [ "$SUITE" = bookworm ]; then
+# bookworm-backports' kernel beside the stock one (both keep their own modules)
+echo "deb $MIRROR bookworm-backports main" >"$ROOT/etc/apt/sources.list.d/backports.list"
 chroot "$ROOT" apt-get update >"$DIR/backports.log" 2>&1 &&
 	DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y --no-install-recommends \
 		-t bookworm-backports linux-image-amd64 >>"$DIR/backports.log" 2>&1 ||
@@ -45,6 +53,7 @@ chroot "$ROOT" apt-get update >"$DIR/bullseye.log" 2>&1 &&
 	{ tail -n 30 "$DIR/bullseye.log" >&2; exit 1; }
 rm -f "$ROOT/etc/apt/sources.list.d/bullseye.list"
 chroot "$ROOT" apt-get update >/dev/null 2>&1 || :
+fi
 chroot "$ROOT" apt-get clean
 umount "$ROOT/proc"
 trap - EXIT
