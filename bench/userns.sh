@@ -10,7 +10,9 @@
 # user namespace of its own, with a connected socket: tests/ns-flood). Wall and
 # CPU time (medians of RUNS, default 5) and peak RSS, and their ratios against
 # the run without, measured in the same run; then the same with
-# user_namespaces = yes, which watches them (as far as the descriptor limit goes).
+# user_namespaces = yes, which watches them as far as the descriptor limit goes
+# (RUNS_YES runs, default 1: each namespace watched walks the host's shared TCP
+# table, so a run takes minutes).
 set -euo pipefail
 
 FLOOD=${1:-5000}
@@ -49,8 +51,8 @@ conf() { # conf USER_NAMESPACES
 }
 conf no
 conf yes
-measure() { # measure BACKEND CONF: the figures of RUNS runs
-	"$BIN/measure" "$RUNS" "$KAREAPER" --backend "$1" --once -c "$2"
+measure() { # measure BACKEND CONF [RUNS]: the figures of RUNS runs
+	"$BIN/measure" "${3:-$RUNS}" "$KAREAPER" --backend "$1" --once -c "$2"
 }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -65,14 +67,14 @@ PIDS+=($!)
 exec {fd_flood}>"$TMP/flood.in"
 for _ in $(seq 1200); do grep -q '^ready\|^failed' "$TMP/flood.out" && break; sleep 0.1; done
 grep -q '^ready' "$TMP/flood.out" || { cat "$TMP/flood.out" >&2; exit 1; }
-echo "# $CONNS connections in a namespace of root's; $FLOOD namespaces made by nobody; medians of $RUNS; descriptor limit $(ulimit -n)"
+echo "# $CONNS connections in a namespace of root's; $FLOOD namespaces made by nobody; medians of $RUNS (user_namespaces = yes: ${RUNS_YES:-1}); descriptor limit $(ulimit -n)"
 printf '%-8s %-26s %10s %10s %10s   %s\n' backend case wall_ms cpu_ms rss_kib "ratio to the run without (wall, cpu, rss)"
 for backend in netlink bpf; do
 	b=${base[$backend]}
 	printf '%-8s %-26s %10s %10s %10s\n' "$backend" "without" "$(field wall_ms "$b")" \
 		"$(field cpu_ms "$b")" "$(field maxrss_kib "$b")"
 	for u in no yes; do
-		m=$(measure "$backend" "$TMP/$u.conf")
+		m=$(measure "$backend" "$TMP/$u.conf" "$([ "$u" = yes ] && echo "${RUNS_YES:-1}" || echo "$RUNS")")
 		printf '%-8s %-26s %10s %10s %10s   %s %s %s\n' "$backend" "with, user_namespaces = $u" \
 			"$(field wall_ms "$m")" "$(field cpu_ms "$m")" "$(field maxrss_kib "$m")" \
 			"$(ratio "$(field wall_ms "$m")" "$(field wall_ms "$b")")" \
