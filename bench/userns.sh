@@ -73,7 +73,7 @@ for backend in netlink bpf; do
 	b=${base[$backend]}
 	printf '%-8s %-26s %10s %10s %10s\n' "$backend" "without" "$(field wall_ms "$b")" \
 		"$(field cpu_ms "$b")" "$(field maxrss_kib "$b")"
-	for u in no yes; do
+	for u in ${CASES:-no yes}; do
 		m=$(measure "$backend" "$TMP/$u.conf" "$([ "$u" = yes ] && echo "${RUNS_YES:-1}" || echo "$RUNS")")
 		printf '%-8s %-26s %10s %10s %10s   %s %s %s\n' "$backend" "with, user_namespaces = $u" \
 			"$(field wall_ms "$m")" "$(field cpu_ms "$m")" "$(field maxrss_kib "$m")" \

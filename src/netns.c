@@ -393,6 +393,11 @@ static void see_all(struct netns_set *set, bool users)
 
 			if (de->d_name[0] < '1' || de->d_name[0] > '9')
 				continue;
+			/* most are known: told by a stat, with nothing opened */
+			snprintf(path, sizeof(path), "%s/ns/net", de->d_name);
+			if (fstatat(dirfd(d), path, &st, 0) == 0 &&
+			    ns_known(set, (uint64_t)st.st_ino))
+				continue;
 			/* the namespace and the name through one /proc/PID: the same
 			 * process's, whatever exits meanwhile */
 			piddir = proc_pid_open(PROC, de->d_name);
