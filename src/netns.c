@@ -291,8 +291,11 @@ static bool ns_known(struct netns_set *set, uint64_t ino)
 	struct netns *n = netns_find(set, ino);
 	struct netns_passed *p;
 
-	/* one the policies no longer select is closed (not seen), then passed over */
-	if (n && (set->cfg->namespaces != NS_ALL || policy_selects_netns(set->cfg, n->name))) {
+	/* one the policies no longer select, or another user namespace's once
+	 * user_namespaces is off, is closed (not seen), then passed over */
+	if (n && (set->cfg->namespaces != NS_ALL ||
+		  (policy_selects_netns(set->cfg, n->name) &&
+		   (!n->user || set->cfg->user_namespaces)))) {
 		n->seen = true;
 		return true;
 	}
@@ -313,6 +316,7 @@ static int ns_add(struct netns_set *set, int fd, const struct stat *st, const ch
 {
 	uint64_t ino = (uint64_t)st->st_ino;
 	char name[sizeof(((struct netns *)0)->name)];
+	bool user;
 	int r;
 
 	str_escape(raw, name, sizeof(name));
@@ -322,7 +326,8 @@ static int ns_add(struct netns_set *set, int fd, const struct stat *st, const ch
 		pass(set, ino, false, false);
 		return 0;
 	}
-	if (set->cfg->namespaces == NS_ALL && !users && !ns_ours(set, fd)) {
+	user = set->cfg->namespaces == NS_ALL && !ns_ours(set, fd);
+	if (user && !users) {
 		close(fd);
 		if (!set->cfg->user_namespaces)
 			pass(set, ino, false, true);
@@ -334,6 +339,8 @@ static int ns_add(struct netns_set *set, int fd, const struct stat *st, const ch
 		return -EMFILE;
 	}
 	r = ns_open(set, fd, st, name, path);
+	if (r == 0)
+		set->ns[set->n - 1]->user = user;
 	if (r == -EBUSY) {
 		if (!pass(set, ino, true, false) && set->cfg->namespaces != NS_SELF) /* self: fatal */
 			log_msg(LOG_WARNING, NULL, "network namespace %s (%s) is watched by another "

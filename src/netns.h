@@ -18,6 +18,7 @@ struct netns {
 	int fd;                   /* its file, held open while it is watched */
 	int lock_fd;              /* one kareaper per namespace; -errno: not locked */
 	bool seen;                /* found by the latest discovery */
+	bool user;                /* owned by another user namespace (user_namespaces) */
 	bool dumped;              /* its latest listing completed */
 	uint64_t heard_at;        /* the latest round trip seen completed with a peer
 				   * elsewhere (engine's clock; witness.c) */

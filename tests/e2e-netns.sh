@@ -120,6 +120,35 @@ ok "$([ "$(unwatched "$TMP/users.prom" descriptors)" -gt 0 ]; echo $?)" \
 	"and counted ($(unwatched "$TMP/users.prom" descriptors))"
 watched=$(sed -n 's/^kareaper_namespaces //p' "$TMP/users.prom")
 ok "$([ "$watched" -gt 100 ]; echo $?)" "as many as fit watched ($watched)"
+# a daemon that watches theirs, then a reload that turns user_namespaces off:
+# theirs are closed, ours stay
+policy all "$ID-*, $CNAME, ns-flood" "user_namespaces = yes
+dry_run = yes
+scan_interval = 500ms
+probe_journal = /run/kareaper/reload-probes
+metrics_file = $TMP/reload.prom" >"$TMP/reload.conf"
+(ulimit -n 1024 && exec "$KAREAPER" -c "$TMP/reload.conf") 2>"$TMP/reload.log" &
+KRR=$!
+T_PIDS+=("$KRR")
+gauge() { sed -n "s/^kareaper_namespaces //p" "$TMP/reload.prom" 2>/dev/null; }
+wait_gauge() { # wait_gauge TEST: until the namespaces gauge passes TEST (e.g. -gt 100)
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ "$(gauge)" ] && [ "$(gauge)" "$@" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "a daemon with user_namespaces = yes: theirs watched as far as the descriptors go" \
+	wait_gauge -gt 100
+sed -i '/^user_namespaces = yes$/d' "$TMP/reload.conf"
+kill -HUP "$KRR"
+check "reloaded without it" wait_for "$TMP/reload.log" "reloaded" 20
+check "then theirs closed, ours watched" wait_gauge -lt 10
+ok "$([ "$(unwatched "$TMP/reload.prom" user-namespace)" -ge "$FLOOD" ]; echo $?)" \
+	"and counted as passed over ($(unwatched "$TMP/reload.prom" user-namespace))"
+stop "$KRR"
+is $? 0 "a clean stop"
 # the default: passed over
 policy all "$ID-*, $CNAME, ns-flood" "metrics_file = $TMP/kareaper.prom" >"$TMP/all.conf"
 
