@@ -530,9 +530,9 @@ static void once_memory(void)
 	free(p); /* the top of the heap, where the next allocations come from */
 }
 
-/* Each namespace watched holds a few descriptors: the soft limit a shell or
- * systemd gives (1024) is raised to the hard one, as far as it goes. The unit
- * sets both (LimitNOFILE=), its filter refusing setrlimit(). */
+/* Each namespace watched holds four descriptors: the soft limit a shell or
+ * systemd gives (1024) is raised to the hard one. The unit sets both
+ * (LimitNOFILE=). */
 static void nofile_raise(void)
 {
 	struct rlimit r;

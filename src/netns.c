@@ -98,9 +98,10 @@ static void ns_unlock(int fd, uint64_t dev, uint64_t ino)
 }
 
 /* Namespaces are watched while the number of the file just opened for one is
- * below this: each holds a few descriptors (its file, its lock, its backend's),
- * and an eighth of the limit (64 at least) stays for everything else a round
- * opens (owners' sockets, the journal, walks, the self-test). */
+ * below this (other user namespaces' below half of it): each holds four
+ * descriptors (its file, its lock, its backend's two), and an eighth of the
+ * limit (64 at least) stays for everything else a round opens (owners'
+ * sockets, the journal, walks, the self-test). */
 static int fd_budget(void)
 {
 	struct rlimit r;
@@ -112,20 +113,23 @@ static int fd_budget(void)
 	return (int)(cur - (cur / 8 > 64 ? cur / 8 : 64 < cur ? 64 : cur));
 }
 
-/* Whether the namespace of file fd belongs to kareaper's own user namespace
- * (the host's, as root made it, or a pod's on it), not to one any unprivileged
- * user can make. Not to be told: not ours. */
-static bool ns_ours(const struct netns_set *set, int fd)
+/* Whether the namespace of file fd (inode ino) belongs to kareaper's own user
+ * namespace (the host's, as root made it, or a pod's on it), not to one any
+ * unprivileged user can make: 1 ours, 0 another's (EPERM: one outside ours),
+ * -errno when it cannot be told now. Kareaper's own namespace is its own. */
+static int ns_ours(const struct netns_set *set, int fd, uint64_t ino)
 {
 	struct stat st;
-	int u = ioctl(fd, NS_GET_USERNS);
-	bool ours;
+	int u, r;
 
+	if (ino == set->self_ino)
+		return 1;
+	u = ioctl(fd, NS_GET_USERNS);
 	if (u < 0)
-		return false;
-	ours = fstat(u, &st) == 0 && (uint64_t)st.st_ino == set->self_userns;
+		return errno == EPERM ? 0 : -errno;
+	r = fstat(u, &st) < 0 ? -errno : (uint64_t)st.st_ino == set->self_userns;
 	close(u);
-	return ours;
+	return r;
 }
 
 int netns_init(struct netns_set *set, const struct backend_ops *ops)
@@ -242,8 +246,8 @@ static int ns_open(struct netns_set *set, int fd, const struct stat *st, const c
 	n->dev = (uint64_t)st->st_dev;
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->lock_fd = ns_lock(n->dev, n->ino);
-	if (n->lock_fd == -EBUSY)
-		return -EBUSY;
+	if (n->lock_fd == -EBUSY || n->lock_fd == -EMFILE || n->lock_fd == -ENFILE)
+		return n->lock_fd;
 	if (n->lock_fd < 0 && !set->warned_lock) {
 		set->warned_lock = true;
 		log_msg(LOG_WARNING, NULL, "cannot lock network namespace %s in " RUNTIME_DIR
@@ -271,7 +275,7 @@ static struct netns_passed *passed_find(struct netns_set *set, uint64_t ino)
 }
 
 /* Remembers a namespace not watched; false if it was not already. */
-static bool pass(struct netns_set *set, uint64_t ino, bool busy, bool user)
+static bool pass(struct netns_set *set, uint64_t ino, bool busy, bool user, bool shortage)
 {
 	struct netns_passed *p = passed_find(set, ino);
 
@@ -280,7 +284,7 @@ static bool pass(struct netns_set *set, uint64_t ino, bool busy, bool user)
 		return true;
 	}
 	if (array_grow(&set->passed, &set->cappassed, set->npassed, sizeof(*set->passed)) == 0)
-		set->passed[set->npassed++] = (struct netns_passed){ ino, busy, user, true };
+		set->passed[set->npassed++] = (struct netns_passed){ ino, busy, user, shortage, true };
 	return false;
 }
 
@@ -317,36 +321,45 @@ static int ns_add(struct netns_set *set, int fd, const struct stat *st, const ch
 	uint64_t ino = (uint64_t)st->st_ino;
 	char name[sizeof(((struct netns *)0)->name)];
 	bool user;
-	int r;
+	int r, ours;
 
 	str_escape(raw, name, sizeof(name));
 
 	if (set->cfg->namespaces == NS_ALL && !policy_selects_netns(set->cfg, name)) {
 		close(fd);
-		pass(set, ino, false, false);
+		pass(set, ino, false, false, false);
 		return 0;
 	}
-	user = set->cfg->namespaces == NS_ALL && !ns_ours(set, fd);
-	if (user && !users) {
+	ours = ns_ours(set, fd, ino);
+	if (ours < 0) { /* not to be told now: again at the next discovery */
+		close(fd);
+		if (ours == -EMFILE || ours == -ENFILE)
+			pass(set, ino, false, false, true);
+		return ours;
+	}
+	user = !ours;
+	if (set->cfg->namespaces == NS_ALL && user && !users) {
 		close(fd);
 		if (!set->cfg->user_namespaces)
-			pass(set, ino, false, true);
+			pass(set, ino, false, true, false);
 		return 0;
 	}
-	if (fd >= set->fd_budget) {
+	/* theirs only within half the descriptors for namespaces: however many
+	 * they are, ours find room */
+	if (fd >= (set->cfg->namespaces == NS_ALL && user ? set->fd_budget / 2 : set->fd_budget)) {
 		close(fd);
-		set->n_short++;
+		pass(set, ino, false, user, true);
 		return -EMFILE;
 	}
 	r = ns_open(set, fd, st, name, path);
 	if (r == 0)
 		set->ns[set->n - 1]->user = user;
 	if (r == -EBUSY) {
-		if (!pass(set, ino, true, false) && set->cfg->namespaces != NS_SELF) /* self: fatal */
+		if (!pass(set, ino, true, false, false) && set->cfg->namespaces != NS_SELF) /* self: fatal */
 			log_msg(LOG_WARNING, NULL, "network namespace %s (%s) is watched by another "
 				"kareaper: leaving it to that one", name, path);
 	} else if (r == -EMFILE || r == -ENFILE) {
-		set->n_short++;
+		pass(set, ino, false, user, true);
 	} else if (r < 0) {
 		log_msg(r == -EPERM ? LOG_WARNING : LOG_DEBUG, NULL,
 			"cannot watch network namespace %s (%s): %s%s", name, path, strerror(-r),
@@ -435,11 +448,15 @@ int netns_discover(struct netns_set *set, const struct config *c)
 	int r = 0;
 
 	set->cfg = c;
-	set->n_short = 0;
 	for (size_t i = 0; i < set->n; i++)
 		set->ns[i]->seen = false;
-	for (size_t i = 0; i < set->npassed; i++)
-		set->passed[i].seen = false;
+	for (size_t i = 0; i < set->npassed;) {
+		if (set->passed[i].shortage) { /* tried again */
+			set->passed[i] = set->passed[--set->npassed];
+			continue;
+		}
+		set->passed[i++].seen = false;
+	}
 	switch (c->namespaces) {
 	case NS_SELF:
 		r = ns_see(set, "/proc/self/ns/net", "self", false);
@@ -470,10 +487,13 @@ int netns_discover(struct netns_set *set, const struct config *c)
 		ns_drop(set, n);
 		set->ns[i] = set->ns[--set->n];
 	}
-	set->n_user = 0;
+	set->n_user = set->n_short = 0;
 	for (size_t i = 0; i < set->npassed;) {
 		if (set->passed[i].seen) {
-			set->n_user += set->passed[i].user;
+			const struct netns_passed *p = &set->passed[i];
+
+			set->n_user += p->user && !p->shortage;
+			set->n_short += p->shortage;
 			i++;
 		} else {
 			set->passed[i] = set->passed[--set->npassed];

@@ -32,6 +32,7 @@ struct netns_passed {
 	uint64_t ino;
 	bool busy;                /* another kareaper's: tried again at every discovery */
 	bool user;                /* owned by a user namespace not kareaper's own */
+	bool shortage;            /* descriptors short: tried again at the next discovery */
 	bool seen;
 };
 
