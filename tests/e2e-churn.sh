@@ -71,7 +71,13 @@ echo "# $((made * 10)) namespaces made and deleted in $CHURN_S s; descriptors $F
 check "the daemon runs on" kill -0 "$KR"
 is "$lost" 0 "the journal held the 3 armed sockets at every look"
 is "$(fds)" "$FDS0" "its descriptors back to their baseline"
-ok "$([ "$(rss)" -le $((RSS0 + 2048)) ]; echo $?)" "its memory within 2 MiB of its baseline"
+if grep -q __asan_init "$KAREAPER_BIN"; then
+	# AddressSanitizer keeps what is freed in its quarantine, resident: there
+	# LeakSanitizer judges the memory, at the stop below (a leak fails it)
+	echo "# AddressSanitizer: RSS not compared; LeakSanitizer checks at the stop"
+else
+	ok "$([ "$(rss)" -le $((RSS0 + 2048)) ]; echo $?)" "its memory within 2 MiB of its baseline"
+fi
 # the server's (found through its process now), the live peers', the dead peers'
 is "$(sed -n 's/^kareaper_namespaces //p' "$TMP/churn.prom")" 3 "kareaper_namespaces: the 3 left"
 is "$(grep -c 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/churn.log")" 0 "no error or warning" ||
