@@ -62,7 +62,7 @@ for backend in netlink bpf; do
 	base[$backend]=$(measure "$backend" "$TMP/no.conf")
 done
 mkfifo "$TMP/flood.in"
-setpriv --reuid=nobody --regid=nogroup --clear-groups "$FLOODER" "$FLOOD" <"$TMP/flood.in" >"$TMP/flood.out" 2>&1 &
+"$FLOODER" -u 65534 "$FLOOD" <"$TMP/flood.in" >"$TMP/flood.out" 2>&1 &
 PIDS+=($!)
 exec {fd_flood}>"$TMP/flood.in"
 for _ in $(seq 1200); do grep -q '^ready\|^failed' "$TMP/flood.out" && break; sleep 0.1; done

@@ -2,9 +2,11 @@
 /* What any local user can do on Debian: make network namespaces, many of them,
  * each in a user namespace of its own, each with a connected socket in it.
  *
- *   ns-flood N
+ *   ns-flood [-u UID] N
  *
- * Run as an unprivileged user. Forks N children; each makes a user and a
+ * Run as an unprivileged user, or as root with -u, which becomes that user
+ * (its group too) before anything else, as dumpable as a user's own process:
+ * the binary need not be where that user can reach it. Forks N children; each makes a user and a
  * network namespace, brings its loopback up, connects a socket to a listening
  * one of its own, and waits. Prints "ready N" when all are there (or "failed
  * AT: ERROR" at the first that could not), then holds them until its stdin
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -53,13 +56,24 @@ static int child(void)
 
 int main(int argc, char **argv)
 {
-	int n = argc == 2 ? atoi(argv[1]) : 0;
+	int n, uid = -1;
 	pid_t *pids;
 	char c;
 
+	if (argc == 4 && !strcmp(argv[1], "-u")) {
+		uid = atoi(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
+	n = argc == 2 ? atoi(argv[1]) : 0;
 	if (n <= 0) {
-		fprintf(stderr, "usage: ns-flood N\n");
+		fprintf(stderr, "usage: ns-flood [-u UID] N\n");
 		return 2;
+	}
+	if (uid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid((uid_t)uid) < 0 ||
+			 prctl(PR_SET_DUMPABLE, 1) < 0)) {
+		printf("failed -1: %s\n", strerror(errno));
+		return 1;
 	}
 	pids = calloc((size_t)n, sizeof(*pids));
 	if (!pids)
