@@ -12,6 +12,8 @@
 . "$TESTS_SRC/lib.sh"
 
 CHURN_S=${KAREAPER_CHURN_S:-20}
+# (100 probes an interval apart outlast the churn: the dry run's verdict, which
+# hands the sockets back, comes after it)
 topo_setup
 CNAME="krch$((RANDOM % 1000))x$((RANDOM % 10000))" # the server's comm: its namespace's name once its own goes
 cp "$TESTS_BIN/echo-server" "$TMP/$CNAME"
@@ -35,7 +37,7 @@ metrics_file = $TMP/churn.prom
 netns = $ID-*, $CNAME
 local_port = 5000
 idle = 1s
-interval = 1s
+interval = $((CHURN_S / 60 + 1))s
 probes = 100
 EOF
 "$KAREAPER" -c "$TMP/churn.conf" 2>"$TMP/churn.log" &
