@@ -105,12 +105,13 @@ static void ns_unlock(int fd, uint64_t dev, uint64_t ino)
 static int fd_budget(void)
 {
 	struct rlimit r;
-	rlim_t cur;
+	rlim_t cur, keep;
 
 	if (getrlimit(RLIMIT_NOFILE, &r) < 0)
 		return 1024 - 128;
 	cur = r.rlim_cur > INT_MAX ? INT_MAX : r.rlim_cur;
-	return (int)(cur - (cur / 8 > 64 ? cur / 8 : 64 < cur ? 64 : cur));
+	keep = cur / 8 > 64 ? cur / 8 : 64;
+	return cur > keep ? (int)(cur - keep) : 0;
 }
 
 /* Whether the namespace of file fd (inode ino) belongs to kareaper's own user
