@@ -137,8 +137,14 @@ void arm_result(struct engine *e, struct tracked *t, int r)
 	 * owners and arming a thousand sockets can take longer than an interval */
 	verdict_armed(t, p, round_clock(e));
 	e->stats.probes_armed++;
-	log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
-		 p->probes, (unsigned long long)(p->interval_ms / 1000));
+	if (t->round < p->probes)
+		log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every "
+			 "%llus (on top of the %u its earlier rounds left unanswered: no more "
+			 "fit below the kernel's limit)", t->round,
+			 (unsigned long long)(p->interval_ms / 1000), t->probes_base);
+	else
+		log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
+			 p->probes, (unsigned long long)(p->interval_ms / 1000));
 	row_verdict(e, t, V_PROBING, REASON_NONE);
 }
 
@@ -209,8 +215,8 @@ static void ration_arms(struct engine *e)
 
 /* Whether suspect t is to be armed: its owner's options read (t->saved, exactly as
  * the socket has them: the compare value) and what arming writes (t->arm). Not
- * when its owner runs keepalive of its own, when its probe budget is spent, or
- * when its options cannot be read. */
+ * when its owner runs keepalive of its own, or when its options cannot be read
+ * (its probe budget, verdict_observe()). */
 static bool to_arm(struct engine *e, struct tracked *t)
 {
 	struct backend *b = backend_of(e, t);
@@ -224,10 +230,6 @@ static bool to_arm(struct engine *e, struct tracked *t)
 	}
 	if (t->saved.keepalive) {
 		owner_keepalive(e, t);
-		return false;
-	}
-	if (!verdict_budget_left(pol(e, t->policy), t->rec.probes)) {
-		budget_spent(e, t);
 		return false;
 	}
 	put = t->saved;

@@ -90,9 +90,11 @@ unsigned process_work(struct engine *e)
 			continue;
 		switch (w->step) {
 		case STEP_ARM:
-			if (t->held_at && !witness_heard_since(e, t)) {
+			if (t->held_at && (!witness_heard_since(e, t) || e->now < t->rearm_at)) {
 				/* held: probed again once its namespace is heard
-				 * from, not before (an outage spends no probes) */
+				 * from, not before (an outage spends no probes),
+				 * and after its pause (a held breaker spends them
+				 * slowly) */
 				w->step = STEP_WAIT;
 				row_verdict(e, t, V_HELD, t->reason);
 				break;
@@ -178,6 +180,35 @@ static void reaped(struct engine *e, struct work_item *w, const struct sock_even
 	forget(e, w);
 }
 
+/* What the breaker held this round, and why: counted, logged. */
+static void say_breaker(struct engine *e, const struct rail_round *round,
+			const struct rail_item *items, struct work_item *const *dead, size_t n,
+			unsigned probed_alive)
+{
+	unsigned first = 0;
+
+	if (round->tripped) {
+		e->stats.breaker_trips++;
+		log_msg(LOG_WARNING, MSGID_BREAKER,
+			"circuit breaker: %u of %u connections checked this round look dead at "
+			"once; reaping none of them (is this host's own network down?)",
+			round->evidence_dead, round->evidence_dead + probed_alive);
+	}
+	if (!round->unwitnessed)
+		return;
+	for (size_t i = 0; i < n; i++)
+		first += items[i].decision == RAIL_HELD && items[i].unwitnessed &&
+			 !round->tripped && !dead[i]->t->held_at;
+	/* said once for each socket: a quiet host holds the same ones again */
+	if (first)
+		e->stats.breaker_trips++;
+	log_msg(first ? LOG_WARNING : LOG_DEBUG, MSGID_BREAKER,
+		"circuit breaker: %u connections look dead, but no probe to them went "
+		"unanswered after a round trip from this host was seen completed (no "
+		"other peer heard from); reaping none of them until one is (is this "
+		"host's own network down?)", round->unwitnessed);
+}
+
 void reap_dead(struct engine *e, unsigned probed_alive)
 {
 	struct work_item **dead;
@@ -216,28 +247,7 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 		n++;
 	}
 	rails_decide(&e->rails, e->cfg, items, n, probed_alive, e->now, &round);
-	if (round.tripped) {
-		e->stats.breaker_trips++;
-		log_msg(LOG_WARNING, MSGID_BREAKER,
-			"circuit breaker: %u of %u connections checked this round look dead at "
-			"once; reaping none of them (is this host's own network down?)",
-			round.evidence_dead, round.evidence_dead + probed_alive);
-	}
-	if (round.unwitnessed) {
-		unsigned first = 0;
-
-		for (size_t i = 0; i < n; i++)
-			first += items[i].decision == RAIL_HELD && items[i].unwitnessed &&
-				 !round.tripped && !dead[i]->t->held_at;
-		/* said once for each socket: a quiet host holds the same ones again */
-		if (first)
-			e->stats.breaker_trips++;
-		log_msg(first ? LOG_WARNING : LOG_DEBUG, MSGID_BREAKER,
-			"circuit breaker: %u connections look dead, but no probe to them went "
-			"unanswered after a round trip from this host was seen completed (no "
-			"other peer heard from); reaping none of them until one is (is this "
-			"host's own network down?)", round.unwitnessed);
-	}
+	say_breaker(e, &round, items, dead, n, probed_alive);
 	/* One pass: the reaped destroyed, the others' options put back. */
 	for (size_t i = 0; i < n; i++) {
 		struct tracked *t = dead[i]->t;
@@ -270,8 +280,13 @@ void reap_dead(struct engine *e, unsigned probed_alive)
 			e->stats.held++;
 			verdict_suspect_again(t, e->now);
 			/* probed again once the network is heard from, not before: an
-			 * outage does not spend its probe budget */
+			 * outage does not spend its probe budget; and after a pause
+			 * that doubles with each hold, so that a breaker held round
+			 * after round spends it slowly */
 			t->held_at = round_clock(e);
+			if (t->holds < UINT8_MAX)
+				t->holds++;
+			t->rearm_at = e->now + verdict_hold_pause_ms(pol(e, t->policy), t->holds);
 			row_verdict(e, t, V_HELD, t->reason);
 			break;
 		case RAIL_WOULD_REAP:

@@ -115,26 +115,60 @@ uint64_t verdict_timer_late_ms(uint64_t ms)
 	return ms * 8 / 63 + 20;
 }
 
-uint64_t verdict_probe_window_ms(const struct policy *p)
+/* From arming to the verdict of a round of k probes. */
+static uint64_t round_window_ms(const struct policy *p, unsigned k)
 {
 	/* The first probe leaves at once (TCP_KEEPIDLE no longer than the socket
 	 * has been idle), each next one an interval later; an interval more, and
 	 * half of one for the last one's answer, as margins. Each probe re-arms the
 	 * timer, so its lateness adds up over the probes: without it, from about 12
 	 * probes the last one had not gone out by the deadline. */
-	return (uint64_t)p->probes * (p->interval_ms + verdict_timer_late_ms(p->interval_ms)) +
+	return (uint64_t)k * (p->interval_ms + verdict_timer_late_ms(p->interval_ms)) +
 	       p->interval_ms / 2;
 }
 
-/* Probes the kernel may count beyond the verdict's, before the restore stops them. */
-#define BUDGET_MARGIN 2
-
-bool verdict_budget_left(const struct policy *p, uint32_t probes_out)
+uint64_t verdict_probe_window_ms(const struct policy *p)
 {
-	/* one at once, then one each interval, on time at best */
-	uint64_t by_deadline = 1 + verdict_probe_window_ms(p) / p->interval_ms;
+	return round_window_ms(p, p->probes);
+}
 
-	return probes_out + by_deadline + BUDGET_MARGIN < KR_MAX_KEEPCNT;
+/* What the count stays below 127 by at a verdict: the probe that may go out
+ * before the restore stops them, and the probes (one an interval) a kareaper
+ * frozen at the verdict leaves the kernel before it would end the connection. */
+#define BUDGET_MARGIN 8
+
+/* Two probes at most go out before a deadline moved on by at most an interval
+ * and a half and the timer wheel's lateness (the next may be due at once). */
+static bool extension_fits(uint32_t probes_out)
+{
+	return probes_out + 2u + BUDGET_MARGIN < KR_MAX_KEEPCNT;
+}
+
+unsigned verdict_round_probes(const struct policy *p, uint32_t probes_out)
+{
+	unsigned fit = p->probes, k;
+
+	/* one at once, then one each interval, on time at best */
+	while (fit > 0 && probes_out + 1 + round_window_ms(p, fit) / p->interval_ms +
+			  BUDGET_MARGIN >= KR_MAX_KEEPCNT)
+		fit--;
+	if (fit == p->probes || fit == 0)
+		return fit;
+	/* short of the policy's: half of what fits, so that a round held again
+	 * leaves room for another; but never so few that the count at its
+	 * verdict falls short of the policy's (unit-verdict checks that those
+	 * always fit) */
+	k = (fit + 1) / 2;
+	if (probes_out + k < p->probes)
+		k = p->probes - probes_out;
+	return k < fit ? k : fit;
+}
+
+uint64_t verdict_hold_pause_ms(const struct policy *p, unsigned holds)
+{
+	unsigned doublings = holds ? holds - 1 : 0;
+
+	return p->idle_ms << (doublings < HOLD_DOUBLINGS ? doublings : HOLD_DOUBLINGS);
 }
 
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
@@ -145,17 +179,17 @@ void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now)
 	t->armed_segs_in = t->rec.segs_in;
 	t->armed_bytes_in = t->rec.bytes_received;
 	t->probes_base = t->rec.probes;
-	t->deadline = now + verdict_probe_window_ms(p);
+	t->deadline = now + round_window_ms(p, t->round);
 	t->probing_since = now;
 	t->witnessed = false;
 	t->extended = 0;
 	t->owners_probes = false;
 	t->held_at = 0;
 	t->limited = false;
-	/* half an interval before the probe that follows the policy's last: one the
+	/* half an interval before the probe that follows the round's last: one the
 	 * look sees go out after it, with a quarter interval at least to be answered
 	 * by the deadline (verdicts are taken up to a quarter early) */
-	t->look_at = now + p->probes * p->interval_ms - p->interval_ms / 2;
+	t->look_at = now + t->round * p->interval_ms - p->interval_ms / 2;
 }
 
 
@@ -183,7 +217,7 @@ bool verdict_heard(struct tracked *t, const struct policy *p, uint64_t heard_at,
 	if (t->deadline < earliest) {
 		/* one more probe at most goes out before it (half an interval is
 		 * more than the timer wheel's lateness) */
-		if (!t->owners_probes && fresh->probes + 1u + BUDGET_MARGIN >= KR_MAX_KEEPCNT)
+		if (!t->owners_probes && !extension_fits(fresh->probes))
 			return false;
 		t->deadline = earliest;
 	}
@@ -206,68 +240,118 @@ bool verdict_witnessed(const struct tracked *t, uint8_t probes)
 	return t->witnessed && probes > t->witness_probes;
 }
 
+/* What a listing says of tracked t: its record, and whether its peer was heard
+ * from since the last one (which resets what kareaper's rounds left counted). */
+static bool refresh(struct verdict_table *r, struct tracked *t, int policy_idx,
+		    const struct sock_rec *s, uint64_t now)
+{
+	bool heard = s->segs_in != t->rec.segs_in || s->bytes_received != t->rec.bytes_received;
+	uint64_t reported = sock_idle_ms(s);
+
+	/* tcpi_last_*_recv are u32 ms and wrap after 49.7 days: if nothing arrived
+	 * since we last looked, a smaller reported idle is the wrap, not activity. */
+	if (heard || reported > tracked_idle_ms(t, now))
+		t->quiet_since = now > reported ? now - reported : 0;
+	/* probes_left is one above the count at the hand-back (a probe may
+	 * have gone out on the way): below that count, an ACK reset it */
+	if (heard || s->probes + 1u < t->probes_left)
+		t->probes_left = 0;
+	if (heard)
+		t->holds = 0; /* its next hold pauses as its first did */
+	if (!t->armed && (heard || s->probes == 0 || s->probes < t->rec.probes)) {
+		t->probing_since = 0; /* its owner's probes, if any, start over */
+		t->witnessed = false;
+	}
+	if (!t->armed && !t->probing_since && s->probes > 0)
+		t->probing_since = now;
+	t->rec = *s;
+	t->seen_scan = r->scan_gen;
+	t->policy = policy_idx;
+	return heard;
+}
+
+/* t is being probed (armed, or on its owner's probes): its verdict, when due. */
+static enum step probing_verdict(struct tracked *t, const struct policy *p,
+				 const struct sock_rec *s, uint64_t now)
+{
+	uint64_t next;
+
+	/* Any segment after arming is the peer answering. */
+	if (s->segs_in != t->armed_segs_in) {
+		t->reason = REASON_ANSWERED;
+		return STEP_ALIVE;
+	}
+	if (now < t->deadline)
+		return STEP_WAIT;
+	t->probes_at_verdict = s->probes > t->probes_base ? s->probes - t->probes_base : 0;
+	if (t->probes_at_verdict >= t->round && t->witnessed && s->probes <= t->witness_probes &&
+	    t->extended < 2 && (t->owners_probes || extension_fits(s->probes))) {
+		/* a round trip was seen, but no probe counted since (a late look, a
+		 * frozen kareaper, an owner's probe not yet out): one more, and the
+		 * verdict after it */
+		next = t->owners_probes ? next_probe_ms(p, s) : p->interval_ms;
+		t->extended++;
+		t->deadline = now + next + verdict_timer_late_ms(next) + p->interval_ms / 2;
+		return STEP_WAIT;
+	}
+	/* every probe of the round unanswered: with those earlier rounds left
+	 * counted (a count only something received resets), at least the policy's
+	 * in a row (verdict_round_probes) */
+	if (t->probes_at_verdict >= t->round) {
+		t->state = TS_DEAD;
+		t->reason = t->owners_probes ? REASON_KEEPALIVE_EVIDENCE : REASON_PROBES_UNANSWERED;
+		if (t->owners_probes)
+			t->probes_at_verdict = s->probes; /* all its owner's */
+		return STEP_DEAD;
+	}
+	return STEP_INCONCLUSIVE;
+}
+
+/* t's owner's own probes went unanswered, as many as the policy's: dead on a
+ * witness; without one yet, its next probe is awaited, a look for a witness taken
+ * before it goes out; still silent after it, dead. As a probed socket, never
+ * armed: nothing to hand back. */
+static enum step owners_evidence(struct tracked *t, const struct policy *p,
+				 const struct sock_rec *s, uint64_t now)
+{
+	uint64_t next;
+
+	t->reason = REASON_KEEPALIVE_EVIDENCE;
+	t->probes_at_verdict = s->probes;
+	if (verdict_witnessed(t, s->probes)) {
+		t->state = TS_DEAD;
+		return STEP_DEAD;
+	}
+	t->state = TS_PROBING;
+	t->armed_at = now;
+	t->armed_segs_in = s->segs_in;
+	t->armed_bytes_in = s->bytes_received;
+	t->probes_base = (uint8_t)(s->probes - p->probes);
+	if (!t->probing_since)
+		t->probing_since = now;
+	t->extended = 0;
+	t->owners_probes = true;
+	t->round = (uint8_t)p->probes;
+	next = next_probe_ms(p, s);
+	t->look_at = now + next / 2;
+	t->deadline = now + next + verdict_timer_late_ms(next) + p->interval_ms / 2;
+	return STEP_WAIT;
+}
+
 enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,
 			 const struct sock_rec *s, uint64_t now, struct tracked **tp)
 {
 	struct tracked *t = verdict_find(r, s->cookie);
 	uint64_t reported = sock_idle_ms(s), idle;
 	enum evidence ev;
-	uint64_t next;
 
 	*tp = t;
 	if (t) {
-		bool heard = s->segs_in != t->rec.segs_in || s->bytes_received != t->rec.bytes_received;
+		bool heard = refresh(r, t, policy_idx, s, now);
 
-		/* tcpi_last_*_recv are u32 ms and wrap after 49.7 days: if nothing arrived
-		 * since we last looked, a smaller reported idle is the wrap, not activity. */
-		if (heard || reported > tracked_idle_ms(t, now))
-			t->quiet_since = now > reported ? now - reported : 0;
-		/* probes_left is one above the count at the hand-back (a probe may
-		 * have gone out on the way): below that count, an ACK reset it */
-		if (heard || s->probes + 1u < t->probes_left)
-			t->probes_left = 0;
-		if (!t->armed && (heard || s->probes == 0 || s->probes < t->rec.probes)) {
-			t->probing_since = 0; /* its owner's probes, if any, start over */
-			t->witnessed = false;
-		}
-		if (!t->armed && !t->probing_since && s->probes > 0)
-			t->probing_since = now;
-		t->rec = *s;
-		t->seen_scan = r->scan_gen;
-		t->policy = policy_idx;
 		idle = tracked_idle_ms(t, now);
-
-		if (t->state == TS_PROBING) {
-			/* Any segment after arming is the peer answering. */
-			if (s->segs_in != t->armed_segs_in) {
-				t->reason = REASON_ANSWERED;
-				return STEP_ALIVE;
-			}
-			if (now < t->deadline)
-				return STEP_WAIT;
-			t->probes_at_verdict = s->probes > t->probes_base ? s->probes - t->probes_base : 0;
-			if (t->probes_at_verdict >= p->probes && t->witnessed &&
-			    s->probes <= t->witness_probes && t->extended < 2 &&
-			    (t->owners_probes || verdict_budget_left(p, s->probes))) {
-				/* a round trip was seen, but no probe counted since (a
-				 * late look, a frozen kareaper, an owner's probe not yet
-				 * out): one more, and the verdict after it */
-				next = t->owners_probes ? next_probe_ms(p, s) : p->interval_ms;
-				t->extended++;
-				t->deadline = now + next + verdict_timer_late_ms(next) +
-					      p->interval_ms / 2;
-				return STEP_WAIT;
-			}
-			if (t->probes_at_verdict >= p->probes) {
-				t->state = TS_DEAD;
-				t->reason = t->owners_probes ? REASON_KEEPALIVE_EVIDENCE :
-					    REASON_PROBES_UNANSWERED;
-				if (t->owners_probes)
-					t->probes_at_verdict = s->probes; /* all its owner's */
-				return STEP_DEAD;
-			}
-			return STEP_INCONCLUSIVE;
-		}
+		if (t->state == TS_PROBING)
+			return probing_verdict(t, p, s, now);
 		if (t->state == TS_ARMING)
 			return STEP_WAIT; /* the listing arms it, if nothing came in */
 		if (t->state == TS_DEAD && !heard)
@@ -301,30 +385,8 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 	/* probes counted by kareaper's earlier rounds are not its owner's */
 	if (ev == EVIDENCE_KEEPALIVE && s->probes < t->probes_left + p->probes)
 		ev = EVIDENCE_NONE;
-	if (ev == EVIDENCE_KEEPALIVE) {
-		t->reason = REASON_KEEPALIVE_EVIDENCE;
-		t->probes_at_verdict = s->probes;
-		if (verdict_witnessed(t, s->probes)) {
-			t->state = TS_DEAD;
-			return STEP_DEAD;
-		}
-		/* No witness yet: the owner's next probe is awaited, a look for a
-		 * witness taken before it goes out; still silent after it, dead. As a
-		 * probed socket, never armed: nothing to hand back. */
-		t->state = TS_PROBING;
-		t->armed_at = now;
-		t->armed_segs_in = s->segs_in;
-		t->armed_bytes_in = s->bytes_received;
-		t->probes_base = (uint8_t)(s->probes - p->probes);
-		if (!t->probing_since)
-			t->probing_since = now;
-		t->extended = 0;
-		t->owners_probes = true;
-		next = next_probe_ms(p, s);
-		t->look_at = now + next / 2;
-		t->deadline = now + next + verdict_timer_late_ms(next) + p->interval_ms / 2;
-		return STEP_WAIT;
-	}
+	if (ev == EVIDENCE_KEEPALIVE)
+		return owners_evidence(t, p, s, now);
 	if (p->action == ACTION_KILL_IDLE) {
 		t->state = TS_DEAD;
 		t->reason = REASON_IDLE;
@@ -338,9 +400,11 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 		return STEP_LEFT_ALONE;
 	/* Unanswered probes of earlier rounds (a verdict not carried out, an
 	 * inconclusive round) are still counted: never re-probe past the kernel's
-	 * limit. Until the peer is heard from (an ACK resets the count), it is left
-	 * alone. */
-	if (!verdict_budget_left(p, s->probes)) {
+	 * limit. A round is the policy's probes, or half of those that still fit;
+	 * when not one fits, it is left alone until the peer is heard from (an ACK
+	 * resets the count). */
+	t->round = (uint8_t)verdict_round_probes(p, s->probes);
+	if (!t->round) {
 		t->state = TS_UNPROBEABLE;
 		t->reason = REASON_BUDGET_SPENT;
 		return STEP_LEFT_ALONE;

@@ -45,6 +45,8 @@ struct tracked {
 	uint64_t armed_at, deadline;
 	uint32_t armed_segs_in;
 	uint8_t probes_base;      /* probes the kernel counted before we armed */
+	uint8_t round;            /* probes this round: the policy's, or as many as
+				   * fit below the kernel's limit */
 	unsigned probes_left;     /* what kareaper's probes left counted at its
 				   * hand-back (until the peer is heard from): not
 				   * its owner's evidence */
@@ -60,8 +62,10 @@ struct tracked {
 	uint8_t extended;         /* deadlines moved on for a probe after the witness */
 	bool owners_probes;       /* TS_PROBING on its owner's probes, never armed */
 	uint64_t look_at;         /* a look for a witness is due (0: none) */
-	uint64_t held_at;         /* held for want of a witness: armed again only once
-				   * its namespace is heard from after this */
+	uint64_t held_at;         /* held (breaker, no witness): armed again only once
+				   * its namespace is heard from after this, */
+	uint64_t rearm_at;        /* and not before this */
+	uint8_t holds;            /* held verdicts since its peer was last heard */
 	struct owner owner;       /* pid 0: not known */
 	struct ka_opts saved;     /* the owner's options, as read (the journal's) */
 	struct ka_opts arm;       /* what kareaper writes (the journal's): TS_ARMING,
@@ -100,13 +104,21 @@ void verdict_forget(struct verdict_table *r, struct tracked *t);
 /* Feed one matched socket; *tp gets its entry when one exists after the call. */
 enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct policy *p,
 			 const struct sock_rec *s, uint64_t now, struct tracked **tp);
-/* Whether a socket whose kernel counts probes_out unanswered keepalive probes may
- * be armed: the count survives a restore (only an ACK resets it), and at
- * KR_MAX_KEEPCNT the kernel ends the connection under our arming, past every
- * rail. So the count, with every probe the kernel may send by the verdict, must
- * stay below that with a margin. */
-bool verdict_budget_left(const struct policy *p, uint32_t probes_out);
-/* After arming: the verdict is due at now + verdict_probe_window_ms(p). */
+/* How many probes a round may have on a socket whose kernel counts probes_out
+ * unanswered keepalive probes: the policy's; when they no longer fit, half of
+ * those that do (so that a round held again leaves room for another), but at
+ * least as many as bring the count to the policy's; none (0) when not one fits.
+ * The count survives a restore (only an ACK resets it), and at KR_MAX_KEEPCNT
+ * the kernel ends the connection under our arming, past every rail. So the
+ * count, with every probe the kernel may send by the verdict, must stay below
+ * that with a margin. */
+unsigned verdict_round_probes(const struct policy *p, uint32_t probes_out);
+/* A held verdict is proven again after a pause of the policy's idle, doubled for
+ * each earlier hold since its peer was last heard, at most HOLD_DOUBLINGS times:
+ * an outage the breaker holds spends the probe budget slowly. */
+#define HOLD_DOUBLINGS 4
+uint64_t verdict_hold_pause_ms(const struct policy *p, unsigned holds);
+/* After arming: the verdict is due when t->round probes had time to go out. */
 void verdict_armed(struct tracked *t, const struct policy *p, uint64_t now);
 /* How late the kernel's timer wheel may fire a timer of ms, at worst. */
 uint64_t verdict_timer_late_ms(uint64_t ms);

@@ -313,7 +313,7 @@ static struct config *cfg_text(const char *dir, const char *policy_extra)
 
 static char dir[] = "/tmp/kareaper-unit-engine.XXXXXX", path[256];
 static const uint64_t now = 1000 * S;
-static struct config *c, *cp, *cbad, *ccarry, *ccap;
+static struct config *c, *cp, *cbad, *ccarry, *ccap, *cbrk;
 
 /* Listings, the journal, a crash, owner lookups. */
 static void listing_and_journal(void)
@@ -798,6 +798,75 @@ static struct engine *armed_with(uint32_t heard_ms)
 	return e;
 }
 
+/* A breaker held round after round, peers heard from all along: each hold
+ * pauses the next proof longer (idle, then twice that), so that such an outage
+ * spends the probe budget slowly; and when no full round fits, a shorter one. */
+static void breaker_paced(void)
+{
+	struct engine *e;
+	uint64_t held;
+
+	under_test = &fake;
+	reset(100);
+	F.heard_ms = 0; /* a round trip completes on every walk */
+	e = start(cbrk, false);
+	engine_scan(e, now);
+	is_u64(F.arms, N, "three suspects armed");
+	unanswered(2);
+	engine_check_deadlines(e, engine_next_deadline(e));
+	unanswered(3);
+	held = engine_next_deadline(e);
+	engine_check_deadlines(e, held);
+	ok(F.destroys == 0 && engine_stats(e)->held == N && engine_stats(e)->breaker_trips == 1,
+	   "all three dead at once: the breaker holds them");
+	engine_scan(e, held + 1500);
+	is_u64(F.arms, N, "not probed again within idle (2 s) of the hold");
+	engine_scan(e, held + 2500);
+	is_u64(F.arms, 2 * N, "probed again after it");
+	unanswered(5);
+	engine_check_deadlines(e, engine_next_deadline(e));
+	unanswered(6);
+	held = engine_next_deadline(e);
+	engine_check_deadlines(e, held);
+	ok(engine_stats(e)->held == 2 * N && engine_stats(e)->breaker_trips == 2,
+	   "held again, by the breaker");
+	engine_scan(e, held + 3500);
+	is_u64(F.arms, 2 * N, "the second hold pauses twice as long: not probed 3.5 s after it");
+	for (int i = 0; i < N; i++) { /* as many rounds held as fit, handed back */
+		F.socks[i].probes = 115;
+		F.socks[i].timer = 0;
+	}
+	engine_scan(e, held + 4500);
+	is_u64(F.arms, 3 * N, "probed 4.5 s after it");
+	unanswered(116);
+	engine_check_deadlines(e, engine_next_deadline(e));
+	unanswered(117);
+	held = engine_next_deadline(e);
+	engine_check_deadlines(e, held);
+	ok(F.destroys == 0 && engine_stats(e)->held == 3 * N && engine_stats(e)->breaker_trips == 3,
+	   "115 counted: a round of 1 (2 fit), unanswered after a witness, held again by the "
+	   "breaker (its third trip)");
+	engine_free(e);
+	e = start(c, false); /* the breaker as by default: 10 at least */
+	for (int i = 0; i < N; i++)
+		F.socks[i].timer = 0;
+	engine_scan(e, held + 100 * S);
+	ok(F.arms == 3 * N && F.destroys == 0, "117 counted: no round fits, not probed");
+	for (int i = 0; i < N; i++) {
+		F.socks[i].probes = 115;
+		F.socks[i].timer = 0;
+	}
+	engine_scan(e, held + 101 * S);
+	is_u64(F.arms, 4 * N, "115: a round of 1");
+	unanswered(116);
+	engine_check_deadlines(e, engine_next_deadline(e));
+	unanswered(117);
+	engine_check_deadlines(e, engine_next_deadline(e));
+	ok(F.destroys == N && engine_stats(e)->reaped == N,
+	   "unanswered after a witness: reaped, not left alone");
+	engine_free(e);
+}
+
 /* The witness: a dead verdict needs a probe that went out, unanswered, after a
  * peer elsewhere was heard from; an outage, with nothing heard, reaps nothing
  * and spends no probes. */
@@ -932,6 +1001,10 @@ int main(void)
 		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nmax_probes_per_scan = 2\n"
 			 "[policy p]\nlocal_port = 6379\nidle = 2s\ninterval = 1s\nprobes = 3\n", dir);
 		ccap = config_from(text);
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\nbreaker_share = 1%%\n"
+			 "breaker_min_probes = 1\n[policy p]\nlocal_port = 6379\nidle = 2s\n"
+			 "interval = 1s\nprobes = 3\n", dir);
+		cbrk = config_from(text);
 	}
 	{
 		char text[512];
@@ -942,8 +1015,8 @@ int main(void)
 			 path);
 		cbad = config_from(text);
 	}
-	ok(c && cp && cbad && ccarry && ccap, "configs load");
-	if (!c || !cp || !cbad || !ccarry || !ccap)
+	ok(c && cp && cbad && ccarry && ccap && cbrk, "configs load");
+	if (!c || !cp || !cbad || !ccarry || !ccap || !cbrk)
 		return done_testing();
 
 	/* where owners are looked for first: the sockets' cgroups, while few and known */
@@ -972,6 +1045,7 @@ int main(void)
 	carried();
 	handing_back();
 	witnessed();
+	breaker_paced();
 
 
 	config_free(c);
@@ -979,6 +1053,7 @@ int main(void)
 	config_free(cbad);
 	config_free(ccarry);
 	config_free(ccap);
+	config_free(cbrk);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	ok(system(cmd) == 0, "cleaned up");
 	return done_testing();

@@ -293,29 +293,59 @@ static void deadlines(void)
 	ok(cases == 3 * 11 * KR_MAX_PROBES, "every case checked");
 }
 
-/* The kernel's count of unanswered probes outlives a restore: a socket is never
- * armed again when that count, and all the kernel may send by the verdict, would
- * reach the 127 at which it ends the connection under our arming. */
+/* The kernel's count of unanswered probes outlives a restore: a round never has
+ * more probes than keep the count, with all the kernel may send by the verdict,
+ * 8 below the 127 at which it ends the connection under our arming. Half of those
+ * that fit when the policy's do not, yet enough to bring the count to the
+ * policy's; none, left alone, when not one fits. */
 static void budget(void)
 {
+	static const uint64_t intervals_s[] = { 1, 2, 5, 10, 75, 600, KR_MAX_KEEPINTVL_S };
 	const struct policy *p = &cfg->policies[0]; /* idle 60s, 5s x 3 */
 	struct policy many = { .probes = KR_MAX_PROBES, .interval_ms = 1 * S };
+	unsigned over = 0, rising = 0, short_of = 0, no_full = 0, cases = 0;
 	struct verdict_table r;
 	struct tracked *t;
 	struct sock_rec s;
 	uint64_t now = 1000 * S;
-	unsigned last = 0;
 
-	for (unsigned k = 0; k < KR_MAX_KEEPCNT && verdict_budget_left(&many, k); k++)
-		last = k;
-	ok(verdict_budget_left(&many, 0) && !verdict_budget_left(&many, last + 1) &&
-	   last + 1 + verdict_probe_window_ms(&many) / many.interval_ms + 1 < KR_MAX_KEEPCNT,
-	   "100 probes a second: armed only below %u already counted, and never past 126", last + 1);
+	for (size_t i = 0; i < sizeof(intervals_s) / sizeof(intervals_s[0]); i++)
+		for (unsigned n = 1; n <= KR_MAX_PROBES; n++) {
+			struct policy pol = { .probes = n, .interval_ms = intervals_s[i] * S };
+			unsigned prev = n;
+
+			no_full += verdict_round_probes(&pol, 0) != n;
+			for (unsigned c = 0; c < KR_MAX_KEEPCNT; c++) {
+				struct policy k = pol;
+
+				k.probes = verdict_round_probes(&pol, c);
+				cases++;
+				rising += k.probes > prev;
+				prev = k.probes;
+				if (!k.probes)
+					continue;
+				/* on time, the kernel sends one at once and one each interval */
+				over += c + 1 + verdict_probe_window_ms(&k) / k.interval_ms + 8 >=
+					KR_MAX_KEEPCNT;
+				short_of += c + k.probes < n;
+			}
+		}
+	ok(!no_full && !over && !rising && !short_of && cases == 7 * KR_MAX_PROBES * KR_MAX_KEEPCNT,
+	   "every policy (1-100 probes, 1 s-32767 s), every count: the policy's round on a count "
+	   "of none; shorter rounds as the count grows; by the verdict, the count 8 below 127 at "
+	   "least; a shorter round's verdict on the policy's count in a row at least");
+	ok(verdict_round_probes(&many, 2) == 100 && verdict_round_probes(&many, 3) == 97 &&
+	   verdict_round_probes(&many, 30) == 70 && verdict_round_probes(&many, 60) == 40,
+	   "100 probes a second: all 100 on 2 counted; on 3, the 97 that bring it to 100 (99 "
+	   "fit); on 30, 70 likewise (76 fit); on 60, half of the 79 that fit");
+	ok(verdict_round_probes(p, 114) == 3 && verdict_round_probes(p, 115) == 1 &&
+	   verdict_round_probes(p, 116) == 1 && verdict_round_probes(p, 117) == 0,
+	   "3 probes 5 s apart: 3 on 114 counted, 1 on 115 (2 fit) and 116, none on 117");
 	verdict_init(&r);
 	s = idle_rec(7, 100 * S, 10);
-	s.probes = 121; /* rounds held by the breaker, each adding its probes */
+	s.probes = 117; /* rounds held by the breaker, each adding its probes */
 	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_LEFT_ALONE && t &&
-	   t->reason == REASON_BUDGET_SPENT, "121 unanswered probes counted: not armed again");
+	   t->reason == REASON_BUDGET_SPENT, "117 unanswered probes counted: not armed again");
 	ok(verdict_observe(&r, 0, p, &s, now + 30 * S, &t) == STEP_LEFT_ALONE,
 	   "nor the next round");
 	s.probes = 0; /* its peer answered something: the kernel's count is reset */
@@ -324,7 +354,53 @@ static void budget(void)
 	   "heard from: no longer left alone");
 	s = idle_rec(8, 100 * S, 10);
 	s.probes = 3; /* one round's worth, not carried out: room for another */
-	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM, "3 counted, 3 more to send: armed");
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM && t->round == 3,
+	   "3 counted, 3 more to send: armed, for the policy's 3");
+	t->holds = 3;
+	s.segs_in++; /* an ACK alone (the peer's own keepalive): still idle */
+	ok(verdict_observe(&r, 0, p, &s, now + 5 * S, &t) == STEP_ARM && t && t->holds == 0,
+	   "its peer heard from, still idle: its holds start over");
+
+	/* a shorter round: dead when its probes go unanswered */
+	s = idle_rec(9, 100 * S, 10);
+	s.probes = 115;
+	ok(verdict_observe(&r, 0, p, &s, now, &t) == STEP_ARM && t->round == 1,
+	   "115 counted: armed for a round of 1");
+	verdict_armed(t, p, now);
+	ok(t->deadline - now < verdict_probe_window_ms(p) &&
+	   t->look_at == now + p->interval_ms - p->interval_ms / 2,
+	   "its verdict comes sooner than a full round's, its look before its second probe");
+	ok(verdict_observe(&r, 0, p, &s, t->deadline, &t) == STEP_INCONCLUSIVE,
+	   "none out by the deadline: no verdict");
+	s = idle_rec(10, 100 * S, 10);
+	s.probes = 115;
+	verdict_observe(&r, 0, p, &s, now, &t);
+	verdict_armed(t, p, now);
+	s.probes = 116;
+	ok(verdict_observe(&r, 0, p, &s, t->deadline, &t) == STEP_DEAD &&
+	   t->reason == REASON_PROBES_UNANSWERED && t->probes_at_verdict == 1,
+	   "unanswered: dead, on 1 probe of its own and 115 before");
+
+	/* a witness with no probe counted since: one more, if two more fit */
+	for (unsigned at = 115; at <= 117; at++) {
+		s = idle_rec(11 + at, 100 * S, 10);
+		s.probes = 112;
+		verdict_observe(&r, 0, p, &s, now, &t);
+		verdict_armed(t, p, now);
+		s.probes = (uint8_t)at; /* 3 or more out, the last seen by the look */
+		t->witnessed = true;
+		t->witness_probes = (uint8_t)at;
+		ok(verdict_observe(&r, 0, p, &s, t->deadline, &t) == (at < 117 ? STEP_WAIT : STEP_DEAD),
+		   "a witness at %u counted, no probe since: %s", at,
+		   at < 117 ? "one more awaited (a whole round would not fit)" :
+			      "no more fit, a verdict without its witness (held)");
+	}
+
+	/* a held verdict's pause: idle, doubling with each hold, at most 16 times */
+	ok(verdict_hold_pause_ms(p, 1) == p->idle_ms && verdict_hold_pause_ms(p, 2) == 2 * p->idle_ms &&
+	   verdict_hold_pause_ms(p, 5) == 16 * p->idle_ms &&
+	   verdict_hold_pause_ms(p, 255) == 16 * p->idle_ms,
+	   "held: proven again after idle, 2 idle, 4, 8, then 16 at most");
 	verdict_free(&r);
 }
 
