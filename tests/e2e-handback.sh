@@ -210,7 +210,12 @@ stop "$KR_DRY"
 ok $? "the dry run stops cleanly"
 # --once --dry-run, as the README's first step, once the daemon is gone
 printf '[global]\nprobe_journal = /run/kareaper/probes-once\n[policy t]\nlocal_port = 5301, 5302\nidle = 2s\ninterval = 1s\nprobes = 2\n' >"$TMP/once.conf"
-kareaper_once once "$TMP/once.conf" --dry-run
+# (an owner's probe answered makes its socket active for a moment: then again)
+for try in 1 2 3; do
+	kareaper_once once "$TMP/once.conf" --dry-run
+	[ "$(rows "$TMP/once.table" ' active')" -eq 0 ] && break
+	sleep 2
+done
 is "$(rows "$TMP/once.table" 'owner-keepalive')" 5 "--once --dry-run: 5 left to their owners' keepalive"
 is "$(opts s5301 | grep -c "$OWN1")$(opts s5302 | grep -c "$OWN2")" 32 \
 	"and every owner with keepalive has exactly its options after it"
