@@ -37,6 +37,7 @@
 #include "array.h"
 #include "backend.h"
 #include "bpf-shared.h"
+#include "btf-funcs.h"
 #include "caps.h"
 #include "cleanup.h"
 #include "kareaper.skel.h"
@@ -144,10 +145,23 @@ static bool getenv_bool(const char *name)
 	return v && strcmp(v, "1") == 0;
 }
 
-/* Whether the running kernel has kfunc name: its BTF names the function. */
-static bool has_kfunc(const struct btf *vmlinux, const char *name)
+/* found[i]: whether the running kernel has kfunc names[i], i.e. its BTF names
+ * the function. One pass over the raw BTF, so that libbpf's parse at the load is
+ * the only one; libbpf's when that pass meets a kind it does not know. */
+static int kfuncs_find(const char *const *names, size_t n, bool *found)
 {
-	return vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) > 0;
+	struct btf *vmlinux;
+	int r = btf_funcs_vmlinux(names, n, found);
+
+	if (r != -EINVAL)
+		return r;
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		return -ENOENT;
+	for (size_t i = 0; i < n; i++)
+		found[i] = btf__find_by_name_kind(vmlinux, names[i], BTF_KIND_FUNC) > 0;
+	btf__free(vmlinux);
+	return 0;
 }
 
 /* The best object whose kfuncs the running kernel has, from its BTF; none when
@@ -155,18 +169,16 @@ static bool has_kfunc(const struct btf *vmlinux, const char *name)
  * choose as a kernel without them would (kareaper(8), ENVIRONMENT). */
 static const struct bpf_variant *variant_pick(void)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool destroy, cast;
+	static const char *const names[] = { "bpf_sock_destroy", "bpf_rdonly_cast" };
+	bool found[2], destroy, cast;
 
-	if (!vmlinux) {
+	if (kfuncs_find(names, 2, found) < 0) {
 		snprintf(obj.why, sizeof(obj.why), "the kernel has no BTF "
 			 "(/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)");
 		return NULL;
 	}
-	destroy = has_kfunc(vmlinux, "bpf_sock_destroy") &&
-		  !getenv_bool("KAREAPER_BPF_NO_SOCK_DESTROY");
-	cast = has_kfunc(vmlinux, "bpf_rdonly_cast") && !getenv_bool("KAREAPER_BPF_NO_RDONLY_CAST");
-	btf__free(vmlinux);
+	destroy = found[0] && !getenv_bool("KAREAPER_BPF_NO_SOCK_DESTROY");
+	cast = found[1] && !getenv_bool("KAREAPER_BPF_NO_RDONLY_CAST");
 	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
 		if ((!variants[i].sock_destroy || destroy) && (!variants[i].rdonly_cast || cast))
 			return &variants[i];
