@@ -194,6 +194,7 @@ void netns_finalise(struct netns_set *set)
 	free(set->ns);
 	free(set->kept);
 	free(set->passed);
+	free(set->passed_at);
 	if (set->self_fd >= 0)
 		close(set->self_fd);
 	memset(set, 0, sizeof(*set));
@@ -267,11 +268,55 @@ static int ns_open(struct netns_set *set, int fd, const struct stat *st, const c
 	return 0;
 }
 
+/* Namespaces passed over may be thousands (a user's flood), each looked up for
+ * every process at every discovery: found through an index by inode. */
+static size_t slot_of(const struct netns_set *set, uint64_t ino)
+{
+	ino ^= ino >> 33;
+	ino *= 0xff51afd7ed558ccdull;
+	ino ^= ino >> 33;
+	return (size_t)ino & (set->passed_slots - 1);
+}
+
+static void passed_index_add(struct netns_set *set, size_t i)
+{
+	size_t h = slot_of(set, set->passed[i].ino);
+
+	while (set->passed_at[h])
+		h = (h + 1) & (set->passed_slots - 1);
+	set->passed_at[h] = (uint32_t)(i + 1);
+}
+
+/* Built anew after passed changed other than by an append; none (searched in
+ * turn) if memory is short. */
+static void passed_reindex(struct netns_set *set)
+{
+	size_t slots = 64;
+
+	while (slots < 2 * set->npassed + 2)
+		slots *= 2;
+	if (slots != set->passed_slots) {
+		free(set->passed_at);
+		set->passed_at = calloc(slots, sizeof(*set->passed_at));
+		set->passed_slots = set->passed_at ? slots : 0;
+	} else {
+		memset(set->passed_at, 0, slots * sizeof(*set->passed_at));
+	}
+	for (size_t i = 0; set->passed_at && i < set->npassed; i++)
+		passed_index_add(set, i);
+}
+
 static struct netns_passed *passed_find(struct netns_set *set, uint64_t ino)
 {
-	for (size_t i = 0; i < set->npassed; i++)
-		if (set->passed[i].ino == ino)
-			return &set->passed[i];
+	if (!set->passed_at) {
+		for (size_t i = 0; i < set->npassed; i++)
+			if (set->passed[i].ino == ino)
+				return &set->passed[i];
+		return NULL;
+	}
+	for (size_t h = slot_of(set, ino); set->passed_at[h]; h = (h + 1) & (set->passed_slots - 1))
+		if (set->passed[set->passed_at[h] - 1].ino == ino)
+			return &set->passed[set->passed_at[h] - 1];
 	return NULL;
 }
 
@@ -284,8 +329,13 @@ static bool pass(struct netns_set *set, uint64_t ino, bool busy, bool user, bool
 		p->seen = true;
 		return true;
 	}
-	if (array_grow(&set->passed, &set->cappassed, set->npassed, sizeof(*set->passed)) == 0)
-		set->passed[set->npassed++] = (struct netns_passed){ ino, busy, user, shortage, true };
+	if (array_grow(&set->passed, &set->cappassed, set->npassed, sizeof(*set->passed)) < 0)
+		return false;
+	set->passed[set->npassed++] = (struct netns_passed){ ino, busy, user, shortage, true };
+	if (2 * set->npassed + 2 > set->passed_slots)
+		passed_reindex(set);
+	else
+		passed_index_add(set, set->npassed - 1);
 	return false;
 }
 
@@ -441,6 +491,7 @@ static void see_all(struct netns_set *set, bool users)
 void netns_reconsider(struct netns_set *set)
 {
 	set->npassed = 0;
+	passed_reindex(set);
 }
 
 int netns_discover(struct netns_set *set, const struct config *c)
@@ -458,6 +509,7 @@ int netns_discover(struct netns_set *set, const struct config *c)
 		}
 		set->passed[i++].seen = false;
 	}
+	passed_reindex(set);
 	switch (c->namespaces) {
 	case NS_SELF:
 		r = ns_see(set, "/proc/self/ns/net", "self", false);
@@ -500,6 +552,7 @@ int netns_discover(struct netns_set *set, const struct config *c)
 			set->passed[i] = set->passed[--set->npassed];
 		}
 	}
+	passed_reindex(set);
 	if (set->n_user && !set->warned_user) {
 		set->warned_user = true;
 		log_msg(LOG_NOTICE, NULL, "not watching %zu network namespaces that other user "

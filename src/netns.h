@@ -52,6 +52,9 @@ struct netns_set {
 	size_t nkept, capkept;
 	struct netns_passed *passed;
 	size_t npassed, cappassed;
+	uint32_t *passed_at;      /* passed's index by inode: open addressing, i + 1
+				   * (0: free); NULL: searched in turn */
+	size_t passed_slots;
 	const struct config *cfg; /* the one that chose them */
 	int self_fd;              /* our own network namespace, to return to */
 	bool warned_lock;         /* that a namespace could not be locked */
