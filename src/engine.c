@@ -310,11 +310,13 @@ int engine_check_deadlines(struct engine *e, uint64_t now)
 				continue;
 			}
 			if (r < 0) {
-				/* ask again an interval later, not at once: the deadline passed */
-				t->deadline = now + p->interval_ms;
+				/* no verdict without its count: handed back now, not asked
+				 * again while the kernel goes on counting towards 127 */
 				count_error(e, ERR_QUERY, "query of a probed socket: %s", strerror(-r));
-				log_msg(LOG_WARNING, NULL, "query of a probed socket failed: %s",
-					strerror(-r));
+				log_msg(LOG_WARNING, NULL, "query of a probed socket failed: %s; its "
+					"options handed back, probed again later", strerror(-r));
+				disarm(e, t);
+				verdict_suspect_again(t, now);
 				continue;
 			}
 			/* taken early (the batch window): judge it as at its deadline, or the

@@ -138,7 +138,8 @@ uint64_t verdict_probe_window_ms(const struct policy *p)
 #define BUDGET_MARGIN 8
 
 /* Two probes at most go out before a deadline moved on by at most an interval
- * and a half and the timer wheel's lateness (the next may be due at once). */
+ * and a half and the timer wheel's lateness, taken up to a quarter interval
+ * early or late (the next probe may be due at once). */
 static bool extension_fits(uint32_t probes_out)
 {
 	return probes_out + 2u + BUDGET_MARGIN < KR_MAX_KEEPCNT;
@@ -213,10 +214,9 @@ bool verdict_heard(struct tracked *t, const struct policy *p, uint64_t heard_at,
 		return false;
 	/* the probe that follows the count read now needs time to be answered
 	 * before the verdict (taken up to a quarter interval early): a witness
-	 * found late moves the verdict on, if the budget lets one more probe out */
+	 * found late moves the verdict on, if the budget lets two more out */
 	if (t->deadline < earliest) {
-		/* one more probe at most goes out before it (half an interval is
-		 * more than the timer wheel's lateness) */
+		/* one more probe goes out before it, two at most */
 		if (!t->owners_probes && !extension_fits(fresh->probes))
 			return false;
 		t->deadline = earliest;
@@ -256,8 +256,10 @@ static bool refresh(struct verdict_table *r, struct tracked *t, int policy_idx,
 	 * have gone out on the way): below that count, an ACK reset it */
 	if (heard || s->probes + 1u < t->probes_left)
 		t->probes_left = 0;
-	if (heard)
+	if (heard) {
 		t->holds = 0; /* its next hold pauses as its first did */
+		t->rearm_at = 0;
+	}
 	if (!t->armed && (heard || s->probes == 0 || s->probes < t->rec.probes)) {
 		t->probing_since = 0; /* its owner's probes, if any, start over */
 		t->witnessed = false;

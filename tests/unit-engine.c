@@ -338,15 +338,21 @@ static void listing_and_journal(void)
 	ok(F.asked.ncgroups == 2 && F.asked.cgroups[0] == 7 && F.asked.cgroups[1] == 8 &&
 	   !F.asked.any_cgroup, "their owners looked for first in their 2 cgroups");
 
-	/* the exact query fails at the deadline: asked again later, not at once */
+	/* the exact query fails at the deadline: no verdict without the count, and
+	 * no waiting while the kernel counts on: handed back, probed again later */
 	engine_check_deadlines(e, engine_next_deadline(e)); /* the look for a witness */
 	F.query_err = -EIO;
 	{
 		uint64_t due = engine_next_deadline(e);
 
 		engine_check_deadlines(e, due);
-		ok(engine_next_deadline(e) > due, "a failed query moves the deadline on (no spin)");
+		ok(engine_next_deadline(e) > due && engine_stats(e)->probing_now == 0 &&
+		   all_owner() && F.destroys == 0,
+		   "a failed query: every owner's options back, none probing, none reaped");
 		is_u64(engine_stats(e)->errors_by[ERR_QUERY], N, "counted as query errors");
+		F.query_err = 0;
+		engine_scan(e, due + 1000);
+		is_u64(F.arms, 2 * N, "probed again by the next scan");
 	}
 
 	/* kill -9: nothing restored; the next start puts the owners' options back */

@@ -331,13 +331,14 @@ static void budget(void)
 			}
 		}
 	ok(!no_full && !over && !rising && !short_of && cases == 7 * KR_MAX_PROBES * KR_MAX_KEEPCNT,
-	   "every policy (1-100 probes, 1 s-32767 s), every count: the policy's round on a count "
+	   "every policy (1-100 probes; 1, 2, 5, 10, 75, 600 and 32767 s), every count: the "
+	   "policy's round on a count "
 	   "of none; shorter rounds as the count grows; by the verdict, the count 8 below 127 at "
 	   "least; a shorter round's verdict on the policy's count in a row at least");
 	ok(verdict_round_probes(&many, 2) == 100 && verdict_round_probes(&many, 3) == 97 &&
 	   verdict_round_probes(&many, 30) == 70 && verdict_round_probes(&many, 60) == 40,
 	   "100 probes a second: all 100 on 2 counted; on 3, the 97 that bring it to 100 (99 "
-	   "fit); on 30, 70 likewise (76 fit); on 60, half of the 79 that fit");
+	   "fit); on 30, 70 likewise (76 fit); on 60, 40 likewise (50 fit)");
 	ok(verdict_round_probes(p, 114) == 3 && verdict_round_probes(p, 115) == 1 &&
 	   verdict_round_probes(p, 116) == 1 && verdict_round_probes(p, 117) == 0,
 	   "3 probes 5 s apart: 3 on 114 counted, 1 on 115 (2 fit) and 116, none on 117");
