@@ -18,6 +18,7 @@
 
 #include "array.h"
 #include "cleanup.h"
+#include "hash.h"
 #include "netns.h"
 #include "parse.h"
 #include "policy.h"
@@ -272,10 +273,7 @@ static int ns_open(struct netns_set *set, int fd, const struct stat *st, const c
  * every process at every discovery: found through an index by inode. */
 static size_t slot_of(const struct netns_set *set, uint64_t ino)
 {
-	ino ^= ino >> 33;
-	ino *= 0xff51afd7ed558ccdull;
-	ino ^= ino >> 33;
-	return (size_t)ino & (set->passed_slots - 1);
+	return (size_t)hash_u64(ino) & (set->passed_slots - 1);
 }
 
 static void passed_index_add(struct netns_set *set, size_t i)

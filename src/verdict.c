@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "verdict.h"
 
 int verdict_init(struct verdict_table *r)
@@ -31,10 +32,7 @@ void verdict_free(struct verdict_table *r)
 
 static size_t bucket_of(const struct verdict_table *r, uint64_t cookie)
 {
-	cookie ^= cookie >> 33;
-	cookie *= 0xff51afd7ed558ccdull;
-	cookie ^= cookie >> 33;
-	return (size_t)(cookie & (r->nbuckets - 1));
+	return (size_t)(hash_u64(cookie) & (r->nbuckets - 1));
 }
 
 static void grow(struct verdict_table *r)
