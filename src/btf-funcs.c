@@ -2,14 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/btf.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "btf-funcs.h"
+#include "fileio.h"
 
 /* Bytes that follow a type record of kind k with vlen entries; -1: unknown. */
 static long trailer(unsigned k, unsigned vlen)
@@ -72,37 +71,10 @@ int btf_funcs_find(const void *raw, size_t len, const char *const *names, size_t
 
 int btf_funcs_vmlinux(const char *const *names, size_t n, bool *found)
 {
-	size_t len = 0, cap = 8u << 20;
-	unsigned char *raw = NULL, *bigger;
-	int fd, r = 0;
-	ssize_t got;
+	char *raw;
+	size_t len;
+	int r = read_whole("/sys/kernel/btf/vmlinux", 8u << 20, &raw, &len);
 
-	fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (!raw || len == cap) {
-			if (raw)
-				cap *= 2;
-			bigger = realloc(raw, cap);
-			if (!bigger) {
-				r = -ENOMEM;
-				break;
-			}
-			raw = bigger;
-		}
-		got = read(fd, raw + len, cap - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = -errno;
-			break;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	close(fd);
 	if (!r)
 		r = btf_funcs_find(raw, len, names, n, found);
 	free(raw);

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -73,4 +74,37 @@ int atomic_replace_path(const char *path, const void *buf, size_t len, mode_t mo
 	if (dfd < 0)
 		return -errno;
 	return atomic_replace(dfd, slash + 1, buf, len, mode);
+}
+
+int read_whole(const char *path, size_t hint, char **buf, size_t *len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *b = NULL;
+	size_t n = 0, cap = 0;
+	ssize_t got;
+
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (n == cap) {
+			char *more = realloc(b, cap = cap ? cap * 2 : hint);
+
+			if (!more)
+				return -ENOMEM;
+			b = more;
+		}
+		got = read(fd, b + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	*buf = TAKE_PTR(b);
+	*len = n;
+	return 0;
 }

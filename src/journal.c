@@ -332,41 +332,19 @@ not_a_journal:
 
 int journal_load(struct journal *j, char *err, size_t len)
 {
-	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *text = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	char why[160];
 	int r;
 
 	clear(j);
 	j->dirty = false;
-	f = fopen(j->path, "re");
-	if (!f) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, len, "%s: %s", j->path, strerror(errno));
-		return -errno;
-	}
-	for (;;) {
-		size_t got;
-
-		if (n == cap) {
-			char *t = realloc(text, cap = cap ? cap * 2 : 65536);
-
-			if (!t) {
-				snprintf(err, len, "%s: out of memory", j->path);
-				return -ENOMEM;
-			}
-			text = t;
-		}
-		got = fread(text + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		snprintf(err, len, "%s: read error", j->path);
-		return -EIO;
+	r = read_whole(j->path, 65536, &text, &n);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		snprintf(err, len, "%s: %s", j->path, r == -ENOMEM ? "out of memory" : strerror(-r));
+		return r;
 	}
 	why[0] = '\0';
 	r = journal_parse(j, text, n, why, sizeof(why));

@@ -96,6 +96,17 @@ int main(void)
 
 	ok(atomic_replace_path(path, "three\n", 6, 0600) == 0 && !strcmp(slurp("probes"), "three\n"),
 	   "by path, once the name is free");
+	{
+		char *buf = (char *)1;
+		size_t len = 1;
+
+		ok(read_whole(path, 4, &buf, &len) == 0 && len == 6 && !memcmp(buf, "three\n", 6),
+		   "read whole, past its first buffer's 4 bytes");
+		free(buf);
+		snprintf(tmp, sizeof(tmp), "%s/absent", dir);
+		ok(read_whole(tmp, 4, &buf, &len) == -ENOENT && !buf && !len,
+		   "no such file: -ENOENT, nothing");
+	}
 	unlink(path);
 	unlink(victim);
 	close(dfd);
