@@ -107,6 +107,7 @@ void arm_result(struct engine *e, struct tracked *t, int r)
 {
 	const struct policy *p = pol(e, t->policy);
 	struct sock_event ev = event_of(e, t, NULL);
+	char more[160] = "";
 
 	ev.probes = -1;
 	if (r == -EAGAIN || r == -EALREADY || r == -ENOENT) {
@@ -138,13 +139,11 @@ void arm_result(struct engine *e, struct tracked *t, int r)
 	verdict_armed(t, p, round_clock(e));
 	e->stats.probes_armed++;
 	if (t->round < p->probes)
-		log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every "
-			 "%llus (on top of the %u its earlier rounds left unanswered: no more "
-			 "fit below the kernel's limit)", t->round,
-			 (unsigned long long)(p->interval_ms / 1000), t->probes_base);
-	else
-		log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus",
-			 p->probes, (unsigned long long)(p->interval_ms / 1000));
+		snprintf(more, sizeof(more), " (on top of the %u its earlier rounds left "
+			 "unanswered: the policy's %u no longer fit below the kernel's limit)",
+			 t->probes_base, p->probes);
+	log_sock(LOG_INFO, MSGID_PROBING, &ev, "idle, probing with %u keepalives every %llus%s",
+		 t->round, (unsigned long long)(p->interval_ms / 1000), more);
 	row_verdict(e, t, V_PROBING, REASON_NONE);
 }
 

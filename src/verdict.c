@@ -241,10 +241,9 @@ bool verdict_witnessed(const struct tracked *t, uint8_t probes)
 /* What a listing says of tracked t: its record, and whether its peer was heard
  * from since the last one (which resets what kareaper's rounds left counted). */
 static bool refresh(struct verdict_table *r, struct tracked *t, int policy_idx,
-		    const struct sock_rec *s, uint64_t now)
+		    const struct sock_rec *s, uint64_t reported, uint64_t now)
 {
 	bool heard = s->segs_in != t->rec.segs_in || s->bytes_received != t->rec.bytes_received;
-	uint64_t reported = sock_idle_ms(s);
 
 	/* tcpi_last_*_recv are u32 ms and wrap after 49.7 days: if nothing arrived
 	 * since we last looked, a smaller reported idle is the wrap, not activity. */
@@ -347,7 +346,7 @@ enum step verdict_observe(struct verdict_table *r, int policy_idx, const struct 
 
 	*tp = t;
 	if (t) {
-		bool heard = refresh(r, t, policy_idx, s, now);
+		bool heard = refresh(r, t, policy_idx, s, reported, now);
 
 		idle = tracked_idle_ms(t, now);
 		if (t->state == TS_PROBING)
