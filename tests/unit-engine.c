@@ -273,13 +273,18 @@ static void unanswered(uint8_t n)
 }
 
 /* The engine's timer up to the verdicts: the look for a witness halfway (it sees
- * n - 1 of the probes out), then the deadline (n out, none answered). */
-static void to_verdicts(struct engine *e, uint8_t n)
+ * n - 1 of the probes out), then the deadline (n out, none answered), whose time
+ * it returns. */
+static uint64_t to_verdicts(struct engine *e, uint8_t n)
 {
+	uint64_t at;
+
 	unanswered(n ? n - 1 : 0);
 	engine_check_deadlines(e, engine_next_deadline(e));
 	unanswered(n);
-	engine_check_deadlines(e, engine_next_deadline(e));
+	at = engine_next_deadline(e);
+	engine_check_deadlines(e, at);
+	return at;
 }
 
 static struct engine *start(struct config *c, bool dry)
@@ -818,22 +823,14 @@ static void breaker_paced(void)
 	e = start(cbrk, false);
 	engine_scan(e, now);
 	is_u64(F.arms, N, "three suspects armed");
-	unanswered(2);
-	engine_check_deadlines(e, engine_next_deadline(e));
-	unanswered(3);
-	held = engine_next_deadline(e);
-	engine_check_deadlines(e, held);
+	held = to_verdicts(e, 3);
 	ok(F.destroys == 0 && engine_stats(e)->held == N && engine_stats(e)->breaker_trips == 1,
 	   "all three dead at once: the breaker holds them");
 	engine_scan(e, held + 1500);
 	is_u64(F.arms, N, "not probed again within idle (2 s) of the hold");
 	engine_scan(e, held + 2500);
 	is_u64(F.arms, 2 * N, "probed again after it");
-	unanswered(5);
-	engine_check_deadlines(e, engine_next_deadline(e));
-	unanswered(6);
-	held = engine_next_deadline(e);
-	engine_check_deadlines(e, held);
+	held = to_verdicts(e, 6);
 	ok(engine_stats(e)->held == 2 * N && engine_stats(e)->breaker_trips == 2,
 	   "held again, by the breaker");
 	engine_scan(e, held + 3500);
@@ -844,11 +841,7 @@ static void breaker_paced(void)
 	}
 	engine_scan(e, held + 4500);
 	is_u64(F.arms, 3 * N, "probed 4.5 s after it");
-	unanswered(116);
-	engine_check_deadlines(e, engine_next_deadline(e));
-	unanswered(117);
-	held = engine_next_deadline(e);
-	engine_check_deadlines(e, held);
+	held = to_verdicts(e, 117);
 	ok(F.destroys == 0 && engine_stats(e)->held == 3 * N && engine_stats(e)->breaker_trips == 3,
 	   "115 counted: a round of 1 (2 fit), unanswered after a witness, held again by the "
 	   "breaker (its third trip)");
@@ -864,10 +857,7 @@ static void breaker_paced(void)
 	}
 	engine_scan(e, held + 101 * S);
 	is_u64(F.arms, 4 * N, "115: a round of 1");
-	unanswered(116);
-	engine_check_deadlines(e, engine_next_deadline(e));
-	unanswered(117);
-	engine_check_deadlines(e, engine_next_deadline(e));
+	to_verdicts(e, 117);
 	ok(F.destroys == N && engine_stats(e)->reaped == N,
 	   "unanswered after a witness: reaped, not left alone");
 	engine_free(e);

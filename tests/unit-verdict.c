@@ -23,6 +23,20 @@ static struct sock_rec idle_rec(uint64_t cookie, uint32_t idle_ms, uint32_t segs
 	return s;
 }
 
+/* A socket idle 100 s with probes already counted, found a suspect and armed at
+ * now under p (*s its record). */
+static struct tracked *armed_on(struct verdict_table *r, const struct policy *p, uint64_t cookie,
+				uint32_t segs, uint8_t probes, uint64_t now, struct sock_rec *s)
+{
+	struct tracked *t;
+
+	*s = idle_rec(cookie, 100 * S, segs);
+	s->probes = probes;
+	verdict_observe(r, 0, p, s, now, &t);
+	verdict_armed(t, p, now);
+	return t;
+}
+
 static void lifecycle(void)
 {
 	const struct policy *p = &cfg->policies[0]; /* idle 60s, 5s x 3 */
@@ -67,17 +81,12 @@ static void lifecycle(void)
 	ok(verdict_find(&r, 2) == NULL, "forgotten");
 
 	/* deadline without probes sent (data queued: retransmit timer instead) */
-	s = idle_rec(3, 100 * S, 50);
-	verdict_observe(&r, 0, p, &s, now, &t);
-	verdict_armed(t, p, now);
+	t = armed_on(&r, p, 3, 50, 0, now, &s);
 	ok(verdict_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
 	   "no probes went out by the deadline: inconclusive");
 
 	/* probes the kernel already counted before we armed do not count for us */
-	s = idle_rec(5, 100 * S, 50);
-	s.probes = 2;
-	verdict_observe(&r, 0, p, &s, now, &t);
-	verdict_armed(t, p, now);
+	t = armed_on(&r, p, 5, 50, 2, now, &s);
 	s.probes = 4;
 	ok(verdict_observe(&r, 0, p, &s, now + 20 * S, &t) == STEP_INCONCLUSIVE,
 	   "2 earlier + 2 ours: not yet 3 of ours");
@@ -373,10 +382,7 @@ static void budget(void)
 	   "its verdict comes sooner than a full round's, its look before its second probe");
 	ok(verdict_observe(&r, 0, p, &s, t->deadline, &t) == STEP_INCONCLUSIVE,
 	   "none out by the deadline: no verdict");
-	s = idle_rec(10, 100 * S, 10);
-	s.probes = 115;
-	verdict_observe(&r, 0, p, &s, now, &t);
-	verdict_armed(t, p, now);
+	t = armed_on(&r, p, 10, 10, 115, now, &s);
 	s.probes = 116;
 	ok(verdict_observe(&r, 0, p, &s, t->deadline, &t) == STEP_DEAD &&
 	   t->reason == REASON_PROBES_UNANSWERED && t->probes_at_verdict == 1,
@@ -384,10 +390,7 @@ static void budget(void)
 
 	/* a witness with no probe counted since: one more, if two more fit */
 	for (unsigned at = 115; at <= 117; at++) {
-		s = idle_rec(11 + at, 100 * S, 10);
-		s.probes = 112;
-		verdict_observe(&r, 0, p, &s, now, &t);
-		verdict_armed(t, p, now);
+		t = armed_on(&r, p, 11 + at, 10, 112, now, &s);
 		s.probes = (uint8_t)at; /* 3 or more out, the last seen by the look */
 		t->witnessed = true;
 		t->witness_probes = (uint8_t)at;
