@@ -318,14 +318,17 @@ static struct netns_passed *passed_find(struct netns_set *set, uint64_t ino)
 	return NULL;
 }
 
-/* Remembers a namespace not watched; false if it was not already. */
+/* Remembers a namespace not watched, judged at this discovery; false if it was
+ * not already passed over for the same reason. */
 static bool pass(struct netns_set *set, uint64_t ino, bool busy, bool user, bool shortage)
 {
 	struct netns_passed *p = passed_find(set, ino);
 
 	if (p) {
-		p->seen = true;
-		return true;
+		bool same = p->busy == busy && p->user == user && p->shortage == shortage;
+
+		*p = (struct netns_passed){ ino, busy, user, shortage, true };
+		return same;
 	}
 	if (array_grow(&set->passed, &set->cappassed, set->npassed, sizeof(*set->passed)) < 0)
 		return false;
@@ -337,12 +340,16 @@ static bool pass(struct netns_set *set, uint64_t ino, bool busy, bool user, bool
 	return false;
 }
 
-/* Marks a namespace already watched, or passed over for good, as still there;
- * false for one to open (new, or another kareaper's when last tried). */
+/* Marks a namespace already watched as still there; true too for one passed
+ * over earlier in this discovery (another of its processes); false for one to
+ * open. A namespace passed over at an earlier discovery is judged afresh: kareaper
+ * holds nothing of it, and once it is gone the kernel gives its inode number to
+ * the next namespace made (the lowest free one), which may well be one of ours.
+ * Only the watched ones, held open, keep theirs. */
 static bool ns_known(struct netns_set *set, uint64_t ino)
 {
 	struct netns *n = netns_find(set, ino);
-	struct netns_passed *p;
+	const struct netns_passed *p;
 
 	/* one the policies no longer select, or another user namespace's once
 	 * user_namespaces is off, is closed (not seen), then passed over */
@@ -353,9 +360,7 @@ static bool ns_known(struct netns_set *set, uint64_t ino)
 		return true;
 	}
 	p = passed_find(set, ino);
-	if (p && !p->busy)
-		p->seen = true;
-	return p && !p->busy;
+	return p && !p->busy && p->seen;
 }
 
 /* Takes fd, the namespace's file opened from path. name (a /run/netns name, or a

@@ -33,7 +33,9 @@ struct netns_passed {
 	bool busy;                /* another kareaper's: tried again at every discovery */
 	bool user;                /* owned by a user namespace not kareaper's own */
 	bool shortage;            /* descriptors short: tried again at the next discovery */
-	bool seen;
+	bool seen;                /* judged at this discovery: its inode number is its
+				   * own only while something holds it, and kareaper
+				   * does not */
 };
 
 /* A namespace no longer watched, its file kept open while the caller has sockets

@@ -167,7 +167,6 @@ ok "$([ "$(unwatched "$TMP/kareaper.prom" user-namespace)" -ge "$FLOOD" ]; echo 
 is "$(unwatched "$TMP/kareaper.prom" descriptors)" 0 "no namespace of ours short of descriptors"
 is "$(grep -c 'ns-flood' "$TMP/all.table" "$TMP/all.log" | awk -F: '{ s += $2 } END { print s }')" 0 \
 	"nothing of theirs listed or logged"
-exec {fd_flood}>&- # and they go
 diag "$TMP/all.table"
 is "$(rows "$TMP/all.table" "^$NS_B .* reaped (probes-unanswered)")" 2 "B's dead peers reaped"
 is "$(rows "$TMP/all.table" "^$CNAME .* reaped (probes-unanswered)")" 2 \
@@ -218,13 +217,35 @@ check "the namespaces gauge counts ours" \
 	awk '/^kareaper_namespaces / { exit !($2 >= 4) }' "$TMP/prom.check"
 
 # ---- the daemon: a namespace created, one deleted, while it runs ----
-policy all "$ID-*" "scan_interval = 500ms" >"$TMP/d.conf"
+# The new one takes the inode number of one the daemon passed over a moment
+# before (no policy selects it): the kernel gives a new namespace the lowest
+# number free. Nobody's 5000 stay, so that no other is freed meanwhile.
+NS_U="u$ID" # not $ID-*
+ns_add "$NS_U"
+policy all "$ID-*" "scan_interval = 3s" >"$TMP/d.conf"
 "$KAREAPER" -v -c "$TMP/d.conf" 2>"$TMP/d.log" &
 KR=$!
 T_PIDS+=("$KR")
 check "the daemon is up" wait_for "$TMP/d.log" 'started' 10
+wait_for "$TMP/d.log" 'scan: ' 10 # U passed over; the next discovery in 3 s
 NS_D="$ID-d1"
-ns_add "$NS_D"
+ino_u=$(stat -L -c %i "/run/netns/$NS_U")
+ip netns del "$NS_U"
+holders=()
+for ((i = 0; i < 100; i++)); do # made until one has U's number; kept until then
+	unshare --net sleep 1d &
+	holders+=($!)
+	T_PIDS+=($!)
+	while ino_d=$(stat -L -c %i "/proc/$!/ns/net" 2>/dev/null) &&
+		[ "$ino_d" = "$(stat -L -c %i /proc/self/ns/net)" ]; do sleep 0.01; done
+	[ "$ino_d" = "$ino_u" ] && break
+	sleep 0.02 # U freed a moment after its name
+done
+is "$ino_d" "$ino_u" "a namespace made anew has the inode number of one passed over"
+ip netns attach "$NS_D" "${holders[-1]}" || bail "ip netns attach $NS_D"
+T_NS+=("$NS_D")
+kill "${holders[@]::${#holders[@]}-1}" 2>/dev/null
+ip -n "$NS_D" link set lo up
 srv_links 4 "$NS_D"
 revive_peer "$NS_DEAD"
 start srvD "$NS_D" "$TESTS_BIN/echo-server" -p 5000
@@ -248,12 +269,12 @@ wait "$SRV_B" 2>/dev/null
 ip netns del "$NS_B"
 check "a namespace deleted while it runs: a debug line" \
 	wait_for "$TMP/d.log" "network namespace $NS_B is no longer watched" 10
-sleep 1 # two more scans
 check "and the daemon still runs" kill -0 "$KR"
 is "$(grep -c 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/d.log")" 0 "with no error or warning" ||
 	diag <(grep 'kareaper\[\(error\|warning\|crit\)\]' "$TMP/d.log")
 kill -TERM "$KR"
 wait "$KR"
 is $? 0 "stops cleanly"
+exec {fd_flood}>&- # and nobody's go
 
 done_testing
