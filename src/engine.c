@@ -248,7 +248,10 @@ int engine_scan(struct engine *e, uint64_t now)
 	e->ndeferred = 0;
 	e->carried_round = 0;
 	report_clear(&e->report);
-	netns_discover(&e->netns, e->cfg);
+	/* the first scan follows engine_new's discovery at once: walking /proc
+	 * again would find the same */
+	if (e->stats.scans > 1)
+		netns_discover(&e->netns, e->cfg);
 	for (size_t i = 0; i < e->netns.n; i++)
 		list_namespace(e, e->netns.ns[i]);
 	t_dump = elapsed_clock_ms();
