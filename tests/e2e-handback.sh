@@ -47,7 +47,7 @@ link "$NS_SRV2" vt 198.18.7.1 2001:db8:7::1 "$NS_TALK" eth0 198.18.7.2 2001:db8:
 # (each is released at the end of the first round after its peer answered)
 wait_opts() {
 	local i
-	for ((i = 0; i < ${4:-30} * 5; i++)); do
+	for ((i = 0; i < ${4:-30} * 5 * TIME_FACTOR; i++)); do
 		[ "$(opts "$1" | grep -cE -- "$2")" -ge "$3" ] && return 0
 		sleep 0.2
 	done

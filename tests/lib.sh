@@ -175,6 +175,25 @@ send() { # send NAME LINE: a command to a started tcp-client
 	echo "$2" >&"${!fd}"
 }
 
+# Time bounds (wait_for, wait_count, wait_held, and the tests' own through
+# bound) are how long a correct run may take on the machine make check runs on,
+# not timing assertions. A slower machine (a guest under TCG) stretches them by
+# KAREAPER_TIME_FACTOR, which tests/kernels.sh measures with calibrate: the
+# guest's time for the same work over the host's.
+TIME_FACTOR=${KAREAPER_TIME_FACTOR:-1}
+bound() { echo $(($1 * TIME_FACTOR)); } # bound SECONDS
+
+# calibrate: the milliseconds a fixed piece of work takes here (processes
+# started, files read, a shell loop): what a test's waits are made of
+calibrate() {
+	local t0 i
+	t0=$(date +%s%N)
+	for ((i = 0; i < 40; i++)); do ip -V >/dev/null; done
+	for ((i = 0; i < 20000; i++)); do :; done
+	for ((i = 0; i < 40; i++)); do grep -c . /proc/self/status >/dev/null; done
+	echo $((($(date +%s%N) - t0) / 1000000))
+}
+
 # wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN (bounded; not a timing
 # assertion, just how long a correct run may take on a slow machine).
 wait_for() { wait_count "$1" "$2" 1 "${3:-30}"; }
@@ -190,7 +209,7 @@ held_by_breaker() {
 # wait_held FILE N [SECONDS]: until FILE says N or more verdicts were so held
 wait_held() {
 	local i
-	for ((i = 0; i < ${3:-30} * 10; i++)); do
+	for ((i = 0; i < ${3:-30} * 10 * TIME_FACTOR; i++)); do
 		[ "$(held_by_breaker "$1")" -ge "$2" ] && return 0
 		sleep 0.1
 	done
@@ -199,7 +218,7 @@ wait_held() {
 
 # wait_count FILE PATTERN N [SECONDS]: until PATTERN appears at least N times
 wait_count() {
-	local file=$1 pat=$2 n=$3 limit=${4:-30} i=0 c
+	local file=$1 pat=$2 n=$3 limit=$((${4:-30} * TIME_FACTOR)) i=0 c
 	while c=$(grep -c -- "$pat" "$file" 2>/dev/null); [ "${c:-0}" -lt "$n" ]; do
 		i=$((i + 1))
 		[ "$i" -gt $((limit * 10)) ] && return 1
@@ -287,7 +306,7 @@ wait_timer() {
 			sed -E 's/.*,([0-9]+)\)/\1/' | awk -v n="$n" '$1 >= n' | wc -l)
 		[ "$total" -gt 0 ] && [ "$got" -eq "$total" ] && return 0
 		i=$((i + 1))
-		[ "$i" -gt 600 ] && return 1
+		[ "$i" -gt $((600 * TIME_FACTOR)) ] && return 1
 		sleep 0.1
 	done
 }
