@@ -8,15 +8,12 @@
 topo_setup
 start_echo srv 5000
 start "redis" "$NS_SRV" redis-server --port 6390 --bind 0.0.0.0 :: --tcp-keepalive 0 \
-	--timeout 0 --save "" --appendonly no --daemonize no --loglevel warning --protected-mode no \
+	--timeout 0 --save "" --appendonly no --daemonize no --loglevel notice --protected-mode no \
 	--dir "$TMP" --maxclients 1000
-wait_for "$TMP/redis.out" 'Ready to accept\|ready to accept' 20 ||
-	ip netns exec "$NS_SRV" redis-cli -p 6390 ping >/dev/null 2>&1 ||
+# (at notice level, which says when it is ready: at warning it never did, and
+# this waited out its bound every run)
+wait_for "$TMP/redis.out" '[Rr]eady to accept' 20 ||
 	bail "redis-server did not start: $(cat "$TMP/redis.out" "$TMP/redis.err")"
-for i in $(seq 50); do
-	ip netns exec "$NS_SRV" redis-cli -p 6390 ping 2>/dev/null | grep -q PONG && break
-	sleep 0.1
-done
 
 clients live4 "$NS_LIVE" 10 198.18.1.1 5000
 clients live6 "$NS_LIVE" 10 2001:db8:1::1 5000
