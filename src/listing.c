@@ -42,6 +42,16 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 		report_set(&e->report, row, V_SUSPECT, REASON_NONE, sock_idle_ms(s));
 		return;
 	}
+	/* A round of kareaper's probes is judged under the policy it was armed
+	 * under: the kernel probes at that one's interval, whichever policy the
+	 * socket matches now (a process= policy whose owner lookup missed, an
+	 * owner that exec'd), and the budget counts on it. */
+	t = verdict_find(&e->verdicts, s->cookie);
+	if (t && (t->state == TS_ARMING || (t->state == TS_PROBING && !t->owners_probes)) &&
+	    t->policy != idx) {
+		idx = t->policy;
+		p = pol(e, idx);
+	}
 	step = verdict_observe(&e->verdicts, idx, p, s, e->now, &t);
 	if (t && !t->owner.pid && owner && owner->pid > 0)
 		t->owner = *owner;

@@ -46,6 +46,7 @@ static struct {
 	unsigned looks;           /* listings of the tracked only (witness.c) */
 	const char *journal;
 	struct owner_map asked;   /* the cgroup hints of the latest owner lookup */
+	const char *comm;         /* the owners' name (NULL: echo-server) */
 } F;
 
 static const struct ka_opts OWNER = { 0, 7200, 75, 9, 0 };
@@ -198,7 +199,7 @@ static int f_find_owners(struct owner_map *m)
 	F.asked.ncgroups = m->ncgroups;
 	F.asked.any_cgroup = m->any_cgroup;
 	for (int i = 0; i < N; i++)
-		owner_map_set(m, F.socks[i].inode, getpid(), 3 + i, "echo-server");
+		owner_map_set(m, F.socks[i].inode, getpid(), 3 + i, F.comm ? F.comm : "echo-server");
 	return 0;
 }
 
@@ -863,6 +864,35 @@ static void breaker_paced(void)
 	engine_free(e);
 }
 
+/* A round is judged under the policy it was armed under: the kernel probes at
+ * that one's interval, whichever policy the socket matches meanwhile (here the
+ * owner exec'd: a process= policy no longer matches, a slow one does). The
+ * verdict comes a few of the armed intervals later, not the slow one's. */
+static struct config *cslow;
+static void armed_policy_kept(void)
+{
+	struct engine *e;
+	uint64_t at;
+
+	under_test = &fake;
+	reset(100);
+	F.comm = NULL;
+	e = start(cslow, true);
+	engine_scan(e, now);
+	is_u64(F.arms, N, "armed under the process= policy (1 s)");
+	F.comm = "nginx";
+	engine_scan(e, now + 100);
+	is_u64(F.arms, N, "the next scan, the owner no longer echo-server: not armed again");
+	at = to_verdicts(e, 3);
+	ok(at < now + 10 * S, "the verdict within 10 s of arming, on the 1 s interval (at +%llu ms)",
+	   (unsigned long long)(at - now));
+	is_u64(engine_stats(e)->would_reap, N, "the three would be reaped, as the round's policy says");
+	engine_restore_all(e);
+	ok(all_owner(), "restored on stop");
+	engine_free(e);
+	F.comm = NULL;
+}
+
 /* The witness: a dead verdict needs a probe that went out, unanswered, after a
  * peer elsewhere was heard from; an outage, with nothing heard, reaps nothing
  * and spends no probes. */
@@ -1001,6 +1031,11 @@ int main(void)
 			 "breaker_min_probes = 1\n[policy p]\nlocal_port = 6379\nidle = 2s\n"
 			 "interval = 1s\nprobes = 3\n", dir);
 		cbrk = config_from(text);
+		snprintf(text, sizeof(text), "[global]\nprobe_journal = %s/probes\n"
+			 "[policy p]\nlocal_port = 6379\nprocess = echo-server\nidle = 2s\n"
+			 "interval = 1s\nprobes = 3\n[policy slow]\nlocal_port = 6379\nidle = 2s\n"
+			 "interval = 1h\nprobes = 3\n", dir);
+		cslow = config_from(text);
 	}
 	{
 		char text[512];
@@ -1011,8 +1046,8 @@ int main(void)
 			 path);
 		cbad = config_from(text);
 	}
-	ok(c && cp && cbad && ccarry && ccap && cbrk, "configs load");
-	if (!c || !cp || !cbad || !ccarry || !ccap || !cbrk)
+	ok(c && cp && cbad && ccarry && ccap && cbrk && cslow, "configs load");
+	if (!c || !cp || !cbad || !ccarry || !ccap || !cbrk || !cslow)
 		return done_testing();
 
 	/* where owners are looked for first: the sockets' cgroups, while few and known */
@@ -1033,6 +1068,7 @@ int main(void)
 	}
 
 	listing_and_journal();
+	armed_policy_kept();
 	gone_on_proof();
 	pending_handbacks();
 	journal_moved();
