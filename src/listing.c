@@ -33,9 +33,9 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 		report_set(&e->report, row, V_IGNORED, REASON_NONE, sock_idle_ms(s));
 		return;
 	}
+	t = verdict_find(&e->verdicts, s->cookie);
 	if (journal_find(&e->journal, s->cookie) &&
-	    !((t = verdict_find(&e->verdicts, s->cookie)) &&
-	      (t->state == TS_PROBING || t->state == TS_ARMING))) {
+	    !(t && (t->state == TS_PROBING || t->state == TS_ARMING))) {
 		/* its hand-back is pending (restore_journaled(), at the round's
 		 * end): kareaper's options may be on it, and its count is kareaper's,
 		 * no evidence of anything */
@@ -46,7 +46,6 @@ static void handle_matched(struct engine *e, int idx, const struct sock_rec *s,
 	 * under: the kernel probes at that one's interval, whichever policy the
 	 * socket matches now (a process= policy whose owner lookup missed, an
 	 * owner that exec'd), and the budget counts on it. */
-	t = verdict_find(&e->verdicts, s->cookie);
 	if (t && (t->state == TS_ARMING || (t->state == TS_PROBING && !t->owners_probes)) &&
 	    t->policy != idx) {
 		idx = t->policy;
